@@ -1,0 +1,135 @@
+// The greentrain job configuration (one JSON file) as plain structs, and its strict parser.
+//
+// Contract: LoadConfig/ParseConfig either return a fully validated Config or an error whose message
+// names the JSON path at fault (e.g. "sites[1].battery.capacity_mwh") and a hint. Unknown keys, wrong
+// types, out-of-range numbers, duplicate site names, links naming undefined sites and trace files
+// that do not exist are all errors; nothing is silently ignored. Relative trace paths are resolved
+// against the directory of the config file. Every field is documented in docs/config.md.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+
+namespace gt {
+
+// A column of a time-series file. `format` is auto|generic|eia930|electricitymaps|entsoe.
+// An empty `column` means the format's default for the signal being read.
+struct TraceRef {
+  std::string file;     // absolute after parsing
+  std::string format = "auto";
+  std::string column;
+};
+
+struct BatteryConfig {
+  double capacity_mwh = 0;
+  double charge_mw = 0;
+  double discharge_mw = 0;
+  double round_trip_efficiency = 0.9;  // (0, 1]
+  double initial_soc = 0.5;            // fraction of capacity, [0, 1]
+  double min_soc = 0.0;                // never discharged below this fraction
+};
+
+struct GpuConfig {
+  std::string type = "generic";
+  double idle_w = 100;        // drawn while allocated but not computing
+  double busy_w = 400;        // drawn while training
+  double peak_tflops = 312;   // dense bf16/fp16 peak
+  double mfu = 0.4;           // achieved fraction of peak for transformer training
+  double memory_gb = 80;
+};
+
+struct SiteConfig {
+  std::string name;
+  int gpus = 0;
+  GpuConfig gpu;
+  double pue = 1.2;                 // facility power / IT power, >= 1
+  double wind_mw = 0;               // nameplate of the site's own wind farm
+  std::optional<TraceRef> wind;     // generation profile; scaled by its yearly maximum
+  double solar_mw = 0;
+  std::optional<TraceRef> solar;
+  TraceRef carbon;                  // grid carbon intensity, gCO2/kWh
+  std::optional<TraceRef> price;    // grid price, currency/MWh
+  double price_per_mwh = 0;         // flat grid price when no price trace is given
+  double grid_limit_mw = std::numeric_limits<double>::infinity();
+  BatteryConfig battery;
+  std::vector<std::string> hosts;   // cluster mode: host names belonging to this site
+  int ranks = 0;                    // one-box mode: worker processes simulating this site
+};
+
+struct LinkConfig {
+  std::string from, to;             // undirected; both must name sites
+  double bandwidth_gbps = 10;
+  double latency_ms = 20;
+};
+
+struct ModelConfig {
+  std::string name = "gpt";
+  int layers = 24;
+  int hidden = 2048;
+  int heads = 16;
+  int seq_len = 2048;
+  int vocab = 50257;
+  int micro_batch = 1;              // samples per micro-batch
+  int global_batch = 512;           // samples per optimizer step
+  int bytes_per_param = 2;          // weights and activations (bf16)
+  int optimizer_bytes_per_param = 12;  // fp32 master + Adam m, v
+};
+
+struct JobConfig {
+  double steps = 10000;             // optimizer steps to run
+  UnixSeconds start = 0;            // when the job is submitted (trace time)
+  double deadline_hours = 72;       // from start
+  double checkpoint_every_hours = 6;  // periodic checkpoints besides those before power drops
+};
+
+struct PolicyConfig {
+  std::string name = "greentrain";
+  std::string forecaster = "blend";
+  double carbon_threshold = 0;      // suspend-resume: run only below this gCO2/kWh (0: auto)
+  double safety_margin = 0.1;       // greentrain: fraction of slack kept against forecast error
+};
+
+struct RuntimeConfig {
+  double wall_seconds_per_trace_hour = 10;  // compressed clock for live runs
+  std::string collective = "gloo";          // gloo|nccl|mpi
+  std::string transport_security = "curve"; // curve|plain
+  int base_port = 47100;
+  std::string checkpoint_dir = "checkpoints";
+  // The model actually trained by the live runtime (small enough for CPUs); empty layers = model.
+  ModelConfig live_model;
+  int live_steps = 200;
+};
+
+struct Config {
+  std::string name = "greentrain";
+  std::string path;                  // the file it was read from, if any
+  int64_t interval_seconds = 3600;   // planning and ledger interval
+  UnixSeconds sim_end = 0;           // end of the period simulated (default: start + 3 x deadline)
+  std::vector<SiteConfig> sites;
+  std::vector<LinkConfig> links;
+  ModelConfig model;
+  JobConfig job;
+  PolicyConfig policy;
+  RuntimeConfig runtime;
+
+  // Index of the site with this name, or -1.
+  int SiteIndex(const std::string& name) const;
+  // The link between two sites (either direction), or nullptr.
+  const LinkConfig* FindLink(const std::string& a, const std::string& b) const;
+};
+
+// Reads and validates a config file. Does check that trace files exist (not their contents).
+Result<Config> LoadConfig(const std::string& path);
+// Parses config JSON text; relative paths are resolved against `base_dir`.
+Result<Config> ParseConfig(const std::string& json_text, const std::string& base_dir);
+
+// The bundled default config (launch/configs/default.json in the source tree).
+std::string DefaultConfigPath();
+
+}  // namespace gt
