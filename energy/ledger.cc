@@ -1,0 +1,191 @@
+// Energy and carbon ledger (see ledger.h). CSV and JSON list rows by (time, site); both carry every
+// PowerFlow field so that a reader can re-check the balance equations of power.h.
+#include "energy/ledger.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "common/csv.h"
+
+namespace gt {
+namespace {
+
+void Accumulate(LedgerTotals& t, const LedgerRow& r) {
+  const PowerFlow& f = r.flow;
+  t.demand_mwh += f.demand_mwh;
+  t.renewable_used_mwh += f.renewable_used_mwh;
+  t.battery_discharge_mwh += f.battery_discharge_mwh;
+  t.battery_charge_mwh += f.battery_charge_mwh;
+  t.battery_loss_mwh += f.battery_loss_mwh;
+  t.grid_mwh += f.grid_mwh;
+  t.unmet_mwh += f.unmet_mwh;
+  t.curtailed_mwh += f.curtailed_mwh;
+  t.carbon_kg += f.carbon_kg;
+  t.cost += f.cost;
+  t.work_steps += r.work_steps;
+  t.gpu_hours_busy += r.busy_gpus * r.hours;
+  t.gpu_hours_idle += r.idle_gpus * r.hours;
+}
+
+nlohmann::json TotalsJson(const LedgerTotals& t) {
+  return {{"demand_mwh", t.demand_mwh},
+          {"renewable_used_mwh", t.renewable_used_mwh},
+          {"battery_discharge_mwh", t.battery_discharge_mwh},
+          {"battery_charge_mwh", t.battery_charge_mwh},
+          {"battery_loss_mwh", t.battery_loss_mwh},
+          {"grid_mwh", t.grid_mwh},
+          {"unmet_mwh", t.unmet_mwh},
+          {"curtailed_mwh", t.curtailed_mwh},
+          {"carbon_kg", t.carbon_kg},
+          {"cost", t.cost},
+          {"work_steps", t.work_steps},
+          {"gpu_hours_busy", t.gpu_hours_busy},
+          {"gpu_hours_idle", t.gpu_hours_idle},
+          {"renewable_share", t.renewable_share()}};
+}
+
+// JSON numbers must be finite; a non-finite value (which Dispatch never produces) becomes null.
+nlohmann::json Num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+const char* kCsvHeader =
+    "time,site,hours,busy_gpus,idle_gpus,work_steps,carbon_g_per_kwh,demand_mwh,renewable_available_mwh,"
+    "renewable_used_mwh,battery_charge_mwh,battery_discharge_mwh,battery_loss_mwh,grid_mwh,unmet_mwh,"
+    "curtailed_mwh,soc_before_mwh,soc_after_mwh,carbon_kg,cost";
+
+std::string Fmt(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.12g", v);
+  return buf;
+}
+
+}  // namespace
+
+Status Ledger::Add(const LedgerRow& row) {
+  if (row.site.empty()) return InvalidArgument("ledger row at " + FormatIsoTime(row.time) + " has no site name");
+  if (!(row.hours > 0) || !std::isfinite(row.hours))
+    return InvalidArgument("ledger row for site '" + row.site + "' at " + FormatIsoTime(row.time) +
+                           ": hours must be > 0, got " + Fmt(row.hours));
+  auto key = std::make_pair(row.site, row.time);
+  if (index_.count(key))
+    return InvalidArgument("ledger already has a row for site '" + row.site + "' at " + FormatIsoTime(row.time) +
+                           "; each (site, interval) may be recorded once");
+  index_[key] = rows_.size();
+  rows_.push_back(row);
+  return Status::Ok();
+}
+
+LedgerTotals Ledger::Totals() const {
+  LedgerTotals t;
+  for (const LedgerRow& r : rows_) Accumulate(t, r);
+  return t;
+}
+
+std::map<std::string, LedgerTotals> Ledger::TotalsBySite() const {
+  std::map<std::string, LedgerTotals> m;
+  for (const LedgerRow& r : rows_) Accumulate(m[r.site], r);
+  return m;
+}
+
+double Ledger::MaxImbalanceMwh() const {
+  double worst = 0;
+  for (const LedgerRow& r : rows_) {
+    const PowerFlow& f = r.flow;
+    double supply = f.renewable_available_mwh - f.renewable_used_mwh - f.battery_charge_mwh - f.curtailed_mwh;
+    double demand = f.demand_mwh - f.renewable_used_mwh - f.battery_discharge_mwh - f.grid_mwh - f.unmet_mwh;
+    double soc = f.soc_after_mwh -
+                 (f.soc_before_mwh + f.battery_charge_mwh - f.battery_loss_mwh - f.battery_discharge_mwh);
+    for (double d : {supply, demand, soc}) {
+      if (!std::isfinite(d)) return INFINITY;
+      worst = std::max(worst, std::fabs(d));
+    }
+  }
+  return worst;
+}
+
+namespace {
+
+std::vector<size_t> TimeOrder(const std::vector<LedgerRow>& rows) {
+  std::vector<size_t> order(rows.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (rows[a].time != rows[b].time) return rows[a].time < rows[b].time;
+    return rows[a].site < rows[b].site;
+  });
+  return order;
+}
+
+Status WriteFile(const std::string& path, const std::string& text, const char* what) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return IoError(std::string("cannot open ") + what + " output '" + path + "' for writing");
+  out << text;
+  out.close();
+  if (!out) return IoError(std::string("writing ") + what + " output '" + path + "' failed (disk full?)");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Ledger::WriteCsv(const std::string& path) const {
+  std::string text = std::string(kCsvHeader) + "\n";
+  for (size_t i : TimeOrder(rows_)) {
+    const LedgerRow& r = rows_[i];
+    const PowerFlow& f = r.flow;
+    text += FormatIsoTime(r.time) + "," + CsvEscape(r.site) + "," + Fmt(r.hours) + "," +
+            std::to_string(r.busy_gpus) + "," + std::to_string(r.idle_gpus) + "," + Fmt(r.work_steps) + "," +
+            Fmt(r.carbon_g_per_kwh);
+    for (double v : {f.demand_mwh, f.renewable_available_mwh, f.renewable_used_mwh, f.battery_charge_mwh,
+                     f.battery_discharge_mwh, f.battery_loss_mwh, f.grid_mwh, f.unmet_mwh, f.curtailed_mwh,
+                     f.soc_before_mwh, f.soc_after_mwh, f.carbon_kg, f.cost})
+      text += "," + Fmt(v);
+    text += "\n";
+  }
+  return WriteFile(path, text, "ledger CSV");
+}
+
+nlohmann::json Ledger::ToJson() const {
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i : TimeOrder(rows_)) {
+    const LedgerRow& r = rows_[i];
+    const PowerFlow& f = r.flow;
+    rows.push_back({{"time", FormatIsoTime(r.time)},
+                    {"site", r.site},
+                    {"hours", Num(r.hours)},
+                    {"busy_gpus", r.busy_gpus},
+                    {"idle_gpus", r.idle_gpus},
+                    {"work_steps", Num(r.work_steps)},
+                    {"carbon_g_per_kwh", Num(r.carbon_g_per_kwh)},
+                    {"demand_mwh", Num(f.demand_mwh)},
+                    {"renewable_available_mwh", Num(f.renewable_available_mwh)},
+                    {"renewable_used_mwh", Num(f.renewable_used_mwh)},
+                    {"battery_charge_mwh", Num(f.battery_charge_mwh)},
+                    {"battery_discharge_mwh", Num(f.battery_discharge_mwh)},
+                    {"battery_loss_mwh", Num(f.battery_loss_mwh)},
+                    {"grid_mwh", Num(f.grid_mwh)},
+                    {"unmet_mwh", Num(f.unmet_mwh)},
+                    {"curtailed_mwh", Num(f.curtailed_mwh)},
+                    {"soc_before_mwh", Num(f.soc_before_mwh)},
+                    {"soc_after_mwh", Num(f.soc_after_mwh)},
+                    {"carbon_kg", Num(f.carbon_kg)},
+                    {"cost", Num(f.cost)}});
+  }
+  nlohmann::json sites = nlohmann::json::object();
+  for (const auto& [name, t] : TotalsBySite()) sites[name] = TotalsJson(t);
+  return {{"rows", std::move(rows)}, {"totals", TotalsJson(Totals())}, {"sites", std::move(sites)}};
+}
+
+Status Ledger::WriteJson(const std::string& path) const {
+  std::string text;
+  try {
+    text = ToJson().dump(2) + "\n";
+  } catch (const nlohmann::json::exception& e) {
+    return Internal(std::string("ledger JSON serialisation failed: ") + e.what());
+  }
+  return WriteFile(path, text, "ledger JSON");
+}
+
+}  // namespace gt

@@ -1,0 +1,59 @@
+// The energy and carbon ledger written by both the simulator and the live coordinator.
+//
+// Contract: one row per (site, interval); rows may be added in any order but a (site, interval) pair
+// at most once (a second Add is an error, so double counting cannot happen silently). Totals are
+// computed from the rows. Not thread-safe: one writer.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "energy/power.h"
+
+namespace gt {
+
+struct LedgerRow {
+  UnixSeconds time = 0;       // start of the interval
+  double hours = 1;           // length of the interval
+  std::string site;
+  int busy_gpus = 0;
+  int idle_gpus = 0;
+  double work_steps = 0;      // training progress made in this interval
+  double carbon_g_per_kwh = 0;
+  PowerFlow flow;
+};
+
+struct LedgerTotals {
+  double demand_mwh = 0, renewable_used_mwh = 0, battery_discharge_mwh = 0, battery_charge_mwh = 0,
+         battery_loss_mwh = 0, grid_mwh = 0, unmet_mwh = 0, curtailed_mwh = 0, carbon_kg = 0, cost = 0,
+         work_steps = 0, gpu_hours_busy = 0, gpu_hours_idle = 0;
+  // Fraction of demand met by renewables directly or through the battery.
+  double renewable_share() const {
+    return demand_mwh > 0 ? (renewable_used_mwh + battery_discharge_mwh) / demand_mwh : 0;
+  }
+};
+
+class Ledger {
+ public:
+  Status Add(const LedgerRow& row);
+  const std::vector<LedgerRow>& rows() const { return rows_; }
+  LedgerTotals Totals() const;
+  std::map<std::string, LedgerTotals> TotalsBySite() const;
+  // Largest absolute imbalance of any row's energy equations (see power.h), in MWh.
+  double MaxImbalanceMwh() const;
+
+  Status WriteCsv(const std::string& path) const;
+  nlohmann::json ToJson() const;   // {"rows": [...], "totals": {...}, "sites": {name: totals}}
+  Status WriteJson(const std::string& path) const;
+
+ private:
+  std::vector<LedgerRow> rows_;
+  std::map<std::pair<std::string, UnixSeconds>, size_t> index_;
+};
+
+}  // namespace gt
