@@ -353,6 +353,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
               {"oracle", "persistence", "seasonal-naive", "blend"});
     pr.Number("carbon_threshold", c.policy.carbon_threshold, 0, 1e5);
     pr.Number("safety_margin", c.policy.safety_margin, 0, 0.9);
+    pr.Number("renewable_derate", c.policy.renewable_derate, 0, 1);
     pr.Finish();
   }
   std::string sim_end;

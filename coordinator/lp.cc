@@ -1,0 +1,214 @@
+#include "coordinator/lp.h"
+
+#include <glpk.h>
+
+#include <algorithm>
+#include <memory>
+
+namespace gt {
+
+int LpSchedule::FirstOption() const {
+  if (fraction.empty()) return -1;
+  double total = 0, best = 0;
+  int arg = -1;
+  for (size_t o = 0; o < fraction[0].size(); ++o) {
+    total += fraction[0][o];
+    if (fraction[0][o] > best) { best = fraction[0][o]; arg = static_cast<int>(o); }
+  }
+  return total >= 0.5 ? arg : -1;
+}
+
+Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook,
+                                   const std::vector<double>& soc_mwh, double dt, double work, size_t steps,
+                                   const ScheduleOptions& options, const LpOptions& lp_options) {
+  const int O = menu.size();
+  const int S = menu.num_sites();
+  const int T = static_cast<int>(steps);
+  if (T <= 0) return InvalidArgument("lp: no steps to plan");
+  if (static_cast<int>(outlook.size()) != S) return InvalidArgument("lp: outlook does not match the sites");
+  const Config& cfg = menu.config();
+
+  std::unique_ptr<glp_prob, void (*)(glp_prob*)> lp(glp_create_prob(), glp_delete_prob);
+  glp_prob* P = lp.get();
+  glp_set_obj_dir(P, GLP_MIN);
+  // Columns: x[t][o], then per (t, s): r, c, d, g, e.
+  const int nx = T * O;
+  auto X = [&](int t, int o) { return 1 + t * O + o; };
+  auto Y = [&](int t, int s, int k) { return 1 + nx + (t * S + s) * 5 + k; };  // k: 0 r,1 c,2 d,3 g,4 e
+  glp_add_cols(P, nx + T * S * 5);
+  for (int t = 0; t < T; ++t) {
+    for (int o = 0; o < O; ++o) {
+      glp_set_col_bnds(P, X(t, o), GLP_DB, 0.0, 1.0);
+      if (t == 0 && !options.switch_carbon_kg.empty()) glp_set_obj_coef(P, X(t, o), options.switch_carbon_kg[o]);
+    }
+    for (int s = 0; s < S; ++s) {
+      const auto& b = cfg.sites[s].battery;
+      const double renew = std::max(0.0, outlook[s].renewable_mw[t]) * dt;
+      glp_set_col_bnds(P, Y(t, s, 0), renew > 0 ? GLP_DB : GLP_FX, 0.0, renew);
+      const double cmax = std::min(renew, b.charge_mw * dt);
+      const double dmax = b.discharge_mw * dt;
+      glp_set_col_bnds(P, Y(t, s, 1), cmax > 0 && b.capacity_mwh > 0 ? GLP_DB : GLP_FX, 0.0, cmax);
+      glp_set_col_bnds(P, Y(t, s, 2), dmax > 0 && b.capacity_mwh > 0 ? GLP_DB : GLP_FX, 0.0, dmax);
+      glp_set_col_bnds(P, Y(t, s, 3), GLP_LO, 0.0, 0.0);
+      glp_set_obj_coef(P, Y(t, s, 3), outlook[s].carbon_g_per_kwh[t]);  // MWh x g/kWh = kg
+      const double lo = b.min_soc * b.capacity_mwh, hi = b.capacity_mwh;
+      glp_set_col_bnds(P, Y(t, s, 4), hi > lo ? GLP_DB : GLP_FX, lo, hi > lo ? hi : lo);
+    }
+  }
+  std::vector<int> ia{0}, ja{0};
+  std::vector<double> ar{0};
+  auto put = [&](int row, int col, double v) {
+    if (v == 0) return;
+    ia.push_back(row);
+    ja.push_back(col);
+    ar.push_back(v);
+  };
+  // Work.
+  int row = glp_add_rows(P, 1);
+  glp_set_row_bnds(P, row, GLP_LO, work, 0.0);
+  double possible = 0;
+  for (int t = 0; t < T; ++t) {
+    double best = 0;
+    for (int o = 0; o < O; ++o) {
+      double w = menu.option(o).steps_per_hour * dt;
+      if (t == 0 && !options.switch_work_loss.empty()) w = std::max(0.0, w - options.switch_work_loss[o]);
+      put(row, X(t, o), w);
+      best = std::max(best, w);
+    }
+    possible += best;
+  }
+  LpSchedule out;
+  if (possible < work * (1 - 1e-12)) {
+    out.feasible = false;
+    out.fraction.assign(T, std::vector<double>(O, 0.0));
+    for (int t = 0; t < T; ++t) out.fraction[t][menu.fastest()] = 1;
+    return out;
+  }
+  for (int t = 0; t < T; ++t) {
+    // One interval's time.
+    row = glp_add_rows(P, 1);
+    glp_set_row_bnds(P, row, GLP_UP, 0.0, 1.0);
+    for (int o = 0; o < O; ++o) put(row, X(t, o), 1.0);
+    for (int s = 0; s < S; ++s) {
+      const auto& b = cfg.sites[s].battery;
+      // Demand: sum_o P_os dt x - r - d - g = 0.
+      row = glp_add_rows(P, 1);
+      glp_set_row_bnds(P, row, GLP_FX, 0.0, 0.0);
+      for (int o = 0; o < O; ++o) put(row, X(t, o), menu.option(o).facility_mw[s] * dt);
+      put(row, Y(t, s, 0), -1);
+      put(row, Y(t, s, 2), -1);
+      put(row, Y(t, s, 3), -1);
+      // Renewables: r + c <= available; direct use only while the site runs:
+      // r <= available x (fraction of the interval the site runs).
+      const double avail = std::max(0.0, outlook[s].renewable_mw[t]) * dt;
+      row = glp_add_rows(P, 1);
+      glp_set_row_bnds(P, row, GLP_UP, 0.0, avail);
+      put(row, Y(t, s, 0), 1);
+      put(row, Y(t, s, 1), 1);
+      row = glp_add_rows(P, 1);
+      glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
+      put(row, Y(t, s, 0), 1);
+      for (int o = 0; o < O; ++o)
+        if (menu.option(o).gpus[s] > 0) put(row, X(t, o), -avail);
+      // State of charge: e_t - e_{t-1} - eta c + d = 0 (e_{-1} = soc0).
+      row = glp_add_rows(P, 1);
+      const double soc0 = t == 0 ? std::clamp(soc_mwh.size() > static_cast<size_t>(s) ? soc_mwh[s] : 0.0,
+                                              b.min_soc * b.capacity_mwh, b.capacity_mwh)
+                                 : 0.0;
+      glp_set_row_bnds(P, row, GLP_FX, soc0, soc0);
+      put(row, Y(t, s, 4), 1);
+      if (t > 0) put(row, Y(t - 1, s, 4), -1);
+      put(row, Y(t, s, 1), -b.round_trip_efficiency);
+      put(row, Y(t, s, 2), 1);
+    }
+  }
+  if (lp_options.one_placement_per_interval) {
+    // Placement groups: options with the same set of sites.
+    std::vector<std::vector<int>> groups;
+    std::vector<int> group_of(O);
+    for (int o = 0; o < O; ++o) {
+      const auto& sites = menu.option(o).sites;
+      auto it = std::find(groups.begin(), groups.end(), sites);
+      group_of[o] = static_cast<int>(it - groups.begin());
+      if (it == groups.end()) groups.push_back(sites);
+    }
+    const int G = static_cast<int>(groups.size());
+    const int first = glp_add_cols(P, T * G);
+    if (lp_options.charge_switches && T > 1) {
+      // Smallest work lost when a group starts: restart plus the fastest transfer into it, at the
+      // group's slowest rate.
+      std::vector<double> loss(G, 0);
+      for (int g = 0; g < G; ++g) {
+        double rate = 1e300;
+        for (int o = 0; o < O; ++o)
+          if (group_of[o] == g) rate = std::min(rate, menu.option(o).steps_per_hour);
+        double secs = menu.settings().restart_seconds;
+        loss[g] = rate * secs / 3600.0;
+      }
+      const int sw = glp_add_cols(P, (T - 1) * G);
+      for (int t = 1; t < T; ++t)
+        for (int g = 0; g < G; ++g) {
+          const int m = sw + (t - 1) * G + g;
+          glp_set_col_bnds(P, m, GLP_DB, 0.0, 1.0);
+          put(1, m, -loss[g]);  // row 1 is the work row
+          row = glp_add_rows(P, 1);  // m >= z[t] - z[t-1]
+          glp_set_row_bnds(P, row, GLP_LO, 0.0, 0.0);
+          put(row, m, 1.0);
+          put(row, first + t * G + g, -1.0);
+          put(row, first + (t - 1) * G + g, 1.0);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+      row = glp_add_rows(P, 1);
+      glp_set_row_bnds(P, row, GLP_UP, 0.0, 1.0);
+      for (int g = 0; g < G; ++g) {
+        const int z = first + t * G + g;
+        glp_set_col_kind(P, z, GLP_BV);
+        put(row, z, 1.0);
+      }
+      for (int o = 0; o < O; ++o) {
+        row = glp_add_rows(P, 1);  // x[t][o] <= z[t][group(o)]
+        glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
+        put(row, X(t, o), 1.0);
+        put(row, first + t * G + group_of[o], -1.0);
+      }
+    }
+  }
+  if (lp_options.integral_first_step)
+    for (int o = 0; o < O; ++o) glp_set_col_kind(P, X(0, o), GLP_BV);
+  glp_load_matrix(P, static_cast<int>(ia.size()) - 1, ia.data(), ja.data(), ar.data());
+  glp_smcp parm;
+  glp_init_smcp(&parm);
+  parm.msg_lev = GLP_MSG_OFF;
+  parm.presolve = GLP_ON;
+  int rc = glp_simplex(P, &parm);
+  if (rc != 0 || glp_get_status(P) != GLP_OPT) {
+    return Internal("lp: GLPK did not find the optimum (code " + std::to_string(rc) + ", status " +
+                    std::to_string(glp_get_status(P)) + ")");
+  }
+  out.carbon_kg = glp_get_obj_val(P);
+  bool mip = lp_options.one_placement_per_interval || lp_options.integral_first_step;
+  if (mip) {
+    glp_iocp iocp;
+    glp_init_iocp(&iocp);
+    iocp.msg_lev = GLP_MSG_OFF;
+    iocp.tm_lim = static_cast<int>(lp_options.time_limit_seconds * 1000);
+    iocp.mip_gap = 0.0;
+    int mrc = glp_intopt(P, &iocp);
+    int st = glp_mip_status(P);
+    out.optimal = mrc == 0 && st == GLP_OPT;
+    if (st != GLP_OPT && st != GLP_FEAS) {
+      // No integer solution found in time: keep the LP relaxation's values (still a valid bound).
+      mip = false;
+      out.optimal = false;
+    } else {
+      out.carbon_kg = glp_mip_obj_val(P);
+    }
+  }
+  out.fraction.assign(T, std::vector<double>(O, 0.0));
+  for (int t = 0; t < T; ++t)
+    for (int o = 0; o < O; ++o) out.fraction[t][o] = mip ? glp_mip_col_val(P, X(t, o)) : glp_get_col_prim(P, X(t, o));
+  return out;
+}
+
+}  // namespace gt

@@ -1,0 +1,56 @@
+// The least-carbon schedule as a linear program with battery dynamics (solved by GLPK).
+//
+// Variables per outlook step t: x[t][o] in [0, 1], the fraction of the interval spent running menu
+// option o (sum over o <= 1, the rest paused), and per site s: renewable used directly, battery
+// charge and discharge, grid import and state of charge. Constraints: the work is done, each site's
+// demand is met by renewables + battery + grid (renewables reach the load only during the fraction
+// of the interval the site runs; the rest of the interval can charge the battery), charge only from
+// renewable surplus within charge_mw,
+// discharge within discharge_mw, state of charge within [min_soc, 1] x capacity with round-trip
+// losses on the way in. Objective: grid MWh x intensity, plus the switch carbon of options at t = 0.
+//
+// It is the exact optimum of the fractional relaxation of the simulator's problem (the simulator
+// dispatches each phase of an interval separately, so its runs are feasible points here; no
+// migration, checkpoint or idle energy except the switch costs given), so with the true supply and no switch
+// costs its objective is a proven lower bound on the grid carbon of any schedule meeting the
+// deadline. Pure function; thread-safe (GLPK problem objects are per call).
+#pragma once
+
+#include <vector>
+
+#include "common/status.h"
+#include "coordinator/menu.h"
+#include "coordinator/policy.h"
+
+namespace gt {
+
+struct LpSchedule {
+  std::vector<std::vector<double>> fraction;  // [t][o]
+  double carbon_kg = 0;
+  bool feasible = true;  // false: the work cannot be done within the outlook
+  bool optimal = true;   // false: the MIP stopped at its time limit (carbon_kg is not a bound)
+  // The option to run in the first interval (largest fraction), or -1 to pause when the planned
+  // fraction of the first interval is below one half.
+  int FirstOption() const;
+};
+
+struct LpOptions {
+  // Adds one binary per (interval, set of sites) so that each interval runs at most one placement
+  // (no time-sharing between sites within an interval; levels at one placement may still mix).
+  // Solved by branch and bound; `optimal` tells whether it finished within the time limit.
+  bool one_placement_per_interval = false;
+  double time_limit_seconds = 3;
+  // With one placement per interval: entering a placement in interval t >= 1 that did not run in
+  // t - 1 (a resume or a move) loses at least this much work, per placement group, in steps
+  // (a lower estimate of restart plus transfer time times the group's slowest rate).
+  bool charge_switches = false;
+  // The first interval runs exactly one option or pauses (x[0][o] binary): the decision a policy
+  // executes, so that it is not a rounding of a mix of options.
+  bool integral_first_step = false;
+};
+
+Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook,
+                                   const std::vector<double>& soc_mwh, double interval_hours, double work,
+                                   size_t steps, const ScheduleOptions& options, const LpOptions& lp = {});
+
+}  // namespace gt

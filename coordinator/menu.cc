@@ -1,0 +1,122 @@
+#include "coordinator/menu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace gt {
+
+Result<OptionMenu> OptionMenu::Build(const Config& config, MenuOptions settings) {
+  OptionMenu m;
+  m.config_ = config;
+  m.settings_ = settings;
+  ASSIGN_OR_RETURN(ModelProfile profile, BuildGptProfile(config.model));
+  ASSIGN_OR_RETURN(Cluster cluster, ClusterFromConfig(config));
+  ASSIGN_OR_RETURN(Partitioner part, Partitioner::Create(std::move(profile), std::move(cluster)));
+  m.partitioner_ = std::make_shared<const Partitioner>(std::move(part));
+  m.state_bytes_ = m.partitioner_->profile().StateBytes(0, m.partitioner_->profile().num_layers());
+
+  const int n = static_cast<int>(config.sites.size());
+  std::set<std::vector<int>> seen;
+  std::vector<std::string> reasons;
+  auto add = [&](std::vector<int> gpus) {
+    if (!seen.insert(gpus).second) return;
+    auto p = m.partitioner_->Solve(gpus);
+    if (!p.ok()) {
+      reasons.push_back(p.status().message());
+      return;
+    }
+    MenuOption o;
+    o.partition = std::move(p).value();
+    o.gpus = o.partition.gpus_used_per_site;  // the partitioner may leave some offered GPUs unused
+    if (!seen.insert(o.gpus).second && o.gpus != gpus) return;
+    o.steps_per_hour = o.partition.steps_per_hour;
+    o.it_mw.assign(n, 0);
+    o.facility_mw.assign(n, 0);
+    for (int s = 0; s < n; ++s) {
+      if (o.gpus[s] <= 0) continue;
+      o.sites.push_back(s);
+      o.it_mw[s] = o.gpus[s] * config.sites[s].gpu.busy_w / 1e6;
+      o.facility_mw[s] = o.it_mw[s] * config.sites[s].pue;
+      if (!o.label.empty()) o.label += "+";
+      o.label += config.sites[s].name + ":" + std::to_string(o.gpus[s]);
+    }
+    if (o.sites.empty() || o.steps_per_hour <= 0) return;
+    m.options_.push_back(std::move(o));
+  };
+  for (int s = 0; s < n; ++s) {
+    for (double level : settings.levels) {
+      int g = static_cast<int>(std::floor(config.sites[s].gpus * level));
+      if (g <= 0) continue;
+      std::vector<int> gpus(n, 0);
+      gpus[s] = g;
+      add(gpus);
+    }
+  }
+  if (settings.include_all_sites && n > 1) {
+    std::vector<int> all(n);
+    for (int s = 0; s < n; ++s) all[s] = config.sites[s].gpus;
+    add(all);
+  }
+  if (m.options_.empty()) {
+    std::string why = reasons.empty() ? "no site has GPUs" : reasons.front();
+    return Infeasible("the model '" + config.model.name + "' cannot run on any configuration of the sites: " + why);
+  }
+  m.fastest_ = 0;
+  for (int i = 1; i < m.size(); ++i)
+    if (m.options_[i].steps_per_hour > m.options_[m.fastest_].steps_per_hour) m.fastest_ = i;
+  return m;
+}
+
+double OptionMenu::IdleFacilityMw(int site, int idle_gpus) const {
+  const auto& s = config_.sites[site];
+  return idle_gpus * s.gpu.idle_w / 1e6 * s.pue;
+}
+
+namespace {
+
+// Bytes of stage state that must move from `from` to `to`: every layer whose site changes.
+template <typename F>
+void ForEachMovedRange(const std::vector<StagePlacement>& from, const std::vector<StagePlacement>& to, F f) {
+  for (const auto& a : from)
+    for (const auto& b : to) {
+      int lo = std::max(a.first_layer, b.first_layer), hi = std::min(a.last_layer, b.last_layer);
+      if (lo < hi && a.site != b.site) f(a.site, b.site, lo, hi);
+    }
+}
+
+}  // namespace
+
+double OptionMenu::MigrationBytes(const std::vector<StagePlacement>& from,
+                                  const std::vector<StagePlacement>& to) const {
+  double bytes = 0;
+  ForEachMovedRange(from, to, [&](int, int, int lo, int hi) { bytes += partitioner_->profile().StateBytes(lo, hi); });
+  return bytes;
+}
+
+double OptionMenu::MigrationSeconds(const std::vector<StagePlacement>& from,
+                                    const std::vector<StagePlacement>& to) const {
+  double slowest_gbps = std::numeric_limits<double>::infinity();
+  for (const auto& l : config_.links) slowest_gbps = std::min(slowest_gbps, l.bandwidth_gbps);
+  if (!std::isfinite(slowest_gbps)) slowest_gbps = 1;  // no links at all: assume 1 Gbit/s over the internet
+  double worst = 0;
+  bool moved = false;
+  ForEachMovedRange(from, to, [&](int a, int b, int lo, int hi) {
+    const LinkConfig* l = config_.FindLink(config_.sites[a].name, config_.sites[b].name);
+    double gbps = l ? l->bandwidth_gbps : slowest_gbps;
+    double lat = l ? l->latency_ms / 1e3 : 0.1;
+    worst = std::max(worst, partitioner_->profile().StateBytes(lo, hi) * 8 / (gbps * 1e9) + lat);
+    moved = true;
+  });
+  return moved ? worst + settings_.restart_seconds : 0;
+}
+
+double OptionMenu::CheckpointSeconds(const std::vector<StagePlacement>& stages) const {
+  double worst = 0;
+  for (const auto& st : stages)
+    worst = std::max(worst, st.state_bytes * 8 / (settings_.checkpoint_write_gbps * 1e9));
+  return worst;
+}
+
+}  // namespace gt

@@ -1,0 +1,74 @@
+// The option menu: the configurations a job may run in (GPUs busy per site), each with its speed
+// from the stage partitioner and its IT power per site. Built once per job from the config; read by
+// every policy. Immutable after Build; const access is thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "sharding/model_profile.h"
+#include "sharding/partitioner.h"
+#include "sharding/plan.h"
+
+namespace gt {
+
+struct MenuOption {
+  std::vector<int> gpus;             // busy GPUs per site (all sites)
+  std::vector<int> sites;            // sites with gpus > 0
+  Partition partition;               // stage placement and step time
+  double steps_per_hour = 0;
+  std::vector<double> it_mw;         // busy IT power per site, MW (GPUs only, before PUE)
+  std::vector<double> facility_mw;   // it_mw x PUE
+  std::string label;                 // "texas:128" or "california:256+texas:256"
+};
+
+struct MenuOptions {
+  // Fractions of a site's GPUs offered as single-site options.
+  std::vector<double> levels = {0.25, 0.5, 0.75, 1.0};
+  // Also offer the fastest configuration using every site (the partitioner picks the subset).
+  bool include_all_sites = true;
+  // Assumed checkpoint write bandwidth per site (to durable storage), Gbit/s.
+  double checkpoint_write_gbps = 16;
+  // Fixed time to restart a stage after a migration or resume (process start, rendezvous), s.
+  double restart_seconds = 60;
+};
+
+class OptionMenu {
+ public:
+  static Result<OptionMenu> Build(const Config& config, MenuOptions options = {});
+
+  const std::vector<MenuOption>& options() const { return options_; }
+  const MenuOption& option(int i) const { return options_[i]; }
+  int size() const { return static_cast<int>(options_.size()); }
+  int fastest() const { return fastest_; }
+  const Config& config() const { return config_; }
+  const Partitioner& partitioner() const { return *partitioner_; }
+  const MenuOptions& settings() const { return settings_; }
+  double state_bytes() const { return state_bytes_; }
+  int num_sites() const { return static_cast<int>(config_.sites.size()); }
+
+  // Facility MW of `idle_gpus` idle GPUs at site s.
+  double IdleFacilityMw(int site, int idle_gpus) const;
+  // Seconds to move the model's state from the sites of `from` to those of `to` (max over stages
+  // of bytes / link bandwidth; zero if the placement is unchanged) plus restart_seconds when
+  // anything moves. Sites without a link are reached at the slowest configured link's speed.
+  double MigrationSeconds(const std::vector<StagePlacement>& from, const std::vector<StagePlacement>& to) const;
+  // Bytes that cross the WAN for that move.
+  double MigrationBytes(const std::vector<StagePlacement>& from, const std::vector<StagePlacement>& to) const;
+  // Seconds to write a checkpoint of the state held at the given stages (in parallel per site).
+  double CheckpointSeconds(const std::vector<StagePlacement>& stages) const;
+
+ private:
+  OptionMenu() = default;
+  Config config_;  // a copy: the menu outlives nothing it refers to
+  MenuOptions settings_;
+  std::shared_ptr<const Partitioner> partitioner_;
+  std::vector<MenuOption> options_;
+  int fastest_ = -1;
+  double state_bytes_ = 0;
+};
+
+}  // namespace gt

@@ -1,0 +1,45 @@
+// The Plan a policy returns for one interval, and the actions that take the job from one plan to
+// the next. Plain values; safe to copy across threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sharding/plan.h"
+
+namespace gt {
+
+enum class ActionKind { kStart, kPause, kResume, kResize, kMigrate, kCheckpoint, kFinish };
+const char* ActionKindName(ActionKind k);
+
+struct Action {
+  ActionKind kind = ActionKind::kCheckpoint;
+  int stage = -1;       // kMigrate: the stage that moves
+  int from_site = -1;   // kMigrate, kResize
+  int to_site = -1;     // kMigrate
+  std::string reason;
+};
+
+struct Plan {
+  int option = -1;                   // index into the OptionMenu; -1 = paused / not started
+  std::vector<int> busy_gpus;        // per site
+  std::vector<StagePlacement> stages;  // pipeline order; kept while paused (state stays in place)
+  double steps_per_hour = 0;         // 0 while paused
+  double state_bytes = 0;            // weights + optimizer state of the whole model
+  std::vector<Action> actions;       // to get here from the previous plan
+  std::string reason;                // why the policy chose it, for logs and reports
+
+  bool paused() const { return option < 0; }
+  // Sites that hold a stage (index list, pipeline order).
+  std::vector<int> Sites() const;
+  // "california:256" style summary, "paused@texas" when paused, "-" before the start.
+  std::string Describe(const std::vector<std::string>& site_names) const;
+};
+
+// The actions that lead from `prev` to `next` (pure): start, pause, resume, resize, migrate (one per
+// stage whose site changes), and a checkpoint before any pause or migration (state must be safe
+// before power drops) or when `hours_since_checkpoint` reached `checkpoint_every_hours` (> 0).
+std::vector<Action> DeriveActions(const Plan& prev, const Plan& next, double hours_since_checkpoint,
+                                  double checkpoint_every_hours);
+
+}  // namespace gt

@@ -1,0 +1,393 @@
+#include "coordinator/policy.h"
+
+#include "coordinator/lp.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace gt {
+
+namespace {
+
+constexpr size_t kMaxHorizonSteps = 168;        // forecasting policies look at most a week ahead
+constexpr size_t kMaxOracleHorizonSteps = 24 * 120;
+// Above this many (outlook step x option) cells greentrain plans with the greedy instead of the LP.
+constexpr size_t kMaxLpCells = 6000;
+
+size_t StepsToDeadline(const PolicyInput& in) {
+  double steps = std::ceil(in.hours_to_deadline / in.interval_hours - 1e-9);
+  return steps < 1 ? 1 : static_cast<size_t>(steps);
+}
+
+// Builds the plan for running menu option `option` (-1: pause where the state is) from `in.current`.
+Plan MakePlan(const PolicyInput& in, int option, std::string reason) {
+  const OptionMenu& menu = *in.menu;
+  Plan p;
+  p.option = option;
+  p.reason = std::move(reason);
+  p.state_bytes = menu.state_bytes();
+  p.busy_gpus.assign(menu.num_sites(), 0);
+  if (option >= 0) {
+    const MenuOption& o = menu.option(option);
+    p.busy_gpus = o.gpus;
+    p.stages = o.partition.stages;
+    p.steps_per_hour = o.steps_per_hour;
+  } else {
+    p.stages = in.current.stages;
+  }
+  p.actions = DeriveActions(in.current, p, in.hours_since_checkpoint, in.config->job.checkpoint_every_hours);
+  return p;
+}
+
+// The deadline guard every policy applies: if running `option` now would leave more work than the
+// fastest configuration can still finish before the deadline (keeping a reserve for the time lost
+// to a move, a checkpoint and one more interval), run the fastest configuration instead.
+int Guard(const PolicyInput& in, int option, std::string* reason) {
+  const OptionMenu& menu = *in.menu;
+  const int fastest = menu.fastest();
+  if (option == fastest) return option;
+  const double dt = in.interval_hours;
+  const double rate = option >= 0 ? menu.option(option).steps_per_hour : 0;
+  const double fast = menu.option(fastest).steps_per_hour;
+  const double overhead_h =
+      (menu.MigrationSeconds(in.current.stages, menu.option(fastest).partition.stages) +
+       menu.CheckpointSeconds(menu.option(fastest).partition.stages)) / 3600.0;
+  const double reserve_h = dt + 2 * overhead_h;
+  const double left_after = in.work_remaining_steps - rate * dt;
+  const double can_do = fast * std::max(0.0, in.hours_to_deadline - dt - reserve_h);
+  if (left_after > can_do) {
+    *reason = "deadline guard: " + std::to_string(static_cast<long long>(in.work_remaining_steps)) +
+              " steps left, " + std::to_string(in.hours_to_deadline) + " h to deadline";
+    return fastest;
+  }
+  return option;
+}
+
+Plan Guarded(const PolicyInput& in, int option, std::string reason) {
+  int o = Guard(in, option, &reason);
+  return MakePlan(in, o, reason);
+}
+
+// Mean forecast grid intensity over the sites of option `o` at step h.
+double OptionIntensity(const PolicyInput& in, int o, size_t h) {
+  const auto& sites = in.menu->option(o).sites;
+  double sum = 0;
+  for (int s : sites) sum += in.outlook[s].carbon_g_per_kwh[h];
+  return sum / sites.size();
+}
+
+// Single-site options at full size, the candidates of "home"/"best region" policies.
+std::vector<int> FullSingleSiteOptions(const OptionMenu& menu) {
+  std::vector<int> out;
+  for (int i = 0; i < menu.size(); ++i) {
+    const auto& o = menu.option(i);
+    if (o.sites.size() == 1 && o.gpus[o.sites[0]] == menu.config().sites[o.sites[0]].gpus) out.push_back(i);
+  }
+  if (out.empty()) out.push_back(menu.fastest());
+  return out;
+}
+
+class CarbonAgnostic final : public Policy {
+ public:
+  std::string name() const override { return "carbon-agnostic"; }
+  size_t horizon(const PolicyInput&) const override { return 1; }
+  Plan Decide(const PolicyInput& in) const override {
+    return MakePlan(in, in.menu->fastest(), "always run the fastest configuration");
+  }
+};
+
+// Let's-Wait-Awhile style: run the fastest configuration when the forecast intensity is at or below
+// a threshold, otherwise pause. Threshold: policy.carbon_threshold, or (when 0) the intensity
+// below which just enough of the remaining intervals fall to finish the work.
+class SuspendResume final : public Policy {
+ public:
+  std::string name() const override { return "suspend-resume"; }
+  size_t horizon(const PolicyInput& in) const override { return std::min(StepsToDeadline(in), kMaxHorizonSteps); }
+  Plan Decide(const PolicyInput& in) const override {
+    const int o = in.menu->fastest();
+    double threshold = in.config->policy.carbon_threshold;
+    const size_t n = in.outlook[0].carbon_g_per_kwh.size();
+    if (threshold <= 0) {
+      const double per_step = in.menu->option(o).steps_per_hour * in.interval_hours;
+      const size_t total = StepsToDeadline(in);
+      // Work share due within the outlook, spread evenly over the time to the deadline.
+      double need = in.work_remaining_steps * std::min(1.0, static_cast<double>(n) / total);
+      size_t k = static_cast<size_t>(std::ceil(need / per_step - 1e-9));
+      k = std::clamp<size_t>(k, 1, n);
+      std::vector<double> ci(n);
+      for (size_t h = 0; h < n; ++h) ci[h] = OptionIntensity(in, o, h);
+      std::nth_element(ci.begin(), ci.begin() + (k - 1), ci.end());
+      threshold = ci[k - 1];
+    }
+    const double now = OptionIntensity(in, o, 0);
+    if (now <= threshold) return Guarded(in, o, "intensity " + std::to_string(now) + " <= threshold " + std::to_string(threshold));
+    return Guarded(in, -1, "intensity " + std::to_string(now) + " above threshold " + std::to_string(threshold));
+  }
+};
+
+// Picks, once at the start, the full single site with the least forecast carbon per step over the
+// outlook, and runs there without interruption.
+class StaticBestRegion final : public Policy {
+ public:
+  std::string name() const override { return "static-best-region"; }
+  size_t horizon(const PolicyInput& in) const override { return std::min(StepsToDeadline(in), kMaxHorizonSteps); }
+  Plan Decide(const PolicyInput& in) const override {
+    if (in.current.option >= 0) return Guarded(in, in.current.option, "stay in the chosen region");
+    int best = -1;
+    double best_cost = 0;
+    const size_t n = in.outlook[0].carbon_g_per_kwh.size();
+    for (int o : FullSingleSiteOptions(*in.menu)) {
+      double kg = 0;
+      for (size_t h = 0; h < n; ++h) kg += OptionCarbonKg(*in.menu, o, in.outlook, h, in.interval_hours, true);
+      double per_step = kg / (in.menu->option(o).steps_per_hour * in.interval_hours * n);
+      if (best < 0 || per_step < best_cost) { best = o; best_cost = per_step; }
+    }
+    return Guarded(in, best, "best region by forecast carbon per step: " + in.menu->option(best).label);
+  }
+};
+
+// The work due within an outlook of n steps when the deadline is `total` steps away.
+double WorkDueWithin(const PolicyInput& in, size_t n) {
+  const size_t total = StepsToDeadline(in);
+  return in.work_remaining_steps * std::min(1.0, static_cast<double>(n) / total);
+}
+
+// CarbonScaler style: each interval, allocate the remaining work greedily to the (interval,
+// configuration) increments with the most throughput per unit of carbon, where carbon is the whole
+// demand at grid intensity (CarbonScaler scales on grid carbon; it knows nothing of on-site supply
+// or of migration costs).
+class CarbonScaler final : public Policy {
+ public:
+  std::string name() const override { return "carbonscaler"; }
+  size_t horizon(const PolicyInput& in) const override { return std::min(StepsToDeadline(in), kMaxHorizonSteps); }
+  Plan Decide(const PolicyInput& in) const override {
+    const size_t n = in.outlook[0].carbon_g_per_kwh.size();
+    ScheduleOptions so;
+    so.renewable_aware = false;
+    Schedule s = PlanSchedule(*in.menu, in.outlook, in.interval_hours, WorkDueWithin(in, n), n, so);
+    return Guarded(in, s.option[0], "marginal throughput per grid carbon");
+  }
+};
+
+// greentrain: forecast-driven, spatial and temporal at once. Each interval it solves the fractional
+// least-carbon schedule over the forecast (on-site renewables free, grid at its intensity), charging
+// every configuration that would move state with the migration's time and energy, and keeps a
+// safety reserve of `safety_margin` of the remaining time so that forecast error cannot push the
+// job past its deadline (the deadline guard backs this up). It executes the first interval only and
+// replans the next one with fresh forecasts (receding horizon).
+class Greentrain : public Policy {
+ public:
+  // margin, derate < 0: the config's policy.safety_margin and renewable_derate (0 for the oracle).
+  explicit Greentrain(bool oracle = false, double margin = -1, double derate = -1)
+      : oracle_(oracle), margin_(margin), derate_(derate) {}
+  std::string name() const override { return oracle_ ? "oracle" : "greentrain"; }
+  bool wants_truth() const override { return oracle_; }
+  size_t horizon(const PolicyInput& in) const override {
+    return std::min(StepsToDeadline(in), oracle_ ? kMaxOracleHorizonSteps : kMaxHorizonSteps);
+  }
+  Plan Decide(const PolicyInput& in) const override {
+    const OptionMenu& menu = *in.menu;
+    const size_t n = in.outlook[0].carbon_g_per_kwh.size();
+    const double margin = margin_ >= 0 ? margin_ : oracle_ ? 0.0 : in.config->policy.safety_margin;
+    size_t usable = n;
+    double work = WorkDueWithin(in, n);
+    if (margin > 0 && n > 1) {
+      // Keep the last `margin` of the time to the deadline in reserve when the deadline lies within
+      // the outlook (plan as if it came that much earlier), else plan `margin` more work than is
+      // due within the outlook: forecast error is then absorbed before the deadline guard must act.
+      const size_t total = StepsToDeadline(in);
+      if (total <= n) usable = std::max<size_t>(1, static_cast<size_t>(std::floor(total * (1 - margin))));
+      else work *= 1 + margin;
+    }
+    ScheduleOptions so;
+    so.renewable_aware = true;
+    if (!in.current.stages.empty()) {
+      so.switch_carbon_kg.assign(menu.size(), 0);
+      so.switch_work_loss.assign(menu.size(), 0);
+      for (int o = 0; o < menu.size(); ++o) {
+        const auto& opt = menu.option(o);
+        double secs = menu.MigrationSeconds(in.current.stages, opt.partition.stages);
+        if (secs <= 0) continue;
+        secs += menu.CheckpointSeconds(in.current.stages);
+        const double hours = std::min(secs / 3600.0, in.interval_hours);
+        so.switch_work_loss[o] = opt.steps_per_hour * hours;
+        // The destination's GPUs wait (idle) while state moves; charged at grid intensity.
+        double kg = 0;
+        for (int s : opt.sites)
+          kg += menu.IdleFacilityMw(s, opt.gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
+        so.switch_carbon_kg[o] = kg;
+      }
+    }
+    const char* what = oracle_ ? "perfect-foresight" : "forecast";
+    // Robustness to forecast error: beyond the interval being decided, plan on a derated renewable
+    // forecast, so that a plan does not count on energy that may not come (if it comes, the
+    // battery stores it or a later replan uses it).
+    std::vector<SiteOutlook> derated;
+    const std::vector<SiteOutlook>* outlook = &in.outlook;
+    const double derate = derate_ >= 0 ? derate_ : oracle_ ? 0.0 : in.config->policy.renewable_derate;
+    if (derate > 0) {
+      derated = in.outlook;
+      for (auto& o : derated)
+        for (size_t h = 1; h < o.renewable_mw.size(); ++h) o.renewable_mw[h] *= 1 - derate;
+      outlook = &derated;
+    }
+    if (usable * menu.size() <= kMaxLpCells) {
+      // The battery-aware linear program (coordinator/lp.h).
+      LpOptions lpo;
+      lpo.integral_first_step = true;
+      lpo.time_limit_seconds = 5;
+      auto lp = SolveScheduleLp(menu, *outlook, in.battery_soc_mwh, in.interval_hours, work, usable, so, lpo);
+      if (lp.ok()) return Guarded(in, lp->FirstOption(), std::string(what) + " least-carbon schedule (LP)");
+    }
+    // Large problems: the battery-blind greedy, linear in outlook x options.
+    Schedule s = PlanSchedule(menu, *outlook, in.interval_hours, work, usable, so);
+    return Guarded(in, s.option[0], std::string(what) + " least-carbon schedule (greedy)");
+  }
+
+ private:
+  bool oracle_;
+  double margin_;
+  double derate_;
+};
+
+}  // namespace
+
+size_t Policy::horizon(const PolicyInput& in) const { return std::min(StepsToDeadline(in), kMaxHorizonSteps); }
+
+double OptionCarbonKg(const OptionMenu& menu, int o, const std::vector<SiteOutlook>& outlook, size_t h,
+                      double interval_hours, bool renewable_aware) {
+  const MenuOption& opt = menu.option(o);
+  double kg = 0;
+  for (int s : opt.sites) {
+    double mw = opt.facility_mw[s];
+    if (renewable_aware) mw = std::max(0.0, mw - outlook[s].renewable_mw[h]);
+    kg += mw * interval_hours * outlook[s].carbon_g_per_kwh[h];  // MWh x g/kWh = kg
+  }
+  return kg;
+}
+
+Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,
+                      double work, size_t steps, const ScheduleOptions& options) {
+  Schedule out;
+  out.work.assign(steps, 0);
+  out.option.assign(steps, -1);
+  if (steps == 0) return out;
+  const int m = menu.size();
+
+  // Per step: the lower convex hull of (work, carbon) over the options plus "off" at (0, 0).
+  // Increments along a hull have increasing carbon per step; choosing the cheapest increments
+  // across all steps is the optimum of the fractional problem.
+  struct Inc {
+    float ratio;
+    uint32_t step;
+    uint16_t vertex;  // index into that step's hull (1-based: vertex 0 is "off")
+  };
+  struct Point {
+    double w, c;
+    int option;
+  };
+  std::vector<Inc> incs;
+  incs.reserve(steps * 4);
+  std::vector<std::vector<Point>> hulls(steps);
+  std::vector<Point> pts;
+  pts.reserve(m + 1);
+  double total_possible = 0;
+  for (size_t h = 0; h < steps; ++h) {
+    pts.clear();
+    for (int o = 0; o < m; ++o) {
+      double w = menu.option(o).steps_per_hour * interval_hours;
+      double c = OptionCarbonKg(menu, o, outlook, h, interval_hours, options.renewable_aware);
+      if (h == 0 && !options.switch_work_loss.empty()) {
+        w = std::max(0.0, w - options.switch_work_loss[o]);
+        c += options.switch_carbon_kg[o];
+      }
+      if (w > 0) pts.push_back({w, c, o});
+    }
+    std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.w < b.w || (a.w == b.w && a.c < b.c); });
+    auto& hull = hulls[h];
+    hull.push_back({0, 0, -1});
+    for (const Point& p : pts) {
+      if (p.w <= hull.back().w) continue;
+      // Keep the hull convex: remove the last vertex while it lies on or above the chord.
+      while (hull.size() >= 2) {
+        const Point& a = hull[hull.size() - 2];
+        const Point& b = hull.back();
+        if ((b.c - a.c) * (p.w - a.w) >= (p.c - a.c) * (b.w - a.w)) hull.pop_back();
+        else break;
+      }
+      hull.push_back(p);
+    }
+    for (size_t v = 1; v < hull.size(); ++v) {
+      double dw = hull[v].w - hull[v - 1].w, dc = hull[v].c - hull[v - 1].c;
+      incs.push_back({static_cast<float>(dc / dw), static_cast<uint32_t>(h), static_cast<uint16_t>(v)});
+    }
+    total_possible += hull.back().w;
+  }
+  if (total_possible < work * (1 - 1e-12)) {
+    out.feasible = false;
+    for (size_t h = 0; h < steps; ++h) {
+      out.option[h] = menu.fastest();
+      out.work[h] = menu.option(menu.fastest()).steps_per_hour * interval_hours;
+      out.carbon_kg += OptionCarbonKg(menu, menu.fastest(), outlook, h, interval_hours, options.renewable_aware);
+    }
+    return out;
+  }
+  // Cheapest increments first; ties go to the earlier step (less exposure to forecast error).
+  std::sort(incs.begin(), incs.end(), [](const Inc& a, const Inc& b) {
+    return a.ratio < b.ratio || (a.ratio == b.ratio && (a.step < b.step || (a.step == b.step && a.vertex < b.vertex)));
+  });
+  double left = work;
+  std::vector<uint16_t> reached(steps, 0);
+  for (const Inc& inc : incs) {
+    if (left <= 0) break;
+    const auto& hull = hulls[inc.step];
+    // Convexity: increments of one step come in vertex order, so this extends the previous one.
+    double dw = hull[inc.vertex].w - hull[inc.vertex - 1].w;
+    double dc = hull[inc.vertex].c - hull[inc.vertex - 1].c;
+    double take = std::min(1.0, left / dw);
+    out.work[inc.step] += take * dw;
+    out.carbon_kg += take * dc;
+    left -= take * dw;
+    reached[inc.step] = inc.vertex;
+  }
+  for (size_t h = 0; h < steps; ++h) {
+    if (reached[h] == 0) continue;
+    const auto& hull = hulls[h];
+    // Round to the hull vertex nearest the planned work (the plan is re-solved every interval).
+    int v = reached[h];
+    if (v > 1 && out.work[h] - hull[v - 1].w < hull[v].w - out.work[h]) --v;
+    else if (v == 1 && out.work[h] < 0.5 * hull[1].w) v = 0;
+    out.option[h] = hull[v].option;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Policy>> MakePolicy(const std::string& name) {
+  if (name == "carbon-agnostic") return std::unique_ptr<Policy>(new CarbonAgnostic());
+  if (name == "suspend-resume") return std::unique_ptr<Policy>(new SuspendResume());
+  if (name == "static-best-region") return std::unique_ptr<Policy>(new StaticBestRegion());
+  if (name == "carbonscaler") return std::unique_ptr<Policy>(new CarbonScaler());
+  if (name == "greentrain") return std::unique_ptr<Policy>(new Greentrain(false));
+  if (name == "oracle") return std::unique_ptr<Policy>(new Greentrain(true));
+  std::string all;
+  for (const auto& n : PolicyNames()) all += (all.empty() ? "" : ", ") + n;
+  return InvalidArgument("unknown policy '" + name + "'; choose one of: " + all);
+}
+
+std::vector<std::unique_ptr<Policy>> OracleCandidates() {
+  std::vector<std::unique_ptr<Policy>> out;
+  for (double m : {0.0, 0.1, 0.2})
+    for (double d : {0.0, 0.35}) out.emplace_back(new Greentrain(true, m, d));
+  out.emplace_back(new CarbonScaler());
+  out.emplace_back(new SuspendResume());
+  out.emplace_back(new StaticBestRegion());
+  out.emplace_back(new CarbonAgnostic());
+  return out;
+}
+
+std::vector<std::string> PolicyNames() {
+  return {"carbon-agnostic", "suspend-resume", "static-best-region", "carbonscaler", "greentrain", "oracle"};
+}
+
+}  // namespace gt

@@ -1,0 +1,93 @@
+// Policies: every interval, decide which sites train the model on how many GPUs.
+//
+// Contract: a Policy is a pure function of its PolicyInput (Decide is const and keeps no state
+// between calls), so the whole-job simulator and the live coordinator call the same code and tests
+// need no processes. Policies other than the oracle see forecasts only: PolicyInput::outlook holds
+// what the configured forecaster predicted at `now`, never the true future (the simulator builds it;
+// only the oracle is handed the truth). Decide is thread-compatible: distinct inputs may be decided
+// concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "coordinator/menu.h"
+#include "coordinator/plan.h"
+
+namespace gt {
+
+// What one site is expected to offer, interval by interval; index 0 is the interval being decided.
+struct SiteOutlook {
+  std::vector<double> renewable_mw;
+  std::vector<double> carbon_g_per_kwh;
+};
+
+struct PolicyInput {
+  UnixSeconds now = 0;
+  double interval_hours = 1;
+  double work_total_steps = 0;
+  double work_remaining_steps = 0;
+  double hours_to_deadline = 0;       // from `now`
+  double hours_since_checkpoint = 0;
+  std::vector<SiteOutlook> outlook;   // one per site; all of equal length >= 1
+  std::vector<double> battery_soc_mwh;
+  const Config* config = nullptr;     // sites, policy parameters
+  const OptionMenu* menu = nullptr;   // the configurations the job can run in, with their speeds
+  Plan current;                       // what runs now (empty at the start)
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  virtual std::string name() const = 0;
+  // True for the oracle: the simulator hands it the true future instead of forecasts.
+  virtual bool wants_truth() const { return false; }
+  // How many intervals of outlook the policy reads (the simulator forecasts that far).
+  virtual size_t horizon(const PolicyInput& in) const;
+  // The plan for the interval starting at in.now. Never fails: a policy that cannot meet the
+  // deadline runs as fast as it can.
+  virtual Plan Decide(const PolicyInput& in) const = 0;
+};
+
+// Names: carbon-agnostic, suspend-resume, static-best-region, carbonscaler, greentrain, oracle.
+Result<std::unique_ptr<Policy>> MakePolicy(const std::string& name);
+std::vector<std::string> PolicyNames();
+
+// The schedules the oracle chooses among, each run on the true supply: the least-carbon linear
+// program at several deadline reserves and renewable deratings, and every baseline. The simulator runs them all with
+// perfect foresight and reports the one with the least grid carbon that meets the deadline.
+std::vector<std::unique_ptr<Policy>> OracleCandidates();
+
+// ---- Building blocks shared by the policies (exposed for tests) ----
+
+// Grid carbon (kg) of running menu option `o` for one interval at outlook step `h`, given each site's
+// renewable supply (renewables are free up to the site's demand; the battery is not counted).
+// With `renewable_aware` false the whole demand is charged at grid intensity (CarbonScaler's view).
+double OptionCarbonKg(const OptionMenu& menu, int o, const std::vector<SiteOutlook>& outlook, size_t h,
+                      double interval_hours, bool renewable_aware);
+
+// The least-carbon schedule over the outlook that completes `work` steps (a fractional relaxation:
+// each interval runs a convex combination of menu options, e.g. one option for part of the
+// interval). Returns, per outlook step, the work planned there, and its total carbon in
+// `carbon_kg`. If the work cannot be completed within the outlook, every step runs the fastest
+// option and `feasible` is false.
+struct Schedule {
+  std::vector<double> work;         // steps planned per outlook step
+  std::vector<int> option;          // menu option whose speed covers that work (-1: off)
+  double carbon_kg = 0;
+  bool feasible = true;
+};
+struct ScheduleOptions {
+  bool renewable_aware = true;
+  // Extra carbon (kg) charged to every option at step 0 that changes the placement, and the work
+  // lost to the move: makes the planner stay put unless moving pays.
+  std::vector<double> switch_carbon_kg;  // per option, may be empty
+  std::vector<double> switch_work_loss;  // per option, steps, may be empty
+};
+Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,
+                      double work, size_t steps, const ScheduleOptions& options);
+
+}  // namespace gt

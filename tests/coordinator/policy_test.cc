@@ -1,0 +1,177 @@
+#include "coordinator/policy.h"
+
+#include <gtest/gtest.h>
+
+#include "fixtures.h"
+
+namespace gt {
+namespace {
+
+using testing::SmallConfig;
+
+struct Fixture {
+  Config config = SmallConfig();
+  OptionMenu menu = OptionMenu::Build(config).value();
+  int FullOption(int site) const {
+    for (int o = 0; o < menu.size(); ++o)
+      if (menu.option(o).sites == std::vector<int>{site} && menu.option(o).gpus[site] == 64) return o;
+    return -1;
+  }
+};
+
+std::vector<SiteOutlook> Flat(size_t n, std::vector<double> carbon, std::vector<double> renew) {
+  std::vector<SiteOutlook> out(carbon.size());
+  for (size_t s = 0; s < carbon.size(); ++s) {
+    out[s].carbon_g_per_kwh.assign(n, carbon[s]);
+    out[s].renewable_mw.assign(n, renew[s]);
+  }
+  return out;
+}
+
+TEST(Menu, OffersEverySiteAtEveryLevelAndKnowsTheFastest) {
+  Fixture f;
+  EXPECT_GE(f.menu.size(), 8);  // 2 sites x 4 levels (+ both sites, if feasible)
+  const auto& fast = f.menu.option(f.menu.fastest());
+  for (int o = 0; o < f.menu.size(); ++o) EXPECT_LE(f.menu.option(o).steps_per_hour, fast.steps_per_hour);
+  int full = f.FullOption(0);
+  ASSERT_GE(full, 0);
+  EXPECT_DOUBLE_EQ(f.menu.option(full).facility_mw[0], 64 * 500 / 1e6);
+  EXPECT_GT(f.menu.state_bytes(), 0);
+}
+
+TEST(Menu, MigrationAndCheckpointTimesFollowBytesAndBandwidth) {
+  Fixture f;
+  const auto& a = f.menu.option(f.FullOption(0)).partition.stages;
+  const auto& b = f.menu.option(f.FullOption(1)).partition.stages;
+  EXPECT_EQ(f.menu.MigrationSeconds(a, a), 0);
+  const double bytes = f.menu.MigrationBytes(a, b);
+  EXPECT_NEAR(bytes, f.menu.state_bytes(), 1e-6 * bytes);
+  // 10 Gbit/s link, 20 ms latency, plus the restart.
+  EXPECT_NEAR(f.menu.MigrationSeconds(a, b), bytes * 8 / 10e9 + 0.02 + f.menu.settings().restart_seconds, 1e-6);
+  EXPECT_NEAR(f.menu.CheckpointSeconds(a), bytes * 8 / 16e9, 1e-6);
+}
+
+TEST(PlanSchedule, PutsWorkInTheCleanestHours) {
+  Fixture f;
+  const int o = f.FullOption(0);
+  const double per_hour = f.menu.option(o).steps_per_hour;
+  auto outlook = Flat(10, {500, 800}, {0, 0});
+  for (size_t h : {2, 5, 7}) outlook[0].carbon_g_per_kwh[h] = 100;
+  ScheduleOptions so;
+  Schedule s = PlanSchedule(f.menu, outlook, 1.0, 3 * per_hour, 10, so);
+  ASSERT_TRUE(s.feasible);
+  for (size_t h = 0; h < 10; ++h) {
+    bool clean = h == 2 || h == 5 || h == 7;
+    EXPECT_EQ(s.option[h], clean ? o : -1) << h;
+    EXPECT_NEAR(s.work[h], clean ? per_hour : 0, 1e-6 * per_hour) << h;
+  }
+  EXPECT_NEAR(s.carbon_kg, 3 * f.menu.option(o).facility_mw[0] * 100, 1e-6);
+}
+
+TEST(PlanSchedule, PrefersPartialSpeedWhenMarginalSpeedIsExpensive) {
+  // Throughput is concave in GPUs (allreduce, fixed batch), so with uniform carbon the cheapest way
+  // to do a little work over many hours is a small configuration, not bursts of the full site.
+  Fixture f;
+  auto outlook = Flat(20, {400, 400}, {0, 0});
+  const double small = f.menu.option(0).steps_per_hour;  // site a at 25 %
+  ScheduleOptions so;
+  Schedule s = PlanSchedule(f.menu, outlook, 1.0, 10 * small, 20, so);
+  double work = 0;
+  for (size_t h = 0; h < 20; ++h) {
+    work += s.work[h];
+    if (s.option[h] >= 0) EXPECT_LE(f.menu.option(s.option[h]).steps_per_hour, small * 1.0001);
+  }
+  EXPECT_NEAR(work, 10 * small, 1e-6 * small);
+}
+
+TEST(PlanSchedule, RenewableAwarenessChangesTheSite) {
+  Fixture f;
+  // Site b is on a dirtier grid but has on-site renewables covering its whole demand.
+  auto outlook = Flat(4, {200, 600}, {0, 1.0});
+  const double per_hour = f.menu.option(f.FullOption(1)).steps_per_hour;
+  ScheduleOptions aware;
+  Schedule s = PlanSchedule(f.menu, outlook, 1.0, per_hour, 4, aware);
+  EXPECT_EQ(s.carbon_kg, 0);
+  ASSERT_GE(s.option[0], 0);
+  EXPECT_EQ(f.menu.option(s.option[0]).sites, std::vector<int>{1});
+  ScheduleOptions blind;
+  blind.renewable_aware = false;
+  Schedule b = PlanSchedule(f.menu, outlook, 1.0, per_hour, 4, blind);
+  ASSERT_GE(b.option[0], 0);
+  EXPECT_EQ(f.menu.option(b.option[0]).sites, std::vector<int>{0});
+}
+
+TEST(PlanSchedule, InfeasibleRunsFastestEverywhere) {
+  Fixture f;
+  auto outlook = Flat(3, {100, 100}, {0, 0});
+  ScheduleOptions so;
+  Schedule s = PlanSchedule(f.menu, outlook, 1.0, 1e9, 3, so);
+  EXPECT_FALSE(s.feasible);
+  for (int o : s.option) EXPECT_EQ(o, f.menu.fastest());
+}
+
+PolicyInput Input(const Fixture& f, double work, double hours, std::vector<SiteOutlook> outlook) {
+  PolicyInput in;
+  in.config = &f.config;
+  in.menu = &f.menu;
+  in.interval_hours = 1;
+  in.work_total_steps = work;
+  in.work_remaining_steps = work;
+  in.hours_to_deadline = hours;
+  in.outlook = std::move(outlook);
+  in.battery_soc_mwh = {0, 0};
+  return in;
+}
+
+TEST(Policies, EveryPolicyRunsFastestWhenTheDeadlineLeavesNoSlack) {
+  Fixture f;
+  const double fast = f.menu.option(f.menu.fastest()).steps_per_hour;
+  for (const auto& name : PolicyNames()) {
+    auto p = MakePolicy(name);
+    ASSERT_TRUE(p.ok()) << name;
+    // Dirty now, clean later: only the deadline forces running now.
+    auto outlook = Flat(10, {900, 900}, {0, 0});
+    for (size_t h = 1; h < 10; ++h) outlook[0].carbon_g_per_kwh[h] = outlook[1].carbon_g_per_kwh[h] = 10;
+    PolicyInput in = Input(f, fast * 9.5, 10, outlook);
+    Plan plan = (*p)->Decide(in);
+    EXPECT_EQ(plan.option, f.menu.fastest()) << name;
+    EXPECT_EQ(plan.actions.size(), 1u) << name;
+    EXPECT_EQ(plan.actions[0].kind, ActionKind::kStart) << name;
+  }
+}
+
+TEST(Policies, ForecastPoliciesWaitForCleanHoursWhenThereIsSlack) {
+  Fixture f;
+  const double fast = f.menu.option(f.menu.fastest()).steps_per_hour;
+  auto outlook = Flat(48, {900, 900}, {0, 0});
+  for (size_t h = 10; h < 48; ++h) outlook[0].carbon_g_per_kwh[h] = outlook[1].carbon_g_per_kwh[h] = 10;
+  for (const std::string name : {"suspend-resume", "carbonscaler", "greentrain", "oracle"}) {
+    PolicyInput in = Input(f, fast * 5, 48, outlook);
+    Plan plan = (*MakePolicy(name))->Decide(in);
+    EXPECT_TRUE(plan.paused()) << name << " chose " << plan.Describe({"a", "b"});
+  }
+  Plan agnostic = (*MakePolicy("carbon-agnostic"))->Decide(Input(f, fast * 5, 48, outlook));
+  EXPECT_EQ(agnostic.option, f.menu.fastest());
+}
+
+TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
+  Fixture f;
+  auto outlook = Flat(24, {500, 100}, {0, 0});
+  auto p = std::move(MakePolicy("static-best-region")).value();
+  PolicyInput in = Input(f, 100, 48, outlook);
+  Plan first = p->Decide(in);
+  ASSERT_FALSE(first.paused());
+  EXPECT_EQ(f.menu.option(first.option).sites, std::vector<int>{1});
+  in.current = first;
+  in.outlook = Flat(24, {100, 500}, {0, 0});  // the other site is now cleaner: it stays
+  EXPECT_EQ(p->Decide(in).option, first.option);
+}
+
+TEST(Policies, UnknownNameIsAClearError) {
+  auto p = MakePolicy("fastest");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("greentrain"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gt
