@@ -292,10 +292,15 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
   std::vector<std::vector<Point>> hulls(steps);
   std::vector<Point> pts;
   pts.reserve(m + 1);
+  std::vector<int> by_speed(m);
+  for (int o = 0; o < m; ++o) by_speed[o] = o;
+  std::stable_sort(by_speed.begin(), by_speed.end(), [&](int a, int b) {
+    return menu.option(a).steps_per_hour < menu.option(b).steps_per_hour;
+  });
   double total_possible = 0;
   for (size_t h = 0; h < steps; ++h) {
     pts.clear();
-    for (int o = 0; o < m; ++o) {
+    for (int o : by_speed) {
       double w = menu.option(o).steps_per_hour * interval_hours;
       double c = OptionCarbonKg(menu, o, outlook, h, interval_hours, options.renewable_aware);
       if (h == 0 && !options.switch_work_loss.empty()) {
@@ -304,10 +309,13 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
       }
       if (w > 0) pts.push_back({w, c, o});
     }
-    std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.w < b.w || (a.w == b.w && a.c < b.c); });
+    // Work per option is the same at every step but the first (switch losses), so the options are
+    // sorted by speed once; only the first step sorts its own points.
+    if (h == 0) std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.w < b.w; });
     auto& hull = hulls[h];
     hull.push_back({0, 0, -1});
     for (const Point& p : pts) {
+      if (p.w == hull.back().w && p.c < hull.back().c) hull.pop_back();  // same work, less carbon
       if (p.w <= hull.back().w) continue;
       // Keep the hull convex: remove the last vertex while it lies on or above the chord.
       while (hull.size() >= 2) {
