@@ -140,7 +140,7 @@ Status WriteSvg(const std::string& path, const std::vector<PolicyReport>& report
   for (const auto& r : reports) steps = std::max(steps, r.result.timeline.size());
   if (steps == 0) return InvalidArgument("the runs have no intervals to plot");
   const int n_sites = static_cast<int>(f->site_names.size());
-  const double W = 1000, left = 90, right = 20, panel_h = 110, strip_h = 18, gap = 28;
+  const double W = 1040, left = 130, right = 20, panel_h = 110, strip_h = 18, gap = 28;
   const double plot_w = W - left - right;
   const double H = 40 + n_sites * (panel_h + gap) + reports.size() * (strip_h + 6) + 60;
   auto x = [&](size_t i) { return left + plot_w * static_cast<double>(i) / steps; };
