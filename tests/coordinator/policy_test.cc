@@ -79,7 +79,9 @@ TEST(PlanSchedule, PrefersPartialSpeedWhenMarginalSpeedIsExpensive) {
   double work = 0;
   for (size_t h = 0; h < 20; ++h) {
     work += s.work[h];
-    if (s.option[h] >= 0) EXPECT_LE(f.menu.option(s.option[h]).steps_per_hour, small * 1.0001);
+    if (s.option[h] >= 0) {
+      EXPECT_LE(f.menu.option(s.option[h]).steps_per_hour, small * 1.0001);
+    }
   }
   EXPECT_NEAR(work, 10 * small, 1e-6 * small);
 }
