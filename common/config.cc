@@ -399,7 +399,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
   if (c.interval_seconds % 60 != 0 || c.interval_seconds > 86400)
     return InvalidArgument("interval: must be whole minutes and at most 1d");
   if (c.sim_end == 0)
-    c.sim_end = c.job.start + static_cast<int64_t>(3 * c.job.deadline_hours * 3600);
+    c.sim_end = c.job.start + static_cast<int64_t>(1.5 * c.job.deadline_hours * 3600);
   if (c.sim_end <= c.job.start)
     return InvalidArgument("simulate_until: must be after job.start");
   return c;

@@ -111,7 +111,7 @@ struct Config {
   std::string name = "greentrain";
   std::string path;                  // the file it was read from, if any
   int64_t interval_seconds = 3600;   // planning and ledger interval
-  UnixSeconds sim_end = 0;           // end of the period simulated (default: start + 3 x deadline)
+  UnixSeconds sim_end = 0;           // end of the period simulated (default: start + 1.5 x deadline: a job that misses its deadline still shows when it would finish)
   std::vector<SiteConfig> sites;
   std::vector<LinkConfig> links;
   ModelConfig model;
