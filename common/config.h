@@ -101,7 +101,8 @@ struct RuntimeConfig {
   std::string collective = "gloo";          // gloo|nccl|mpi
   std::string transport_security = "curve"; // curve|plain
   int base_port = 47100;
-  std::string checkpoint_dir = "checkpoints";
+  // Run directories (checkpoints, report, keys) go below this; empty = ./greentrain-runs.
+  std::string checkpoint_dir;
   // The model actually trained by the live runtime (small enough for CPUs); empty layers = model.
   ModelConfig live_model;
   int live_steps = 200;

@@ -5,6 +5,8 @@
 // zmq::error_t is caught here and turned into a Status.
 #include "comms/transport.h"
 
+#include <cerrno>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -734,6 +736,9 @@ Result<ReceivedMessage> Transport::Receive(std::chrono::milliseconds timeout) {
       }
       if (!zmq::recv_multipart(*d.pull, std::back_inserter(parts), zmq::recv_flags::dontwait)) continue;
     } catch (const zmq::error_t& e) {
+      // A signal interrupted the wait: keep waiting until the deadline (callers see Timeout, never
+      // a spurious I/O error).
+      if (e.num() == EINTR) continue;
       return IoError("transport '" + d.opt.name + "': receive failed: " + e.what());
     }
     ReceivedMessage m;

@@ -1,0 +1,655 @@
+// LiveCoordinator: placement by the policy, registration and assignment of workers, the
+// compressed-time ledger, and the run report (see coordinator/live.h).
+#include "coordinator/live.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/log.h"
+#include "comms/transport.h"
+#include "comms/zmq_store.h"
+#include "coordinator/policy.h"
+#include "coordinator/protocol.h"
+#include "coordinator/simulator.h"
+#include "energy/forecast.h"
+
+namespace gt {
+namespace {
+
+using json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+double Since(SteadyClock::time_point t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
+}
+
+Status WriteSecretFile(const std::string& path, const std::string& text, mode_t mode) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  std::ofstream out(path);
+  if (!out) return IoError("cannot write '" + path + "'");
+  out << text << "\n";
+  out.close();
+  if (!out) return IoError("cannot write '" + path + "'");
+  if (chmod(path.c_str(), mode) != 0) return IoError("cannot chmod '" + path + "'");
+  return Status::Ok();
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return IoError("cannot write '" + path + "'");
+  return Status::Ok();
+}
+
+// One registered worker.
+struct WorkerInfo {
+  int rank = -1;
+  int site = -1;
+  std::string host, control_endpoint, data_key, data_endpoint;
+  std::string peer;  // Transport peer name "rank<N>"
+  // Assigned role.
+  bool active = false;
+  int stage = -1, replica = -1;
+  int64_t next_step = 0;
+  bool ready = false, done = false;
+};
+
+struct LiveStage {
+  int site = -1;
+  int first = 0, last = 0;
+  std::vector<int> ranks;  // replica r -> worker rank
+};
+
+// Layers of the live model a stage can own: embedding, the blocks, the head (worker/layout.h).
+int NumLiveLayers(const ModelConfig& m) { return m.layers + 2; }
+
+std::string DescribeLiveModel(const ModelConfig& m) {
+  return m.name + " layers=" + std::to_string(m.layers) + " hidden=" + std::to_string(m.hidden) + " heads=" +
+         std::to_string(m.heads) + " seq=" + std::to_string(m.seq_len) + " vocab=" + std::to_string(m.vocab) +
+         " batch=" + std::to_string(m.global_batch) + "x" + std::to_string(m.micro_batch);
+}
+
+}  // namespace
+
+Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, double hours, double wall_seconds,
+                                      double busy_worker_seconds, int workers, int plan_gpus, double work_steps,
+                                      const SiteSupply& supply, double soc_mwh) {
+  if (!(hours > 0) || !(wall_seconds > 0))
+    return InvalidArgument("AccountLiveInterval: hours and wall_seconds must be positive");
+  if (workers < 0 || plan_gpus < 0 || busy_worker_seconds < 0)
+    return InvalidArgument("AccountLiveInterval: negative workers, GPUs or busy seconds");
+  double duty = workers > 0 ? std::min(1.0, busy_worker_seconds / (workers * wall_seconds)) : 0.0;
+  const double busy_gpus = workers > 0 ? duty * plan_gpus : 0.0;
+  const double idle_gpus = workers > 0 ? plan_gpus - busy_gpus : 0.0;
+  SiteLoad load;
+  load.extra_it_mwh = (busy_gpus * site.gpu.busy_w + idle_gpus * site.gpu.idle_w) / 1e6 * hours;
+  LedgerRow row;
+  row.time = time;
+  row.hours = hours;
+  row.site = site.name;
+  row.busy_gpus = static_cast<int>(std::lround(busy_gpus));
+  row.idle_gpus = static_cast<int>(std::lround(idle_gpus));
+  row.work_steps = work_steps;
+  row.carbon_g_per_kwh = supply.carbon_g_per_kwh;
+  row.flow = Dispatch(site, soc_mwh, supply, load, hours);
+  return row;
+}
+
+struct LiveCoordinator::Impl {
+  LiveOptions opt;
+  bool curve = true;
+  CurveKeyPair coord_keys, control_keys;
+  std::unique_ptr<Transport> control;
+  std::unique_ptr<ZmqStoreServer> store;
+  std::map<int, WorkerInfo> workers;  // by rank
+
+  ~Impl() {
+    std::error_code ec;
+    if (!opt.run_dir.empty()) fs::remove_all(live::KeysDir(opt.run_dir), ec);
+  }
+
+  bool Cancelled() const { return opt.cancelled && opt.cancelled(); }
+
+  Status Send(const WorkerInfo& w, const json& body) { return control->SendControl(w.peer, body); }
+
+  void StopAll(const std::string& reason) {
+    for (auto& [rank, w] : workers) {
+      Status s = Send(w, {{"type", live::kStop}, {"reason", reason}});
+      if (!s.ok()) GT_WARN("live", "stop to rank " << rank << " failed: " << s.ToString());
+      // Closing the channel still delivers the stop (ZeroMQ lingers), and the worker's exit is then
+      // not reported as a lost peer.
+      (void)control->Disconnect(w.peer);
+    }
+  }
+
+  Status Register() {
+    const auto deadline = SteadyClock::now() + opt.register_timeout;
+    while (static_cast<int>(workers.size()) < opt.workers) {
+      if (Cancelled()) return Aborted("cancelled while waiting for workers");
+      if (SteadyClock::now() > deadline)
+        return Timeout(std::to_string(workers.size()) + " of " + std::to_string(opt.workers) +
+                       " workers registered within " + std::to_string(opt.register_timeout.count() / 1000) +
+                       " s; check the worker logs (mpirun output)");
+      auto r = control->Receive(std::chrono::milliseconds(200));
+      if (!r.ok()) {
+        if (r.status().code() == Code::kTimeout) continue;
+        if (Cancelled()) return Aborted("cancelled (interrupt)");
+        return r.status();
+      }
+      if (r->kind != FrameKind::kControl) continue;
+      const json& c = r->control;
+      const std::string type = c.value("type", "");
+      if (type == live::kError) return Internal("worker rank " + std::to_string(c.value("rank", -1)) + ": " +
+                                                c.value("message", std::string()));
+      if (type != live::kRegister) continue;
+      try {
+        WorkerInfo w;
+        w.rank = c.at("rank");
+        const int size = c.at("size");
+        if (size != opt.workers)
+          return InvalidArgument("worker rank " + std::to_string(w.rank) + " reports world size " +
+                                 std::to_string(size) + " but the coordinator expects " + std::to_string(opt.workers));
+        w.site = opt.config.SiteIndex(c.at("site").get<std::string>());
+        if (w.site < 0) return InvalidArgument("worker rank " + std::to_string(w.rank) + " names unknown site");
+        w.host = c.value("host", "");
+        w.control_endpoint = c.at("control_endpoint");
+        w.data_key = c.value("data_key", "");
+        w.peer = "rank" + std::to_string(w.rank);
+        if (workers.count(w.rank)) return InvalidArgument("rank " + std::to_string(w.rank) + " registered twice");
+        RETURN_IF_ERROR(control->Connect(w.peer, w.control_endpoint, control_keys.public_key));
+        GT_INFO("live", "registered rank " << w.rank << " site " << opt.config.sites[w.site].name << " host "
+                                           << w.host);
+        workers[w.rank] = w;
+      } catch (const json::exception& e) {
+        return InvalidArgument(std::string("malformed register message: ") + e.what());
+      }
+    }
+    for (auto& [rank, w] : workers)
+      RETURN_IF_ERROR(control->WaitConnected(w.peer, std::chrono::milliseconds(30000))
+                          .WithContext("control channel to rank " + std::to_string(rank)));
+    return Status::Ok();
+  }
+
+  Result<json> Run();
+};
+
+LiveCoordinator::LiveCoordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LiveCoordinator::~LiveCoordinator() = default;
+
+std::string LiveCoordinator::control_endpoint() const { return impl_->control->endpoint(); }
+
+Result<std::unique_ptr<LiveCoordinator>> LiveCoordinator::Create(LiveOptions options) {
+  auto impl = std::make_unique<Impl>();
+  Impl& I = *impl;
+  if (options.run_dir.empty()) return InvalidArgument("live: run_dir is required");
+  if (options.checkpoint_dir.empty()) options.checkpoint_dir = options.run_dir;
+  if (options.workers <= 0) options.workers = live::TotalRanks(options.config);
+  if (options.workers <= 0) return InvalidArgument("live: no workers (sites[].ranks are all 0)");
+  if (options.steps <= 0) options.steps = options.config.runtime.live_steps;
+  if (options.policy.empty()) options.policy = options.config.policy.name;
+  const auto& sec = options.config.runtime.transport_security;
+  if (sec != "curve" && sec != "plain")
+    return InvalidArgument("runtime.transport_security must be 'curve' or 'plain', got '" + sec + "'");
+  I.curve = sec == "curve";
+  std::error_code ec;
+  fs::create_directories(options.run_dir, ec);
+  if (ec) return IoError("cannot create run directory '" + options.run_dir + "': " + ec.message());
+  fs::create_directories(options.checkpoint_dir, ec);
+  if (ec) return IoError("cannot create checkpoint directory '" + options.checkpoint_dir + "': " + ec.message());
+  I.opt = std::move(options);
+
+  TransportOptions to;
+  to.name = "coordinator";
+  to.bind_endpoint = "tcp://" + I.opt.bind_host + ":*";
+  to.plaintext = !I.curve;
+  to.linger = std::chrono::milliseconds(1000);
+  to.heartbeat_timeout = std::chrono::milliseconds(30000);
+  fs::create_directories(live::KeysDir(I.opt.run_dir), ec);
+  if (ec) return IoError("cannot create '" + live::KeysDir(I.opt.run_dir) + "': " + ec.message());
+  chmod(live::KeysDir(I.opt.run_dir).c_str(), 0700);
+  if (I.curve) {
+    ASSIGN_OR_RETURN(I.coord_keys, GenerateCurveKeyPair());
+    ASSIGN_OR_RETURN(I.control_keys, GenerateCurveKeyPair());
+    RETURN_IF_ERROR(WriteSecretFile(live::CoordinatorPublicKeyPath(I.opt.run_dir), I.coord_keys.public_key, 0644));
+    RETURN_IF_ERROR(WriteSecretFile(live::ControlKeyPath(I.opt.run_dir), I.control_keys.secret_key, 0600));
+    to.keys = I.coord_keys;
+    to.allowed_peers[I.control_keys.public_key] = "worker";
+  }
+  ASSIGN_OR_RETURN(I.control, Transport::Create(to));
+  ASSIGN_OR_RETURN(I.store, ZmqStoreServer::Start("tcp://" + I.opt.bind_host + ":*"));
+  return std::unique_ptr<LiveCoordinator>(new LiveCoordinator(std::move(impl)));
+}
+
+Result<json> LiveCoordinator::Run() {
+  Result<json> r = impl_->Run();
+  if (!r.ok()) impl_->StopAll("run failed: " + r.status().ToString());
+  return r;
+}
+
+Result<json> LiveCoordinator::Impl::Run() {
+  const Config& cfg = opt.config;
+  const int n_sites = static_cast<int>(cfg.sites.size());
+  const auto run_t0 = SteadyClock::now();
+  ModelConfig model = cfg.runtime.live_model.layers > 0 ? cfg.runtime.live_model : cfg.model;
+  if (model.layers < 1 || model.micro_batch < 1 || model.global_batch < model.micro_batch)
+    return InvalidArgument("runtime.live_model: needs layers >= 1 and 1 <= micro_batch <= global_batch");
+
+  // ---- 1. Placement: the policy decides at the start interval (as in the simulator). ----
+  ASSIGN_OR_RETURN(Simulator sim, Simulator::FromConfig(cfg));
+  ASSIGN_OR_RETURN(auto policy, MakePolicy(opt.policy));
+  const auto& supply = sim.supply();
+  const double dt = cfg.interval_seconds / 3600.0;
+  const size_t history =
+      static_cast<size_t>(std::max<int64_t>(0, (cfg.job.start - supply[0].start) / cfg.interval_seconds));
+  const size_t per_day = static_cast<size_t>(std::max<int64_t>(1, 86400 / cfg.interval_seconds));
+  const std::string fname = policy->wants_truth() ? "oracle" : cfg.policy.forecaster;
+  std::vector<std::unique_ptr<Forecaster>> f_renew(n_sites), f_carbon(n_sites);
+  for (int s = 0; s < n_sites; ++s) {
+    ASSIGN_OR_RETURN(f_renew[s], MakeForecaster(fname, &supply[s].renewable_mw, per_day));
+    ASSIGN_OR_RETURN(f_carbon[s], MakeForecaster(fname, &supply[s].carbon_g_per_kwh, per_day));
+  }
+  std::vector<double> soc(n_sites);
+  for (int s = 0; s < n_sites; ++s) soc[s] = cfg.sites[s].battery.capacity_mwh * cfg.sites[s].battery.initial_soc;
+  PolicyInput in;
+  in.config = &cfg;
+  in.menu = &sim.menu();
+  in.interval_hours = dt;
+  in.work_total_steps = cfg.job.steps;
+  in.outlook.resize(n_sites);
+  auto decide = [&](size_t i, double work_left, const Plan& current) {
+    in.now = supply[0].start + static_cast<int64_t>(i) * cfg.interval_seconds;
+    in.work_remaining_steps = std::max(1e-9, work_left);
+    in.hours_to_deadline = std::max(dt, cfg.job.deadline_hours - static_cast<double>(i - history) * dt);
+    in.hours_since_checkpoint = 0;
+    in.battery_soc_mwh = soc;
+    in.current = current;
+    const size_t horizon = std::max<size_t>(1, policy->horizon(in));
+    for (int s = 0; s < n_sites; ++s) {
+      auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& out) {
+        out = f.Forecast(HistoryView{truth.data(), i}, horizon);
+        out.resize(horizon, out.empty() ? truth[std::max<size_t>(i, 1) - 1] : out.back());
+      };
+      fill(*f_renew[s], supply[s].renewable_mw, in.outlook[s].renewable_mw);
+      fill(*f_carbon[s], supply[s].carbon_g_per_kwh, in.outlook[s].carbon_g_per_kwh);
+    }
+    return policy->Decide(in);
+  };
+  std::vector<std::string> site_names;
+  for (const auto& s : cfg.sites) site_names.push_back(s.name);
+  size_t start_i = history;
+  Plan plan = decide(start_i, cfg.job.steps, Plan{});
+  const size_t max_look = std::min(supply[0].size(), history + static_cast<size_t>(7 * per_day));
+  std::string placement_note;
+  while (plan.paused() && start_i + 1 < max_look) {
+    ++start_i;
+    plan = decide(start_i, cfg.job.steps, Plan{});
+  }
+  if (plan.paused()) {
+    const auto& fast = sim.menu().option(sim.menu().fastest());
+    GT_WARN("live", "policy " << opt.policy << " pauses for 7 days of trace time; running the fastest option "
+                              << fast.label << " anyway");
+    start_i = history;
+    plan.option = sim.menu().fastest();
+    plan.busy_gpus = fast.gpus;
+    plan.stages = fast.partition.stages;
+    plan.steps_per_hour = fast.steps_per_hour;
+    placement_note = "policy paused throughout the look-ahead; fastest option used";
+  } else if (start_i > history) {
+    placement_note = "policy paused until " + FormatIsoTime(in.now) + "; the live run starts there";
+    GT_INFO("live", placement_note);
+  }
+  const UnixSeconds trace_start = supply[0].start + static_cast<int64_t>(start_i) * cfg.interval_seconds;
+  GT_INFO("live", "plan at " << FormatIsoTime(trace_start) << ": " << plan.Describe(site_names) << " ("
+                             << plan.reason << ")");
+
+  // ---- Workers ----
+  RETURN_IF_ERROR(Register());
+  std::map<int, std::vector<int>> by_site;  // site -> ranks (ascending)
+  for (const auto& [rank, w] : workers) by_site[w.site].push_back(rank);
+  std::vector<int> live_sites;
+  for (const auto& st : plan.stages)
+    if (std::find(live_sites.begin(), live_sites.end(), st.site) == live_sites.end() && by_site.count(st.site))
+      live_sites.push_back(st.site);
+  if (live_sites.empty()) GT_WARN("live", "no worker runs at the plan's sites; using every site with workers");
+  if (live_sites.empty() || opt.sites == "all")
+    for (const auto& [s, ranks] : by_site)
+      if (std::find(live_sites.begin(), live_sites.end(), s) == live_sites.end()) live_sites.push_back(s);
+  const int S = std::min<int>(static_cast<int>(live_sites.size()), NumLiveLayers(model));
+  live_sites.resize(S);
+  int R = 1 << 30;
+  for (int s : live_sites) R = std::min<int>(R, static_cast<int>(by_site[s].size()));
+  while (R > 1 && model.global_batch % (R * model.micro_batch) != 0) --R;
+  if (model.global_batch % (R * model.micro_batch) != 0)
+    return InvalidArgument("runtime.live_model: micro_batch must divide global_batch");
+  std::vector<LiveStage> stages(S);
+  const int L = NumLiveLayers(model);
+  for (int k = 0; k < S; ++k) {
+    stages[k].site = live_sites[k];
+    const int base = L / S, extra = L % S;
+    stages[k].first = k * base + std::min(k, extra);
+    stages[k].last = stages[k].first + base + (k < extra ? 1 : 0);
+    for (int r = 0; r < R; ++r) {
+      const int rank = by_site[live_sites[k]][r];
+      stages[k].ranks.push_back(rank);
+      workers[rank].active = true;
+      workers[rank].stage = k;
+      workers[rank].replica = r;
+    }
+  }
+  std::vector<int> idle;
+  for (const auto& [rank, w] : workers)
+    if (!w.active) idle.push_back(rank);
+  if (!idle.empty())
+    GT_INFO("live", idle.size() << " rank(s) idle in this plan (pipeline uses " << R << " replica(s) per stage)");
+  std::vector<int> site_workers(n_sites, 0);  // active live workers per site
+  for (const auto& st : stages) site_workers[st.site] += R;
+  // Modelled GPUs per site standing behind the live workers (see LiveOptions::sites).
+  std::vector<int> model_gpus(n_sites, 0);
+  int plan_total = 0;
+  for (int g : plan.busy_gpus) plan_total += g;
+  bool plan_sites_only = true;
+  for (const auto& st : stages)
+    if (st.site >= static_cast<int>(plan.busy_gpus.size()) || plan.busy_gpus[st.site] == 0) plan_sites_only = false;
+  for (const auto& st : stages)
+    model_gpus[st.site] = plan_sites_only ? plan.busy_gpus[st.site] : std::max(1, plan_total / S);
+  std::string live_placement;
+  for (const auto& st : stages)
+    live_placement += (live_placement.empty() ? "" : "+") + cfg.sites[st.site].name + ":" +
+                      std::to_string(model_gpus[st.site]);
+
+  // ---- 2. Assign, wait for ready, start ----
+  const int64_t end_step = opt.steps;
+  const std::string store_ep = store->endpoint();
+  for (auto& [rank, w] : workers) {
+    json a = {{"type", live::kAssign}, {"role", w.active ? "stage" : "idle"}};
+    if (w.active) {
+      const LiveStage& st = stages[w.stage];
+      a.update({{"stage", w.stage}, {"num_stages", S}, {"replica", w.replica}, {"replicas", R},
+                {"first", st.first}, {"last", st.last}, {"job", 1}, {"seed", opt.seed}, {"end_step", end_step},
+                {"checkpoint_path", live::StageCheckpointPath(opt.checkpoint_dir, w.stage, S)},
+                {"checkpoint_every", opt.checkpoint_every}, {"resume", opt.resume},
+                {"store_endpoint", store_ep}, {"collective", cfg.runtime.collective}, {"members", st.ranks}});
+      if (w.stage > 0) a["prev_key"] = workers[stages[w.stage - 1].ranks[w.replica]].data_key;
+      if (w.stage + 1 < S) a["next_key"] = workers[stages[w.stage + 1].ranks[w.replica]].data_key;
+    }
+    RETURN_IF_ERROR(Send(w, a));
+  }
+  const int active = S * R;
+  int ready = 0;
+  const auto ready_deadline = SteadyClock::now() + opt.register_timeout;
+  while (ready < active) {
+    if (Cancelled()) return Aborted("cancelled while waiting for workers to get ready");
+    if (SteadyClock::now() > ready_deadline) return Timeout("stage workers did not report ready in time");
+    auto m = control->Receive(std::chrono::milliseconds(200));
+    if (!m.ok()) {
+      if (m.status().code() == Code::kTimeout) continue;
+      if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
+      return m.status();
+    }
+    const json& c = m->control;
+    const std::string type = c.value("type", "");
+    const int rank = c.value("rank", -1);
+    if (type == live::kError) return Internal("worker rank " + std::to_string(rank) + ": " + c.value("message", std::string()));
+    if (type != live::kReady || !workers.count(rank)) continue;
+    workers[rank].data_endpoint = c.value("data_endpoint", "");
+    workers[rank].next_step = c.value("next_step", int64_t{0});
+    workers[rank].ready = true;
+    ++ready;
+  }
+  int64_t start_step = -1;
+  for (const auto& [rank, w] : workers) {
+    if (!w.active) continue;
+    if (start_step < 0) start_step = w.next_step;
+    if (w.next_step != start_step)
+      return Internal("stage checkpoints disagree on the step to resume from (" + std::to_string(start_step) + " vs " +
+                      std::to_string(w.next_step) + " at rank " + std::to_string(rank) +
+                      "); delete " + opt.checkpoint_dir + " or run without --resume");
+  }
+  if (start_step >= end_step)
+    return InvalidArgument("nothing to do: the checkpoints are at step " + std::to_string(start_step) +
+                           " and the run ends at step " + std::to_string(end_step) + " (raise --steps)");
+  for (auto& [rank, w] : workers) {
+    if (!w.active) continue;
+    json s = {{"type", live::kStart}, {"start_step", start_step}};
+    if (w.stage > 0) s["prev_endpoint"] = workers[stages[w.stage - 1].ranks[w.replica]].data_endpoint;
+    if (w.stage + 1 < S) s["next_endpoint"] = workers[stages[w.stage + 1].ranks[w.replica]].data_endpoint;
+    RETURN_IF_ERROR(Send(w, s));
+  }
+  GT_INFO("live", "training steps " << start_step << ".." << end_step << " on " << S << " stage(s) x " << R
+                                    << " replica(s)");
+
+  // ---- 3. Training: compressed trace time, ledger per interval ----
+  const double interval_wall = cfg.runtime.wall_seconds_per_trace_hour * dt;
+  Ledger ledger;
+  std::vector<double> busy(n_sites, 0.0);
+  std::map<int64_t, std::pair<int, double>> loss_acc;  // step -> (reports, sum)
+  std::vector<std::pair<int64_t, double>> loss_curve;
+  int steps_in_interval = 0;
+  std::map<int, std::vector<double>> stage_wall, stage_compute;  // per stage, per step (replica 0)
+  json checkpoints = json::array();
+  int proposals_ignored = 0;
+  std::vector<std::string> proposals;
+  size_t interval = 0;
+  const auto train_t0 = SteadyClock::now();
+  auto last_progress = SteadyClock::now();
+  int done = 0;
+  bool beyond_traces = false;
+  auto close_interval = [&](double wall_seconds) -> Status {
+    const size_t i = start_i + interval;
+    if (i >= supply[0].size()) {
+      if (!beyond_traces)
+        GT_WARN("live", "the run outlasted the loaded traces (sim_end " << FormatIsoTime(cfg.sim_end)
+                                                                        << "); later intervals are not in the ledger");
+      beyond_traces = true;
+      for (int s = 0; s < n_sites; ++s) busy[s] = 0;
+      steps_in_interval = 0;
+      return Status::Ok();
+    }
+    const double hours = dt * wall_seconds / interval_wall;
+    const UnixSeconds t = supply[0].start + static_cast<int64_t>(i) * cfg.interval_seconds;
+    for (int s = 0; s < n_sites; ++s) {
+      const int gpus = site_workers[s] > 0 ? model_gpus[s] : 0;
+      ASSIGN_OR_RETURN(LedgerRow row, AccountLiveInterval(cfg.sites[s], t, hours, wall_seconds, busy[s],
+                                                          site_workers[s], gpus,
+                                                          site_workers[s] > 0 ? steps_in_interval : 0.0,
+                                                          supply[s].At(i), soc[s]));
+      soc[s] = row.flow.soc_after_mwh;
+      RETURN_IF_ERROR(ledger.Add(row));
+      busy[s] = 0;
+    }
+    steps_in_interval = 0;
+    return Status::Ok();
+  };
+  while (done < active) {
+    if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
+    if (Since(run_t0) > opt.timeout_seconds)
+      return Timeout("the run exceeded its " + std::to_string(static_cast<int>(opt.timeout_seconds)) + " s limit");
+    if (Since(last_progress) > opt.stall_seconds)
+      return Timeout("no training progress for " + std::to_string(static_cast<int>(opt.stall_seconds)) +
+                     " s; a worker is stuck or dead");
+    const double elapsed = Since(train_t0);
+    if (elapsed >= (interval + 1) * interval_wall) {
+      RETURN_IF_ERROR(close_interval(interval_wall));
+      ++interval;
+      // The policy's view of the next interval (the plan stays fixed for the live run).
+      const double frac = loss_curve.empty() ? 0 : double(loss_curve.back().first + 1) / end_step;
+      Plan p = decide(start_i + interval, cfg.job.steps * (1 - frac), plan);
+      if (p.Describe(site_names) != plan.Describe(site_names)) {
+        ++proposals_ignored;
+        if (proposals.size() < 20)
+          proposals.push_back(FormatIsoTime(in.now) + " " + p.Describe(site_names));
+        GT_INFO("live", "policy proposes " << p.Describe(site_names) << " at " << FormatIsoTime(in.now)
+                                           << "; the live plan stays " << plan.Describe(site_names));
+      }
+      continue;
+    }
+    const double to_boundary = (interval + 1) * interval_wall - elapsed;
+    auto m = control->Receive(std::chrono::milliseconds(
+        static_cast<int64_t>(std::clamp(to_boundary * 1000.0, 1.0, 200.0))));
+    if (!m.ok()) {
+      if (m.status().code() == Code::kTimeout) continue;
+      if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
+      return m.status();
+    }
+    if (m->kind != FrameKind::kControl) continue;
+    const json& c = m->control;
+    const std::string type = c.value("type", "");
+    const int rank = c.value("rank", -1);
+    if (!workers.count(rank)) continue;
+    WorkerInfo& w = workers[rank];
+    if (type == live::kError)
+      return Internal("worker rank " + std::to_string(rank) + " (stage " + std::to_string(w.stage) +
+                      "): " + c.value("message", std::string()));
+    if (type == live::kStep) {
+      last_progress = SteadyClock::now();
+      const int64_t step = c.value("step", int64_t{0});
+      busy[w.site] += c.value("compute_s", 0.0);
+      if (w.replica == 0) {
+        stage_wall[w.stage].push_back(c.value("wall_s", 0.0));
+        stage_compute[w.stage].push_back(c.value("compute_s", 0.0));
+      }
+      if (w.stage == S - 1) {
+        auto& acc = loss_acc[step];
+        acc.first += 1;
+        acc.second += c.value("loss", 0.0);
+        if (acc.first == R) {
+          loss_curve.emplace_back(step, acc.second / R);
+          loss_acc.erase(step);
+          ++steps_in_interval;
+          if (step % 10 == 0 || step + 1 == end_step)
+            GT_INFO("live", "step " << step << " loss " << std::fixed << std::setprecision(4) << acc.second / R
+                                    << " (" << std::setprecision(1) << Since(train_t0) << " s)");
+        }
+      }
+    } else if (type == live::kCheckpoint) {
+      checkpoints.push_back({{"rank", rank}, {"stage", w.stage}, {"step", c.value("step", int64_t{0})},
+                             {"path", c.value("path", std::string())}, {"seconds", c.value("seconds", 0.0)}});
+    } else if (type == live::kDone) {
+      if (!w.done) ++done;
+      w.done = true;
+    }
+  }
+  const double train_wall = Since(train_t0);
+  const double last_part = train_wall - interval * interval_wall;
+  if (last_part > 1e-3) RETURN_IF_ERROR(close_interval(last_part));
+  StopAll("run complete");
+
+  // ---- 4. Report ----
+  std::sort(loss_curve.begin(), loss_curve.end());
+  json report;
+  report["run"] = cfg.name;
+  report["policy"] = opt.policy;
+  report["forecaster"] = fname;
+  report["plan"] = {{"placement", plan.Describe(site_names)}, {"reason", plan.reason},
+                    {"steps_per_hour_modelled", plan.steps_per_hour}, {"note", placement_note},
+                    {"live_placement", live_placement}, {"sites_mode", opt.sites}};
+  json pipe = json::array();
+  for (int k = 0; k < S; ++k)
+    pipe.push_back({{"stage", k}, {"site", cfg.sites[stages[k].site].name}, {"first_layer", stages[k].first},
+                    {"last_layer", stages[k].last}, {"ranks", stages[k].ranks},
+                    {"modelled_gpus", model_gpus[stages[k].site]}});
+  report["pipeline"] = pipe;
+  report["replicas"] = R;
+  report["idle_ranks"] = idle;
+  report["model"] = DescribeLiveModel(model);
+  report["micro_batches_per_replica"] = model.global_batch / (R * model.micro_batch);
+  report["start_step"] = start_step;
+  report["end_step"] = end_step;
+  report["seed"] = opt.seed;
+  json lc = json::array();
+  for (const auto& [s, l] : loss_curve) lc.push_back({{"step", s}, {"loss", l}});
+  report["loss_curve"] = lc;
+  report["wall_seconds"] = Since(run_t0);
+  report["train_wall_seconds"] = train_wall;
+  report["trace_start"] = FormatIsoTime(trace_start);
+  report["trace_hours"] = train_wall / cfg.runtime.wall_seconds_per_trace_hour;
+  json sts = json::object();
+  for (const auto& [k, v] : stage_wall) {
+    auto mean = [](const std::vector<double>& x) {
+      double s = 0;
+      for (double y : x) s += y;
+      return x.empty() ? 0.0 : s / x.size();
+    };
+    sts["stage" + std::to_string(k)] = {{"mean_wall_s", mean(v)}, {"mean_compute_s", mean(stage_compute[k])}};
+  }
+  report["step_seconds"] = sts;
+  report["ledger"] = ledger.ToJson();
+  report["ledger_max_imbalance_mwh"] = ledger.MaxImbalanceMwh();
+  report["ledger_complete"] = !beyond_traces;
+  report["checkpoints"] = checkpoints;
+  report["checkpoint_dir"] = opt.checkpoint_dir;
+  report["policy_proposals_ignored"] = proposals_ignored;
+  report["policy_proposals"] = proposals;
+  report["energy_model"] =
+      "each site's live workers stand in for the plan's GPUs there; duty = reported compute seconds / "
+      "(workers x interval wall seconds); modelled IT energy = (duty x GPUs x busy_w + (1-duty) x GPUs x idle_w) "
+      "x trace hours, dispatched with energy/power.h (PUE, renewables, battery, grid)";
+  RETURN_IF_ERROR(WriteText(opt.run_dir + "/report.json", report.dump(2) + "\n"));
+  RETURN_IF_ERROR(ledger.WriteJson(opt.run_dir + "/ledger.json"));
+  RETURN_IF_ERROR(ledger.WriteCsv(opt.run_dir + "/ledger.csv"));
+  return report;
+}
+
+std::string FormatLiveReport(const json& r, int every) {
+  std::ostringstream os;
+  os << std::fixed;
+  os << "greentrain live run: " << r.value("run", "") << " (policy " << r.value("policy", "") << ", model "
+     << r.value("model", "") << ")\n";
+  os << "placement: policy plan " << r["plan"].value("placement", "") << " at " << r.value("trace_start", "")
+     << "; live pipeline " << r["plan"].value("live_placement", "") << " (--sites " << r["plan"].value("sites_mode", "")
+     << ")\n";
+  if (!r["plan"].value("note", std::string()).empty()) os << "  note: " << r["plan"].value("note", "") << "\n";
+  os << "pipeline (" << r.value("replicas", 0) << " replica(s) per stage, "
+     << r.value("micro_batches_per_replica", 0) << " micro-batches each, GPipe):\n";
+  for (const auto& s : r["pipeline"])
+    os << "  stage " << s.value("stage", 0) << " @ " << s.value("site", "") << ": layers ["
+       << s.value("first_layer", 0) << "," << s.value("last_layer", 0) << ") ranks " << s["ranks"].dump()
+       << " (stands for " << s.value("modelled_gpus", 0) << " GPUs)\n";
+  if (!r["idle_ranks"].empty()) os << "  idle ranks: " << r["idle_ranks"].dump() << "\n";
+  os << "loss curve:\n";
+  const auto& lc = r["loss_curve"];
+  // At most ~40 lines: every `every` steps, coarser (a multiple of `every`) for long runs.
+  if (every < 1) every = 10;
+  for (int e : {20, 50, 100, 200, 500, 1000})
+    if (lc.size() / static_cast<size_t>(every) > 40 && e > every) every = e;
+  for (size_t i = 0; i < lc.size(); ++i) {
+    const int64_t step = lc[i].value("step", int64_t{0});
+    if (step % every == 0 || i + 1 == lc.size())
+      os << "  step " << std::setw(5) << step << "  loss " << std::setprecision(4) << lc[i].value("loss", 0.0) << "\n";
+  }
+  os << "energy and carbon per site (modelled, " << std::setprecision(1) << r.value("trace_hours", 0.0)
+     << " trace hours):\n";
+  os << "  site          demand MWh   renew MWh    grid MWh   carbon kg  busy GPU-h\n";
+  const auto& ledger = r["ledger"];
+  auto line = [&](const std::string& name, const json& t) {
+    os << "  " << std::left << std::setw(12) << name << std::right << std::setprecision(4) << std::setw(12)
+       << t.value("demand_mwh", 0.0) << std::setw(12)
+       << t.value("renewable_used_mwh", 0.0) + t.value("battery_discharge_mwh", 0.0) << std::setw(12)
+       << t.value("grid_mwh", 0.0) << std::setprecision(2) << std::setw(12) << t.value("carbon_kg", 0.0)
+       << std::setprecision(1) << std::setw(12) << t.value("gpu_hours_busy", 0.0) << "\n";
+  };
+  for (const auto& [name, t] : ledger["sites"].items()) line(name, t);
+  line("total", ledger["totals"]);
+  os << "ledger max imbalance: " << std::scientific << std::setprecision(2) << r.value("ledger_max_imbalance_mwh", 0.0)
+     << " MWh\n" << std::fixed;
+  for (const auto& [k, v] : r["step_seconds"].items())
+    os << "  " << k << ": " << std::setprecision(3) << v.value("mean_wall_s", 0.0) << " s/step wall, "
+       << v.value("mean_compute_s", 0.0) << " s compute\n";
+  os << "steps " << r.value("start_step", 0) << ".." << r.value("end_step", 0) << " in " << std::setprecision(1)
+     << r.value("wall_seconds", 0.0) << " s wall; policy proposals not applied: " << r.value("policy_proposals_ignored", 0)
+     << "\n";
+  return os.str();
+}
+
+}  // namespace gt

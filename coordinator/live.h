@@ -1,0 +1,101 @@
+// The live coordinator: the control loop of a real training run on worker processes.
+//
+// What it does (protocol in coordinator/protocol.h):
+//  1. Placement. At the job's start interval it builds the PolicyInput exactly as the simulator does
+//     (same option menu, forecasters, policy code) and calls Decide. If the policy pauses, it looks
+//     ahead interval by interval (without waiting; at most 7 days of trace time) and starts the live
+//     run at the first interval where the policy runs the job; if there is none it runs the fastest
+//     option with a warning. The plan is fixed for the run; Decide is still called every interval
+//     and a different proposal is logged and counted, not applied.
+//  2. Pipeline. One stage per site the plan uses (plan order), restricted to sites with registered
+//     workers. Layers: an even split of the live model's layers (EvenLayerSplit in worker/pipeline.h;
+//     the plan's partition is for the modelled large model, not the live one). Replicas per stage:
+//     R = min over the chosen sites of their registered ranks (further reduced until R x micro_batch
+//     divides global_batch); each site's lowest R ranks are replicas 0..R-1, and replica r of stage
+//     k talks to replica r of stage k+1. All other ranks are idle (told so, and they wait for stop).
+//  3. Time and ledger. Trace time replays at runtime.wall_seconds_per_trace_hour. Each interval, per
+//     site, the worker-reported busy (compute) seconds give the duty cycle d = busy / (workers x
+//     interval wall seconds) of the site's live workers; the live workers stand in for the plan's
+//     GPUs at that site, so the modelled load is d x plan GPUs busy (busy_w) and (1-d) x plan GPUs
+//     idle (idle_w), dispatched with energy/power.h over the interval's trace hours, which balances
+//     every row. Sites without a stage draw nothing. The last interval is shortened to the time
+//     actually used. work_steps are live optimizer steps.
+//  4. End. After every stage rank reported done (or on error / timeout / cancellation) it sends
+//     stop to every worker, writes <run_dir>/report.json, ledger.json and ledger.csv, and returns
+//     the report.
+//
+// Ownership and threads: not thread-safe; Run is called once. options.cancelled is polled from
+// Run's thread (e.g. a Ctrl-C flag or "the worker launcher exited").
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "energy/ledger.h"
+#include "energy/power.h"
+
+namespace gt {
+
+struct LiveOptions {
+  Config config;
+  std::string run_dir;              // keys/ (removed at the end), report.json, ledger.*
+  std::string checkpoint_dir;       // stage checkpoints (stageK-of-S.ckpt)
+  std::string bind_host = "127.0.0.1";
+  int workers = 0;                  // registrations to wait for; 0 = sum of sites[].ranks
+  int64_t steps = 0;                // train until this step; 0 = runtime.live_steps
+  int64_t checkpoint_every = 0;     // periodic checkpoint every N steps (0 = only at the end)
+  bool resume = false;              // workers load their stage checkpoint and continue
+  uint64_t seed = 1;                // model initialisation and data order
+  std::string policy;               // "" = config.policy.name
+  // "plan": one stage per site the plan uses. "all": one stage per site with workers (the plan's
+  // sites first, in plan order, then the others in config order); the plan's busy GPUs are then
+  // spread evenly over the pipeline's sites for the ledger. The demo uses "all" so that the live
+  // pipeline crosses every simulated region even when the policy picks a single site.
+  std::string sites = "plan";
+  double timeout_seconds = 1800;    // the whole run
+  double stall_seconds = 180;       // no progress for this long: the run fails
+  std::chrono::milliseconds register_timeout{120000};
+  std::function<bool()> cancelled;  // polled; true stops the run (Aborted)
+};
+
+// The modelled energy of one site over one interval of a live run (see the header comment, 3.).
+// `busy_worker_seconds` is clamped to workers x wall_seconds. Fails on non-positive hours or wall
+// seconds. `soc_mwh` is the battery state before; the row's flow holds the state after.
+Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, double hours, double wall_seconds,
+                                      double busy_worker_seconds, int workers, int plan_gpus, double work_steps,
+                                      const SiteSupply& supply, double soc_mwh);
+
+class LiveCoordinator {
+ public:
+  // Validates the options, writes the run's keys (CURVE) and binds the control endpoint and the
+  // rendezvous store on bind_host. Errors name the option or path at fault.
+  static Result<std::unique_ptr<LiveCoordinator>> Create(LiveOptions options);
+  ~LiveCoordinator();  // removes <run_dir>/keys
+
+  std::string control_endpoint() const;
+
+  // Runs the whole live job (see above). The report (also written to <run_dir>/report.json):
+  // {"run", "policy", "plan", "pipeline": [...], "idle_ranks", "start_step", "end_step",
+  //  "loss_curve": [{"step","loss"}...], "wall_seconds", "trace_start", "trace_hours",
+  //  "step_seconds": {...}, "ledger": Ledger::ToJson(), "ledger_max_imbalance_mwh", "checkpoints",
+  //  "policy_proposals_ignored", "energy_model"}.
+  Result<nlohmann::json> Run();
+
+  struct Impl;
+
+ private:
+  explicit LiveCoordinator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A human-readable summary of a Run report: loss every `every` steps, placement, energy and carbon
+// per site, wall time.
+std::string FormatLiveReport(const nlohmann::json& report, int every = 10);
+
+}  // namespace gt

@@ -1,0 +1,226 @@
+// `greentrain run [CONFIG] [options]`: a live run on one box: the coordinator in this process and
+// `mpirun -np N greentrain worker ...` as a child (N = sum of sites[].ranks; one compute thread each).
+//
+// Process hygiene: mpirun runs in its own process group and gets SIGTERM if this process dies
+// (PR_SET_PDEATHSIG); on error, timeout or Ctrl-C the group is sent SIGTERM, then SIGKILL after 5 s.
+// The run's keys directory is removed at the end; the report, ledger and checkpoints stay in the run
+// directory (default: runtime.checkpoint_dir/<run name>, or ./greentrain-runs/<run name>).
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "common/log.h"
+#include "coordinator/live.h"
+#include "coordinator/protocol.h"
+#include "launch/command.h"
+
+extern char** environ;
+
+namespace gt::cli {
+
+namespace {
+volatile std::sig_atomic_t g_interrupted = 0;
+void OnSignal(int) { g_interrupted = 1; }
+}  // namespace
+
+void InstallInterruptHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+bool Interrupted() { return g_interrupted != 0; }
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("greentrain") : p.string();
+}
+
+std::vector<std::string> LiveValueFlags() {
+  return {"--run-dir", "--run-name", "--steps", "--checkpoint-every", "--seed", "--policy", "--timeout",
+          "--workers", "--bind-host", "--np", "--sites"};
+}
+std::vector<std::string> LiveSwitches() { return {"--resume"}; }
+
+Result<LiveOptions> LiveOptionsFromFlags(const Flags& flags, const Config& config) {
+  LiveOptions o;
+  o.config = config;
+  const std::string name = flags.Get("--run-name", config.name);
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    return InvalidArgument("--run-name must be a plain name, got '" + name + "'");
+  namespace fs = std::filesystem;
+  const std::string runs = config.runtime.checkpoint_dir.empty() ? "greentrain-runs" : config.runtime.checkpoint_dir;
+  o.run_dir = flags.Get("--run-dir", (fs::path(runs) / name).string());
+  o.run_dir = fs::absolute(o.run_dir).lexically_normal().string();
+  o.checkpoint_dir = o.run_dir;
+  o.bind_host = flags.Get("--bind-host", o.bind_host);
+  o.resume = flags.Has("--resume");
+  o.policy = flags.Get("--policy", "");
+  o.sites = flags.Get("--sites", "plan");
+  if (o.sites != "plan" && o.sites != "all") return InvalidArgument("--sites must be 'plan' or 'all'");
+  try {
+    if (flags.Has("--steps")) o.steps = std::stoll(flags.Get("--steps"));
+    if (flags.Has("--checkpoint-every")) o.checkpoint_every = std::stoll(flags.Get("--checkpoint-every"));
+    if (flags.Has("--seed")) o.seed = std::stoull(flags.Get("--seed"));
+    if (flags.Has("--timeout")) o.timeout_seconds = std::stod(flags.Get("--timeout"));
+    o.workers = flags.Has("--workers") ? std::stoi(flags.Get("--workers")) : live::TotalRanks(config);
+  } catch (const std::exception&) {
+    return InvalidArgument("--steps, --checkpoint-every, --seed, --timeout and --workers take numbers");
+  }
+  if (flags.Has("--steps") && o.steps < 1) return InvalidArgument("--steps must be >= 1");
+  if (o.checkpoint_every < 0) return InvalidArgument("--checkpoint-every must be >= 0");
+  if (o.workers < 1) return InvalidArgument("no workers: sites[].ranks sum to 0 and --workers is not given");
+  if (o.checkpoint_every == 0 && config.runtime.wall_seconds_per_trace_hour > 0) o.checkpoint_every = 100;
+  return o;
+}
+
+namespace {
+
+// The mpirun child: started in its own process group; Stop() terminates the whole group.
+class WorkerLauncher {
+ public:
+  Status Start(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+    std::vector<char*> cargv, cenv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
+    const pid_t parent = getpid();
+    pid_ = fork();
+    if (pid_ < 0) return IoError("fork failed");
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != parent) _exit(127);
+      execvpe(cargv[0], cargv.data(), cenv.data());
+      std::perror("greentrain run: cannot exec mpirun");
+      _exit(127);
+    }
+    setpgid(pid_, pid_);
+    waiter_ = std::thread([this] {
+      int status = 0;
+      while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+      status_ = status;
+      exited_ = true;
+    });
+    return Status::Ok();
+  }
+  bool exited() const { return exited_; }
+  int exit_code() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_); }
+  // Waits up to `grace` for a normal exit, then SIGTERM, then SIGKILL to the process group.
+  void Stop(std::chrono::seconds grace) {
+    if (pid_ <= 0) return;
+    auto wait_for = [this](std::chrono::milliseconds d) {
+      auto end = std::chrono::steady_clock::now() + d;
+      while (!exited_ && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      return exited_.load();
+    };
+    if (!wait_for(grace)) {
+      kill(-pid_, SIGTERM);
+      if (!wait_for(std::chrono::milliseconds(5000))) kill(-pid_, SIGKILL);
+    }
+    // Stray workers of the group (mpirun gone first) get the same treatment.
+    if (kill(-pid_, 0) == 0) {
+      kill(-pid_, SIGTERM);
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      kill(-pid_, SIGKILL);
+    }
+    if (waiter_.joinable()) waiter_.join();
+    pid_ = -1;
+  }
+  ~WorkerLauncher() { Stop(std::chrono::seconds(0)); }
+
+ private:
+  pid_t pid_ = -1;
+  std::atomic<bool> exited_{false};
+  int status_ = 0;
+  std::thread waiter_;
+};
+
+bool HaveMpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+// `run` and `demo`.
+int RunLiveCommand(const std::string& cmd, const Args& args) {
+  auto flags = Flags::Parse(args, LiveValueFlags(), LiveSwitches());
+  if (!flags.ok()) return Fail(cmd, flags.status());
+  auto cfg = LoadConfigArg(*flags);
+  if (!cfg.ok()) return Fail(cmd, cfg.status());
+  auto opts = LiveOptionsFromFlags(*flags, *cfg);
+  if (!opts.ok()) return Fail(cmd, opts.status());
+  if (!HaveMpirun()) return Fail(cmd, Unavailable("mpirun not found in PATH; install Open MPI (launch/setup.sh)"));
+  const int np = flags->Has("--np") ? std::atoi(flags->Get("--np").c_str()) : opts->workers;
+  if (np < 1) return Fail(cmd, InvalidArgument("--np must be >= 1"));
+  opts->workers = np;
+
+  InstallInterruptHandler();
+  WorkerLauncher launcher;
+  opts->cancelled = [&launcher] { return Interrupted() || launcher.exited(); };
+  auto coord = LiveCoordinator::Create(*opts);
+  if (!coord.ok()) return Fail(cmd, coord.status());
+  const std::string config_path = cfg->path.empty() ? DefaultConfigPath() : cfg->path;
+
+  std::vector<std::string> argv = {"mpirun", "-np", std::to_string(np)};
+  if (geteuid() == 0) {
+    argv.push_back("--allow-run-as-root");
+  }
+  argv.push_back("--oversubscribe");
+  for (const char* a : {"--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo", "--mca",
+                        "oob_tcp_if_include", "lo", "-x", "OMP_NUM_THREADS", "-x", "GREENTRAIN_LOG"})
+    argv.push_back(a);
+  argv.insert(argv.end(), {SelfExe(), "worker", config_path, "--coordinator", (*coord)->control_endpoint(),
+                           "--run-dir", opts->run_dir, "--bind-host", opts->bind_host, "--threads", "1"});
+  // The workers' environment: ours, one OpenMP thread, and warnings only unless GREENTRAIN_LOG is set.
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string v = *e;
+    if (v.rfind("OMP_NUM_THREADS=", 0) == 0) continue;
+    env.push_back(v);
+  }
+  env.push_back("OMP_NUM_THREADS=1");
+  if (!std::getenv("GREENTRAIN_LOG")) env.push_back("GREENTRAIN_LOG=warn");
+  GT_INFO("run", "starting " << np << " workers: mpirun -np " << np << " ... worker (run dir " << opts->run_dir << ")");
+  Status s = launcher.Start(argv, env);
+  if (!s.ok()) return Fail(cmd, s);
+
+  auto report = (*coord)->Run();
+  if (!report.ok()) {
+    Status err = report.status();
+    if (launcher.exited() && !Interrupted())
+      err = err.WithContext("the workers (mpirun) exited with code " + std::to_string(launcher.exit_code()));
+    launcher.Stop(std::chrono::seconds(3));
+    coord->reset();
+    return Fail(cmd, err);
+  }
+  launcher.Stop(std::chrono::seconds(20));
+  coord->reset();  // removes the keys directory
+  std::cout << FormatLiveReport(*report) << "report: " << opts->run_dir << "/report.json\n";
+  if (launcher.exit_code() != 0)
+    std::cerr << "greentrain " << cmd << ": warning: mpirun exited with code " << launcher.exit_code() << "\n";
+  return 0;
+}
+
+namespace {
+int RunRun(const Args& args) { return RunLiveCommand("run", args); }
+}  // namespace
+
+GT_REGISTER_COMMAND(run_cmd, "run",
+                    "run [CONFIG] [--steps N] [--resume] [--sites plan|all] [--run-dir D] [--seed S] [--policy P]",
+                    "live training on one box: coordinator + mpirun workers (one rank per site rank)", RunRun);
+
+}  // namespace gt::cli

@@ -1,0 +1,72 @@
+// Pure parts of the live runtime: rank -> site mapping and the modelled energy of an interval.
+#include <gtest/gtest.h>
+
+#include "coordinator/live.h"
+#include "coordinator/protocol.h"
+
+namespace gt {
+namespace {
+
+Config ThreeSites() {
+  Config c;
+  for (const char* n : {"a", "b", "c"}) {
+    SiteConfig s;
+    s.name = n;
+    s.ranks = 2;
+    c.sites.push_back(s);
+  }
+  c.sites[1].ranks = 3;
+  return c;
+}
+
+TEST(SiteForRank, ConsecutiveRanksInConfigOrder) {
+  Config c = ThreeSites();
+  const int want[] = {0, 0, 1, 1, 1, 2, 2};
+  for (int r = 0; r < 7; ++r) EXPECT_EQ(live::SiteForRank(c, r, "anyhost").value(), want[r]) << r;
+  auto beyond = live::SiteForRank(c, 7, "anyhost");
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_NE(beyond.status().message().find("rank 7"), std::string::npos);
+  EXPECT_EQ(live::TotalRanks(c), 7);
+}
+
+TEST(SiteForRank, HostsWinInClusterMode) {
+  Config c = ThreeSites();
+  c.sites[2].hosts = {"node-c1", "node-c2"};
+  c.sites[0].hosts = {"node-a1"};
+  EXPECT_EQ(live::SiteForRank(c, 0, "node-c2").value(), 2);
+  EXPECT_EQ(live::SiteForRank(c, 5, "node-a1").value(), 0);
+  auto unknown = live::SiteForRank(c, 0, "laptop");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("laptop"), std::string::npos);
+}
+
+TEST(AccountLiveInterval, DutyCycleScalesThePlanGpus) {
+  SiteConfig s;
+  s.name = "x";
+  s.gpu.busy_w = 400;
+  s.gpu.idle_w = 100;
+  s.pue = 1.5;
+  SiteSupply sup{0.0, 200.0, 50.0};  // no renewables: everything from the grid
+  // 2 workers over 10 s of wall time, 15 busy worker-seconds: duty 0.75 of 100 GPUs, 2 trace hours.
+  auto row = AccountLiveInterval(s, 3600, 2.0, 10.0, 15.0, 2, 100, 7, sup, 0.0);
+  ASSERT_TRUE(row.ok()) << row.status().ToString();
+  const double it_mwh = (75 * 400.0 + 25 * 100.0) / 1e6 * 2.0;
+  EXPECT_NEAR(row->flow.demand_mwh, it_mwh * 1.5, 1e-12);
+  EXPECT_NEAR(row->flow.grid_mwh, it_mwh * 1.5, 1e-12);
+  EXPECT_NEAR(row->flow.carbon_kg, it_mwh * 1.5 * 1000 * 200 / 1000, 1e-9);  // MWh -> kWh x g/kWh -> kg
+  EXPECT_EQ(row->busy_gpus, 75);
+  EXPECT_EQ(row->idle_gpus, 25);
+  EXPECT_EQ(row->work_steps, 7);
+  Ledger l;
+  ASSERT_TRUE(l.Add(*row).ok());
+  EXPECT_LT(l.MaxImbalanceMwh(), 1e-12);
+  // Busy time beyond the wall time is clamped to a duty of 1; no workers draw nothing.
+  auto full = AccountLiveInterval(s, 0, 1.0, 10.0, 999.0, 2, 100, 0, sup, 0.0);
+  EXPECT_EQ(full->busy_gpus, 100);
+  auto none = AccountLiveInterval(s, 0, 1.0, 10.0, 0.0, 0, 100, 0, sup, 0.0);
+  EXPECT_EQ(none->flow.demand_mwh, 0.0);
+  EXPECT_FALSE(AccountLiveInterval(s, 0, 0.0, 10.0, 1.0, 1, 1, 0, sup, 0.0).ok());
+}
+
+}  // namespace
+}  // namespace gt

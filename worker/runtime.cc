@@ -1,0 +1,286 @@
+// RunWorker: one worker process of a live run (protocol: coordinator/protocol.h).
+#include "worker/runtime.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "comms/collective.h"
+#include "comms/transport.h"
+#include "comms/zmq_store.h"
+#include "coordinator/protocol.h"
+#include "worker/model.h"
+#include "worker/pipeline.h"
+
+namespace gt::worker {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+Result<std::string> ReadFileText(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read '" + path + "' (is the run directory right and the coordinator up?)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Waits for a control message of type `type` from the coordinator; a "stop" ends the wait with
+// Aborted (reason in the message).
+Result<json> AwaitControl(Transport& t, const std::string& type, std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    auto r = t.Receive(std::chrono::milliseconds(200));
+    if (!r.ok()) {
+      if (r.status().code() == Code::kTimeout) continue;
+      return r.status();
+    }
+    if (r->kind != FrameKind::kControl) continue;
+    const json& c = r->control;
+    const std::string got = c.value("type", "");
+    if (got == live::kStop) return Aborted("stopped by the coordinator: " + c.value("reason", std::string("")));
+    if (got == type) return c;
+    GT_WARN("worker", "ignoring control message '" << got << "' while waiting for '" << type << "'");
+  }
+  return Timeout("no '" + type + "' from the coordinator within " + std::to_string(timeout.count()) + " ms");
+}
+
+struct Worker {
+  WorkerOptions opt;
+  Config config;
+  int rank = 0, size = 0, site = 0;
+  bool curve = true;
+  std::unique_ptr<Transport> control;
+  std::unique_ptr<Transport> data;
+  CurveKeyPair data_keys;
+  bool stop_requested = false;
+
+  Status SendToCoordinator(json body) {
+    body["rank"] = rank;
+    return control->SendControl("coordinator", body);
+  }
+
+  // Non-blocking check of the control channel for stop.
+  bool PollStop() {
+    if (stop_requested) return true;
+    auto r = control->Receive(std::chrono::milliseconds(0));
+    if (r.ok() && r->kind == FrameKind::kControl && r->control.value("type", "") == live::kStop) {
+      GT_INFO("worker", "rank " << rank << " stopped by the coordinator: " << r->control.value("reason", std::string("")));
+      stop_requested = true;
+    }
+    return stop_requested;
+  }
+
+  Status Setup() {
+    ASSIGN_OR_RETURN(config, LoadConfig(opt.config_path));
+    if (opt.rank < 0 || opt.size < 0) {
+      ASSIGN_OR_RETURN(auto rs, live::RankFromEnvironment());
+      rank = rs.first;
+      size = rs.second;
+    } else {
+      rank = opt.rank;
+      size = opt.size;
+    }
+    std::string host = opt.hostname;
+    if (host.empty()) {
+      char buf[256] = {0};
+      gethostname(buf, sizeof buf - 1);
+      host = buf;
+    }
+    ASSIGN_OR_RETURN(site, live::SiteForRank(config, rank, host));
+    RETURN_IF_ERROR(SetComputeThreads(opt.threads));
+    curve = config.runtime.transport_security != "plain";
+
+    TransportOptions to;
+    to.name = "worker" + std::to_string(rank);
+    to.bind_endpoint = "tcp://" + opt.bind_host + ":*";
+    to.plaintext = !curve;
+    to.linger = std::chrono::milliseconds(2000);
+    std::string coord_pub;
+    if (curve) {
+      ASSIGN_OR_RETURN(coord_pub, ReadFileText(live::CoordinatorPublicKeyPath(opt.run_dir)));
+      ASSIGN_OR_RETURN(std::string secret, ReadFileText(live::ControlKeyPath(opt.run_dir)));
+      to.keys.secret_key = secret;
+      ASSIGN_OR_RETURN(to.keys.public_key, CurvePublicKey(secret));
+      to.allowed_peers[coord_pub] = "coordinator";
+      ASSIGN_OR_RETURN(data_keys, GenerateCurveKeyPair());
+    }
+    ASSIGN_OR_RETURN(control, Transport::Create(to));
+    RETURN_IF_ERROR(control->Connect("coordinator", opt.coordinator_endpoint, coord_pub));
+    RETURN_IF_ERROR(control->WaitConnected("coordinator", opt.connect_timeout)
+                        .WithContext("connecting to the coordinator at " + opt.coordinator_endpoint));
+    json reg = {{"type", live::kRegister}, {"size", size}, {"site", config.sites[site].name}, {"host", host},
+                {"control_endpoint", control->endpoint()}, {"data_key", data_keys.public_key}};
+    return SendToCoordinator(reg);
+  }
+
+  Status Train(const json& a) {
+    ModelConfig model = config.runtime.live_model.layers > 0 ? config.runtime.live_model : config.model;
+    PipelineRole role;
+    role.stage = a.at("stage");
+    role.num_stages = a.at("num_stages");
+    role.replica = a.at("replica");
+    role.replicas = a.at("replicas");
+    role.first_layer = a.at("first");
+    role.last_layer = a.at("last");
+    role.job = a.at("job");
+    role.seed = a.at("seed");
+    role.receive_timeout = opt.receive_timeout;
+    const int64_t end_step = a.at("end_step");
+    const int64_t ckpt_every = a.at("checkpoint_every");
+    const std::string ckpt_path = a.at("checkpoint_path");
+    const bool resume = a.at("resume");
+
+    SamplerOptions so;
+    so.seq_len = model.seq_len;
+    so.micro_batch = model.micro_batch;
+    so.global_batch = model.global_batch;
+    so.seed = role.seed;
+    ASSIGN_OR_RETURN(Sampler sampler,
+                     Sampler::FromFile(opt.corpus.empty() ? DefaultCorpusPath() : opt.corpus, so));
+
+    // Data channel: only the two neighbours may send to us.
+    TransportOptions to;
+    to.name = "stage" + std::to_string(role.stage) + "r" + std::to_string(role.replica);
+    to.bind_endpoint = "tcp://" + opt.bind_host + ":*";
+    to.plaintext = !curve;
+    to.keys = data_keys;
+    to.linger = std::chrono::milliseconds(2000);
+    to.heartbeat_timeout = std::chrono::milliseconds(30000);
+    if (curve) {
+      if (a.contains("prev_key")) to.allowed_peers[a.at("prev_key").get<std::string>()] = "prev";
+      if (a.contains("next_key")) to.allowed_peers[a.at("next_key").get<std::string>()] = "next";
+    }
+    if (role.num_stages > 1) { ASSIGN_OR_RETURN(data, Transport::Create(to)); }
+    if (role.stage > 0) role.prev_peer = "prev";
+    if (role.stage + 1 < role.num_stages) role.next_peer = "next";
+
+    // The stage is built before the collective so that a resume can load the checkpoint first.
+    std::unique_ptr<Collective> coll;
+    std::unique_ptr<PipelineRank> pr;
+    // PipelineRank needs the collective at creation when replicas > 1; create a placeholder order:
+    // checkpoint load happens after Create (it only touches the stage's buffers).
+    int64_t next_step = 0;
+    json ready = {{"type", live::kReady}, {"data_endpoint", data ? data->endpoint() : ""}};
+
+    // Rendezvous of the replicas of this stage (gloo through the coordinator's store).
+    if (role.replicas > 1) {
+      ASSIGN_OR_RETURN(std::shared_ptr<ZmqStore> store, ZmqStore::Connect(a.at("store_endpoint").get<std::string>()));
+      CollectiveOptions co;
+      co.store = store;
+      co.job = "live-" + std::to_string(role.job) + "-stage" + std::to_string(role.stage);
+      co.members = a.at("members").get<std::vector<int>>();
+      co.self = rank;
+      co.hostname = opt.bind_host == "0.0.0.0" ? "127.0.0.1" : opt.bind_host;
+      co.timeout = opt.connect_timeout;
+      ASSIGN_OR_RETURN(coll, MakeCollective(a.value("collective", std::string("gloo")), co));
+    }
+    ASSIGN_OR_RETURN(pr, PipelineRank::Create(model, role, &sampler, data.get(), coll.get()));
+    if (resume) {
+      ASSIGN_OR_RETURN(next_step, pr->LoadCheckpoint(ckpt_path));
+      GT_INFO("worker", "rank " << rank << " resumed stage " << role.stage << " at step " << next_step << " from "
+                                << ckpt_path);
+    }
+    ready["next_step"] = next_step;
+    RETURN_IF_ERROR(SendToCoordinator(ready));
+    ASSIGN_OR_RETURN(json start, AwaitControl(*control, live::kStart, opt.connect_timeout));
+    const int64_t start_step = start.at("start_step");
+    if (data) {
+      const std::string prev_key = a.value("prev_key", std::string()), next_key = a.value("next_key", std::string());
+      if (role.stage > 0) RETURN_IF_ERROR(data->Connect("prev", start.at("prev_endpoint"), prev_key));
+      if (role.stage + 1 < role.num_stages) RETURN_IF_ERROR(data->Connect("next", start.at("next_endpoint"), next_key));
+      if (role.stage > 0) RETURN_IF_ERROR(data->WaitConnected("prev", opt.connect_timeout).WithContext("stage link to prev"));
+      if (role.stage + 1 < role.num_stages)
+        RETURN_IF_ERROR(data->WaitConnected("next", opt.connect_timeout).WithContext("stage link to next"));
+    }
+    GT_INFO("worker", "rank " << rank << " (" << config.sites[site].name << ") stage " << role.stage << "/"
+                              << role.num_stages << " replica " << role.replica << "/" << role.replicas << " layers ["
+                              << role.first_layer << "," << role.last_layer << ") steps " << start_step << ".."
+                              << end_step << " micro-batches " << pr->micro_batches());
+
+    auto cancelled = [this] { return PollStop(); };
+    for (int64_t s = start_step; s < end_step; ++s) {
+      if (PollStop()) return Status::Ok();
+      StepStats st;
+      RETURN_IF_ERROR(pr->Step(s, &st, cancelled));
+      json m = {{"type", live::kStep}, {"stage", role.stage}, {"replica", role.replica}, {"step", s},
+                {"loss", st.loss},     {"compute_s", st.compute_seconds},
+                {"wall_s", st.wall_seconds}, {"allreduce_s", st.allreduce_seconds}};
+      RETURN_IF_ERROR(SendToCoordinator(m));
+      const bool periodic = ckpt_every > 0 && (s + 1) % ckpt_every == 0;
+      if (role.replica == 0 && (periodic || s + 1 == end_step)) {
+        auto t0 = SteadyClock::now();
+        RETURN_IF_ERROR(pr->SaveCheckpoint(ckpt_path, s + 1));
+        const double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+        RETURN_IF_ERROR(SendToCoordinator(
+            {{"type", live::kCheckpoint}, {"step", s + 1}, {"path", ckpt_path}, {"seconds", secs}}));
+      }
+    }
+    // Training is over: close the pipeline channels (ZeroMQ still delivers what is queued), so that
+    // the neighbours' exits are not reported as lost peers.
+    if (data) {
+      (void)data->Disconnect("next");
+      (void)data->Disconnect("prev");
+    }
+    RETURN_IF_ERROR(SendToCoordinator({{"type", live::kDone}, {"next_step", end_step}}));
+    return Status::Ok();
+  }
+
+  Status Run() {
+    RETURN_IF_ERROR(Setup());
+    ASSIGN_OR_RETURN(json a, AwaitControl(*control, live::kAssign, opt.connect_timeout));
+    if (a.value("role", std::string()) == "stage") {
+      Status s;
+      try {
+        s = Train(a);
+      } catch (const std::exception& e) {  // json type errors in a malformed assignment
+        s = InvalidArgument(std::string("malformed assignment from the coordinator: ") + e.what());
+      }
+      if (!s.ok()) {
+        if (s.code() == Code::kAborted && stop_requested) return Status::Ok();
+        return s;
+      }
+    } else {
+      GT_INFO("worker", "rank " << rank << " (" << config.sites[site].name << ") is idle in this plan");
+    }
+    // Wait for the coordinator's stop (it arrives after every stage rank is done).
+    // No deadline while the coordinator is reachable (idle ranks wait for the whole run); give up
+    // after 60 s without a connection to it.
+    auto lost_since = SteadyClock::now();
+    while (!stop_requested) {
+      auto st = AwaitControl(*control, "never", std::chrono::milliseconds(1000));
+      if (!st.ok() && st.status().code() == Code::kAborted) return Status::Ok();
+      if (!st.ok() && st.status().code() != Code::kTimeout) return st.status();
+      if (control->GetPeerState("coordinator").connected) {
+        lost_since = SteadyClock::now();
+      } else if (SteadyClock::now() - lost_since > std::chrono::seconds(60)) {
+        return Unavailable("lost the coordinator for 60 s; giving up");
+      }
+    }
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+Status RunWorker(const WorkerOptions& options) {
+  Worker w;
+  w.opt = options;
+  Status s = w.Run();
+  if (!s.ok() && w.control) {
+    json e = {{"type", live::kError}, {"message", s.ToString()}};
+    (void)w.SendToCoordinator(e);
+  }
+  return s;
+}
+
+}  // namespace gt::worker
