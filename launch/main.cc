@@ -60,7 +60,7 @@ namespace {
 void PrintHelp() {
   std::printf("greentrain: train large models across sites, following renewable power.\n\nCommands:\n");
   for (const auto& [name, c] : gt::cli::Registry())
-    std::printf("  %-58s %s\n", c.usage.c_str(), c.summary.c_str());
+    std::printf("  greentrain %s\n      %s\n", c.usage.c_str(), c.summary.c_str());
   std::printf("\nWithout CONFIG, commands use the bundled default (%s).\n", gt::DefaultConfigPath().c_str());
 }
 
