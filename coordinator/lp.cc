@@ -91,10 +91,12 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     for (int o = 0; o < O; ++o) put(row, X(t, o), 1.0);
     for (int s = 0; s < S; ++s) {
       const auto& b = cfg.sites[s].battery;
-      // Demand: sum_o P_os dt x - r - d - g = 0.
+      // Demand: sum_o P_os dt x + idle_s dt (1 - sum_o x) - r - d - g = 0, where idle_s is what
+      // the site draws while the job is paused (its allocation, idle).
+      const double idle = options.paused_mw.empty() ? 0.0 : options.paused_mw[s];
       row = glp_add_rows(P, 1);
-      glp_set_row_bnds(P, row, GLP_FX, 0.0, 0.0);
-      for (int o = 0; o < O; ++o) put(row, X(t, o), menu.option(o).facility_mw[s] * dt);
+      glp_set_row_bnds(P, row, GLP_FX, -idle * dt, -idle * dt);
+      for (int o = 0; o < O; ++o) put(row, X(t, o), (menu.option(o).facility_mw[s] - idle) * dt);
       put(row, Y(t, s, 0), -1);
       put(row, Y(t, s, 2), -1);
       put(row, Y(t, s, 3), -1);
@@ -105,11 +107,13 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       glp_set_row_bnds(P, row, GLP_UP, 0.0, avail);
       put(row, Y(t, s, 0), 1);
       put(row, Y(t, s, 1), 1);
-      row = glp_add_rows(P, 1);
-      glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
-      put(row, Y(t, s, 0), 1);
-      for (int o = 0; o < O; ++o)
-        if (menu.option(o).gpus[s] > 0) put(row, X(t, o), -avail);
+      if (idle <= 0) {  // with an idle allocation the site has load all the time
+        row = glp_add_rows(P, 1);
+        glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
+        put(row, Y(t, s, 0), 1);
+        for (int o = 0; o < O; ++o)
+          if (menu.option(o).gpus[s] > 0) put(row, X(t, o), -avail);
+      }
       // State of charge: e_t - e_{t-1} - eta c + d = 0 (e_{-1} = soc0).
       row = glp_add_rows(P, 1);
       const double soc0 = t == 0 ? std::clamp(soc_mwh.size() > static_cast<size_t>(s) ? soc_mwh[s] : 0.0,

@@ -179,8 +179,8 @@ class CarbonScaler final : public Policy {
 class Greentrain : public Policy {
  public:
   // margin, derate < 0: the config's policy.safety_margin and renewable_derate (0 for the oracle).
-  explicit Greentrain(bool oracle = false, double margin = -1, double derate = -1)
-      : oracle_(oracle), margin_(margin), derate_(derate) {}
+  explicit Greentrain(bool oracle = false, double margin = -1, double derate = -1, bool idle_aware = true)
+      : oracle_(oracle), margin_(margin), derate_(derate), idle_aware_(idle_aware) {}
   std::string name() const override { return oracle_ ? "oracle" : "greentrain"; }
   bool wants_truth() const override { return oracle_; }
   size_t horizon(const PolicyInput& in) const override {
@@ -203,6 +203,12 @@ class Greentrain : public Policy {
     ScheduleOptions so;
     so.renewable_aware = true;
     if (!in.current.stages.empty()) {
+      // Paused, the job keeps its current allocation, idle: pausing is not free (at night, without
+      // renewables, an idle allocation draws from the grid).
+      so.paused_mw.assign(menu.num_sites(), 0);
+      if (idle_aware_)
+        for (int s = 0; s < menu.num_sites(); ++s)
+          if (s < static_cast<int>(in.allocated_gpus.size())) so.paused_mw[s] = menu.IdleFacilityMw(s, in.allocated_gpus[s]);
       so.switch_carbon_kg.assign(menu.size(), 0);
       so.switch_work_loss.assign(menu.size(), 0);
       for (int o = 0; o < menu.size(); ++o) {
@@ -249,6 +255,7 @@ class Greentrain : public Policy {
   bool oracle_;
   double margin_;
   double derate_;
+  bool idle_aware_;
 };
 
 }  // namespace
@@ -386,7 +393,8 @@ Result<std::unique_ptr<Policy>> MakePolicy(const std::string& name) {
 std::vector<std::unique_ptr<Policy>> OracleCandidates() {
   std::vector<std::unique_ptr<Policy>> out;
   for (double m : {0.0, 0.1, 0.2})
-    for (double d : {0.0, 0.35}) out.emplace_back(new Greentrain(true, m, d));
+    for (double d : {0.0, 0.35})
+      for (bool idle : {false, true}) out.emplace_back(new Greentrain(true, m, d, idle));
   out.emplace_back(new CarbonScaler());
   out.emplace_back(new SuspendResume());
   out.emplace_back(new StaticBestRegion());

@@ -34,6 +34,7 @@ struct PolicyInput {
   double hours_since_checkpoint = 0;
   std::vector<SiteOutlook> outlook;   // one per site; all of equal length >= 1
   std::vector<double> battery_soc_mwh;
+  std::vector<int> allocated_gpus;    // per site, GPUs the job holds (kept, idle, while paused)
   const Config* config = nullptr;     // sites, policy parameters
   const OptionMenu* menu = nullptr;   // the configurations the job can run in, with their speeds
   Plan current;                       // what runs now (empty at the start)
@@ -57,7 +58,8 @@ Result<std::unique_ptr<Policy>> MakePolicy(const std::string& name);
 std::vector<std::string> PolicyNames();
 
 // The schedules the oracle chooses among, each run on the true supply: the least-carbon linear
-// program at several deadline reserves and renewable deratings, and every baseline. The simulator runs them all with
+// program at several deadline reserves and renewable deratings, with and without the idle draw of
+// a paused allocation, and every baseline. The simulator runs them all with
 // perfect foresight and reports the one with the least grid carbon that meets the deadline.
 std::vector<std::unique_ptr<Policy>> OracleCandidates();
 
@@ -86,6 +88,10 @@ struct ScheduleOptions {
   // lost to the move: makes the planner stay put unless moving pays.
   std::vector<double> switch_carbon_kg;  // per option, may be empty
   std::vector<double> switch_work_loss;  // per option, steps, may be empty
+  // Facility MW that each site draws while the job is paused (the GPUs it keeps allocated, idle);
+  // empty = none. Used by the linear program only: pausing is then not free.
+  std::vector<double> paused_mw;
+
 };
 Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,
                       double work, size_t steps, const ScheduleOptions& options);

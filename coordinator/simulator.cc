@@ -114,6 +114,7 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
     in.hours_to_deadline = std::max(dt, deadline_h - elapsed_h);
     in.hours_since_checkpoint = since_ckpt;
     in.battery_soc_mwh = soc;
+    in.allocated_gpus = allocated;
     in.current = current;
     const size_t horizon = std::max<size_t>(1, policy.horizon(in));
     for (int s = 0; s < n_sites; ++s) {
