@@ -19,6 +19,8 @@
 #include "coordinator/policy.h"
 #include "coordinator/protocol.h"
 #include "coordinator/simulator.h"
+#include "sharding/model_profile.h"
+#include "sharding/partitioner.h"
 #include "energy/forecast.h"
 
 namespace gt {
@@ -104,6 +106,64 @@ Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, 
   row.carbon_g_per_kwh = supply.carbon_g_per_kwh;
   row.flow = Dispatch(site, soc_mwh, supply, load, hours);
   return row;
+}
+
+namespace {
+
+double Mean(const std::vector<double>& x) {
+  double s = 0;
+  for (double y : x) s += y;
+  return x.empty() ? 0.0 : s / x.size();
+}
+
+}  // namespace
+
+// Feeds the measured per-stage compute times into the planner's cost model (the live model's
+// profile, ModelProfile::SetMeasuredStageTime) and compares the partitioner's predicted step time
+// for the live pipeline (GPipe flow shop, see sharding/partitioner.h) with the measured one. The
+// live ranks are modelled as identical devices of a nominal speed (it cancels out), joined by
+// loopback links; gradient allreduce and transfers are counted at loopback-like bandwidths.
+template <typename Stages>
+json CheckCostModel(const ModelConfig& model, const Stages& stages, int replicas,
+                    const std::map<int, std::vector<double>>& stage_wall,
+                    const std::map<int, std::vector<double>>& stage_compute) {
+  const double kNominalFlops = 1e9;
+  auto profile = BuildGptProfile(model);
+  if (!profile.ok() || stages.empty()) return {{"error", profile.status().ToString()}};
+  const double samples_per_replica = static_cast<double>(model.global_batch) / replicas;
+  std::vector<SiteResources> sites;
+  std::vector<StageSpec> specs;
+  for (size_t k = 0; k < stages.size(); ++k) {
+    auto it = stage_compute.find(static_cast<int>(k));
+    if (it == stage_compute.end() || it->second.empty()) return {{"error", "no compute time reported"}};
+    Status st = profile->SetMeasuredStageTime(stages[k].first, stages[k].last, Mean(it->second) / samples_per_replica,
+                                              kNominalFlops);
+    if (!st.ok()) return {{"error", st.ToString()}};
+    SiteResources r;
+    r.name = "stage" + std::to_string(k);
+    r.peak_tflops = kNominalFlops / 1e12;
+    r.mfu = 1;
+    r.memory_gb = 1e6;
+    r.intra_site_gbps_per_gpu = 10;
+    sites.push_back(r);
+    specs.push_back({static_cast<int>(k), stages[k].first, stages[k].last});
+  }
+  Cluster cluster(sites);
+  for (int a = 0; a < cluster.size(); ++a)
+    for (int b = a + 1; b < cluster.size(); ++b) cluster.SetLink(a, b, {10, 0.05});
+  PartitionOptions po;
+  po.max_gpus_per_replica = 1;
+  auto part = Partitioner::Create(std::move(profile).value(), cluster, po);
+  if (!part.ok()) return {{"error", part.status().ToString()}};
+  auto eval = part->Evaluate(std::vector<int>(stages.size(), replicas), specs);
+  if (!eval.ok()) return {{"error", eval.status().ToString()}};
+  double measured = 0;
+  for (const auto& [k, v] : stage_wall) measured = std::max(measured, Mean(v));
+  return {{"predicted_step_s", eval->step_seconds},
+          {"measured_step_s", measured},
+          {"measured_over_predicted", eval->step_seconds > 0 ? measured / eval->step_seconds : 0.0},
+          {"note", "measured per-stage compute fed into the profile; the partitioner's pipeline model "
+                   "predicts the step (GPipe fill/drain + bottleneck stage + allreduce)"}};
 }
 
 struct LiveCoordinator::Impl {
@@ -584,6 +644,7 @@ Result<json> LiveCoordinator::Impl::Run() {
     sts["stage" + std::to_string(k)] = {{"mean_wall_s", mean(v)}, {"mean_compute_s", mean(stage_compute[k])}};
   }
   report["step_seconds"] = sts;
+  report["cost_model_check"] = CheckCostModel(model, stages, R, stage_wall, stage_compute);
   report["ledger"] = ledger.ToJson();
   report["ledger_max_imbalance_mwh"] = ledger.MaxImbalanceMwh();
   report["ledger_complete"] = !beyond_traces;
@@ -643,6 +704,10 @@ std::string FormatLiveReport(const json& r, int every) {
   line("total", ledger["totals"]);
   os << "ledger max imbalance: " << std::scientific << std::setprecision(2) << r.value("ledger_max_imbalance_mwh", 0.0)
      << " MWh\n" << std::fixed;
+  if (r.contains("cost_model_check") && r["cost_model_check"].contains("predicted_step_s"))
+    os << "  cost model: predicted step " << r["cost_model_check"].value("predicted_step_s", 0.0)
+       << " s from measured stage compute, measured " << r["cost_model_check"].value("measured_step_s", 0.0)
+       << " s (ratio " << r["cost_model_check"].value("measured_over_predicted", 0.0) << ")\n";
   for (const auto& [k, v] : r["step_seconds"].items())
     os << "  " << k << ": " << std::setprecision(3) << v.value("mean_wall_s", 0.0) << " s/step wall, "
        << v.value("mean_compute_s", 0.0) << " s compute\n";
