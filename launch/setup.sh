@@ -36,7 +36,13 @@ jobs="${GREENTRAIN_JOBS:-2}"
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
 fi
-cmake --build build -j"$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\] (Building|Linking)|^Consolidate|^Scanning' || true
-# grep hides progress lines; the build's own status decides success:
-cmake --build build -j"$jobs" >/dev/null
+# Progress lines are hidden; warnings and errors are shown; the build's own status decides.
+set +e
+cmake --build build -j"$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built target)|^Consolidate|^Scanning'
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" != 0 ]; then
+  echo "setup: the build failed (see the errors above)" >&2
+  exit "$status"
+fi
 echo "setup: build/greentrain is ready"
