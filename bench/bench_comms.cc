@@ -15,9 +15,13 @@
 //   allreduce_time_<backend>_n<N>       greentrain interface vs the backend library called directly
 //
 // Allreduce ranks are this binary re-run by mpirun ("--mpi-worker"); each rank runs MPI_Allreduce,
-// gloo called directly and gt::Collective (gloo and mpi backends) interleaved op by op, and reports
-// medians (without MPI, gloo ranks are forked and only the interface overhead is reported). The
-// transport numbers are the best of several rounds, baseline and ours alike.
+// gloo called directly and gt::Collective (gloo and mpi backends) interleaved op by op (a new
+// random order each round, a barrier before each op, untimed warm-up rounds first), and reports each variant's median
+// over 15-41 rounds (without MPI, gloo ranks are forked and only the interface overhead is
+// reported). The transport numbers are the best of several rounds, baseline and ours alike.
+// The load average is printed to stderr before and after: on a shared 2-core box with foreign load,
+// 4 ranks (and 2 ranks plus a busy neighbour) oversubscribe the cores, and then gloo (woken by its
+// event-loop thread) suffers more than MPI (which polls): read the ratios together with the load.
 // Usage: bench_comms [--quick] [--only transport|allreduce]   (--quick: fewer sizes, smoke test)
 #include <arpa/inet.h>
 #if GT_BENCH_HAVE_MPI
@@ -40,6 +44,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -77,6 +82,19 @@ void Emit(const std::string& bench, size_t size, double value, const std::string
 }
 
 void Note(const std::string& s) { std::fprintf(stderr, "# %s\n", s.c_str()); }
+
+void NoteLoad(const char* when) {
+  char buf[128] = {0};
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return;
+  if (std::fgets(buf, sizeof(buf), f) != nullptr) {
+    std::string l(buf);
+    if (!l.empty() && l.back() == '\n') l.pop_back();
+    Note(std::string("load average ") + when + ": " + l + " (" + std::to_string(std::thread::hardware_concurrency()) +
+         " cores)");
+  }
+  std::fclose(f);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Raw TCP baseline.
@@ -323,7 +341,7 @@ void BenchTransport(bool quick) {
 
 // ---------------------------------------------------------------------------------------------
 // Allreduce. The variants (MPI_Allreduce, gloo called directly, gloo and mpi through gt::Collective)
-// run in the same processes, interleaved op by op (rotating order, a barrier before each op), and
+// run in the same processes, interleaved op by op (random order per round, a barrier before each op), and
 // each is summarised by the median op time on rank 0: on a shared machine this keeps bursts of
 // foreign load from landing on one variant only.
 
@@ -331,7 +349,12 @@ enum Variant { kMpiDirect = 0, kGlooDirect = 1, kGlooGt = 2, kMpiGt = 3, kVarian
 
 using Medians = std::map<size_t, std::vector<double>>;  // size -> median seconds per variant (0 = absent)
 
-int ItersFor(size_t bytes) { return static_cast<int>(std::clamp<size_t>(256 * MiB / bytes, 5, 21)); }
+// Timed rounds per size (every variant once per round, in a random order). Odd, so the median is a sample.
+// Enough rounds that a burst of foreign load (a 2-core box shared with builds) moves the median of
+// each variant little: >= 15 rounds even at 64 MiB, up to 41 for small sizes.
+int ItersFor(size_t bytes) { return static_cast<int>(std::clamp<size_t>(1024 * MiB / bytes, 15, 41)) | 1; }
+// Untimed interleaved rounds first: TCP buffers grow, pages fault in, algorithm scratch is allocated.
+constexpr int kWarmupRounds = 3;
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -354,6 +377,10 @@ class GlooDirect {
   }
   void Allreduce(float* p, size_t count) {
     gloo::AllreduceOptions opts(ctx_);
+    // The same call the gloo backend makes (comms/gloo_backend.cc, AllreduceAlgorithmFor), so that
+    // allreduce_time_gloo compares the interface with gloo and not one algorithm with another.
+    opts.setAlgorithm(count * sizeof(float) <= (size_t(1) << 20) ? gloo::AllreduceOptions::Algorithm::BCUBE
+                                                                 : gloo::AllreduceOptions::Algorithm::RING);
     opts.setOutput(p, count);
     opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
     opts.setTag(tag_++);
@@ -403,15 +430,21 @@ std::string MeasureVariants(int rank, int n, const std::vector<size_t>& sizes,
     }
     std::fill(buf.begin(), buf.end(), 1.0f / 4096);  // sums grow n-fold per op: refilled before overflow
     const int iters = ItersFor(bytes);
-    for (int k = 0; k < iters; ++k) {
-      for (int j = 0; j < kVariants; ++j) {
-        int v = (k + j) % kVariants;
+    // A fresh order every round, the same on every rank (same seed, same binary): a fixed rotation
+    // would always run one variant right after the same other one, and what a variant leaves
+    // behind (MPI's polling, gloo's loop threads waking) biased its successor by up to 25 %.
+    std::mt19937 order_rng(static_cast<uint32_t>(bytes));
+    std::vector<int> order(kVariants);
+    for (int k = -kWarmupRounds; k < iters; ++k) {
+      for (int j = 0; j < kVariants; ++j) order[j] = j;
+      std::shuffle(order.begin(), order.end(), order_rng);
+      for (int v : order) {
         if (!ops[v]) continue;
         if (buf[0] > 1e30f) std::fill(buf.begin(), buf.end(), 1.0f / 4096);
         barrier();
         auto t0 = Clock::now();
         ops[v](buf.data(), buf.size());
-        samples[v].push_back(Seconds(t0, Clock::now()));
+        if (k >= 0) samples[v].push_back(Seconds(t0, Clock::now()));
       }
     }
     out << bytes;
@@ -565,6 +598,12 @@ int MpiWorker(const std::string& dir, const std::vector<size_t>& sizes) {
         if (!((std::atoi(mask) >> v) & 1)) ops[v] = nullptr;
       }
     }
+    // Pre-op barrier: MPI_Barrier. Known bias: right after one (OpenMPI 4, --oversubscribe, under
+    // foreign load) a gloo op often pays about one scheduler tick (1 MiB, 2 ranks: ~4 ms instead of
+    // ~0.5 ms with a gloo barrier, alternating runs), so gloo-vs-MPI at 1-4 MiB reads low. A barrier
+    // on a separate gloo context removed that but made the gloo-vs-gloo interface ratio noisier
+    // (0.4-1.45 vs 0.8-1.2 over the same runs), and one on a variant's own context favoured that
+    // variant (up to 1.5x); so MPI_Barrier stays and the bias is stated here.
     std::string res = MeasureVariants(rank, n, sizes, ops, [] { MPI_Barrier(MPI_COMM_WORLD); });
     std::istringstream in(res);
     std::string line;
@@ -647,7 +686,9 @@ int main(int argc, char** argv) {
   if (std::getenv("GREENTRAIN_LOG") == nullptr) gt::SetLogLevel(gt::LogLevel::kWarn);
   signal(SIGPIPE, SIG_IGN);
   // Allreduce first: it may fork, and this process must not have ZeroMQ threads yet.
+  NoteLoad("at start");
   if (only.empty() || only == "allreduce") BenchAllreduce(quick);
   if (only.empty() || only == "transport") BenchTransport(quick);
+  NoteLoad("at end");
   return 0;
 }
