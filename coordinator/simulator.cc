@@ -120,7 +120,7 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
     for (int s = 0; s < n_sites; ++s) {
       auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& out) {
         out = f.Forecast(HistoryView{truth.data(), i}, horizon);
-        out.resize(horizon, out.empty() ? truth[i - 1] : out.back());
+        out.resize(horizon, !out.empty() ? out.back() : truth[i > 0 ? i - 1 : i]);
       };
       fill(*f_renew[s], supply_[s].renewable_mw, in.outlook[s].renewable_mw);
       fill(*f_carbon[s], supply_[s].carbon_g_per_kwh, in.outlook[s].carbon_g_per_kwh);
