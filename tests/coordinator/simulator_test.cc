@@ -83,6 +83,18 @@ TEST(Simulator, BundledDefaultRuns) {
   }
 }
 
+TEST(Simulator, JobStartingAtTheFirstTraceValueRunsWithoutHistory) {
+  Config c = SmallConfig();
+  auto menu = OptionMenu::Build(c).value();
+  c.job.steps = menu.option(menu.fastest()).steps_per_hour * 12;
+  auto sim = Simulator::Create(c, SyntheticSupply(c, 0, 0.02), 0);
+  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  for (const auto& [name, r] : RunAll(*sim)) {
+    EXPECT_TRUE(r.deadline_met) << name;
+    EXPECT_LT(r.ledger.MaxImbalanceMwh(), 1e-9) << name;
+  }
+}
+
 TEST(Simulator, RejectsMismatchedSupply) {
   Config c = SmallConfig();
   auto supply = SyntheticSupply(c, 0, 0.01);
