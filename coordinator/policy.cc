@@ -170,12 +170,14 @@ class CarbonScaler final : public Policy {
   }
 };
 
-// greentrain: forecast-driven, spatial and temporal at once. Each interval it solves the fractional
-// least-carbon schedule over the forecast (on-site renewables free, grid at its intensity), charging
-// every configuration that would move state with the migration's time and energy, and keeps a
-// safety reserve of `safety_margin` of the remaining time so that forecast error cannot push the
-// job past its deadline (the deadline guard backs this up). It executes the first interval only and
-// replans the next one with fresh forecasts (receding horizon).
+// greentrain: forecast-driven, spatial and temporal at once. Each interval it solves the least-carbon
+// schedule over the forecast as a battery-aware linear program (coordinator/lp.h; the convex-hull
+// greedy for large problems), charging every configuration that would move state with the move's
+// time and energy and counting the idle draw of the allocation kept while paused. Against forecast
+// error it plans on derated renewables (policy.renewable_derate) and keeps a reserve of
+// policy.safety_margin of the time left; the deadline guard backs this up. It executes the first
+// interval only (integral: one configuration or pause) and replans the next one with fresh forecasts
+// (receding horizon). The oracle is the same planner on the true supply, without derating.
 class Greentrain : public Policy {
  public:
   // margin, derate < 0: the config's policy.safety_margin and renewable_derate (0 for the oracle).
