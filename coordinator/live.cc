@@ -636,12 +636,7 @@ Result<json> LiveCoordinator::Impl::Run() {
   report["trace_hours"] = train_wall / cfg.runtime.wall_seconds_per_trace_hour;
   json sts = json::object();
   for (const auto& [k, v] : stage_wall) {
-    auto mean = [](const std::vector<double>& x) {
-      double s = 0;
-      for (double y : x) s += y;
-      return x.empty() ? 0.0 : s / x.size();
-    };
-    sts["stage" + std::to_string(k)] = {{"mean_wall_s", mean(v)}, {"mean_compute_s", mean(stage_compute[k])}};
+    sts["stage" + std::to_string(k)] = {{"mean_wall_s", Mean(v)}, {"mean_compute_s", Mean(stage_compute[k])}};
   }
   report["step_seconds"] = sts;
   report["cost_model_check"] = CheckCostModel(model, stages, R, stage_wall, stage_compute);

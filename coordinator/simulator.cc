@@ -187,29 +187,11 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
         idle = allocated[s];
         rest_mw = idle * site.gpu.idle_w / 1e6;
       }
-      const double phases[3][2] = {{overhead_h, overhead_mw}, {run_h, run_mw},
-                                   {dt - overhead_h - run_h, next.paused() ? rest_mw : 0.0}};
-      PowerFlow flow;
-      flow.soc_before_mwh = soc[s];
-      for (const auto& ph : phases) {
-        if (ph[0] <= 1e-12) continue;
-        SiteLoad load;
-        load.extra_it_mwh = ph[1] * ph[0];
-        PowerFlow f = Dispatch(site, soc[s], supply_[s].At(i), load, ph[0]);
-        soc[s] = f.soc_after_mwh;
-        flow.demand_mwh += f.demand_mwh;
-        flow.renewable_available_mwh += f.renewable_available_mwh;
-        flow.renewable_used_mwh += f.renewable_used_mwh;
-        flow.battery_charge_mwh += f.battery_charge_mwh;
-        flow.battery_discharge_mwh += f.battery_discharge_mwh;
-        flow.battery_loss_mwh += f.battery_loss_mwh;
-        flow.grid_mwh += f.grid_mwh;
-        flow.unmet_mwh += f.unmet_mwh;
-        flow.curtailed_mwh += f.curtailed_mwh;
-        flow.carbon_kg += f.carbon_kg;
-        flow.cost += f.cost;
-      }
-      flow.soc_after_mwh = soc[s];
+      const PowerFlow flow = DispatchPhases(site, soc[s], supply_[s].At(i),
+                                            {{overhead_h, overhead_mw},
+                                             {run_h, run_mw},
+                                             {dt - overhead_h - run_h, next.paused() ? rest_mw : 0.0}});
+      soc[s] = flow.soc_after_mwh;
       LedgerRow row;
       row.time = t;
       row.hours = dt;

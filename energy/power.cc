@@ -115,6 +115,33 @@ Result<Series> LoadOne(const SiteConfig& site, const char* what, const TraceRef&
 
 }  // namespace
 
+PowerFlow DispatchPhases(const SiteConfig& site, double soc_mwh, const SiteSupply& supply,
+                         const std::vector<LoadPhase>& phases) {
+  PowerFlow flow;
+  flow.soc_before_mwh = soc_mwh;
+  double soc = soc_mwh;
+  for (const LoadPhase& ph : phases) {
+    if (!(ph.hours > 1e-12)) continue;
+    SiteLoad load;
+    load.extra_it_mwh = ph.it_mw * ph.hours;
+    const PowerFlow f = Dispatch(site, soc, supply, load, ph.hours);
+    soc = f.soc_after_mwh;
+    flow.demand_mwh += f.demand_mwh;
+    flow.renewable_available_mwh += f.renewable_available_mwh;
+    flow.renewable_used_mwh += f.renewable_used_mwh;
+    flow.battery_charge_mwh += f.battery_charge_mwh;
+    flow.battery_discharge_mwh += f.battery_discharge_mwh;
+    flow.battery_loss_mwh += f.battery_loss_mwh;
+    flow.grid_mwh += f.grid_mwh;
+    flow.unmet_mwh += f.unmet_mwh;
+    flow.curtailed_mwh += f.curtailed_mwh;
+    flow.carbon_kg += f.carbon_kg;
+    flow.cost += f.cost;
+  }
+  flow.soc_after_mwh = soc;
+  return flow;
+}
+
 Result<SiteSupplyTrace> LoadSiteSupply(const SiteConfig& site, UnixSeconds from, UnixSeconds to,
                                        int64_t step_seconds) {
   if (step_seconds <= 0)

@@ -57,6 +57,20 @@ double ItEnergyMwh(const GpuConfig& gpu, const SiteLoad& load, double hours);
 PowerFlow Dispatch(const SiteConfig& site, double soc_mwh, const SiteSupply& supply, const SiteLoad& load,
                    double hours);
 
+// One part of an interval during which the site's IT load is constant.
+struct LoadPhase {
+  double hours = 0;
+  double it_mw = 0;  // IT power (before PUE)
+};
+
+// Dispatch of an interval made of consecutive phases (e.g. GPUs idle while state is saved, then
+// training, then nothing), each dispatched on its own with the battery carried through, so that
+// renewables reach only load that is present in the same phase. Returns the summed flow
+// (soc_before of the first phase, soc_after of the last); it balances as Dispatch does. Phases of
+// zero length are skipped.
+PowerFlow DispatchPhases(const SiteConfig& site, double soc_mwh, const SiteSupply& supply,
+                         const std::vector<LoadPhase>& phases);
+
 // A site's supply over the simulated period on the config's interval grid, loaded from its traces:
 // renewable MW = wind_mw x wind profile / max(wind profile) + solar_mw x the same for solar.
 struct SiteSupplyTrace {

@@ -412,3 +412,33 @@ TEST(LoadAllSupply, DefaultConfigCoversTheSimulatedPeriod) {
 
 }  // namespace
 }  // namespace gt
+
+namespace gt {
+namespace {
+
+TEST(DispatchPhases, OnePhaseIsDispatchAndPartialLoadMeetsOnlyItsShareOfRenewables) {
+  SiteConfig site;
+  site.pue = 1.0;
+  site.battery.capacity_mwh = 1;
+  site.battery.charge_mw = site.battery.discharge_mw = 0.5;
+  site.battery.round_trip_efficiency = 0.8;
+  const SiteSupply supply{0.4, 300, 50};
+  SiteLoad load;
+  load.extra_it_mwh = 0.6;
+  const PowerFlow whole = Dispatch(site, 0.2, supply, load, 1.0);
+  const PowerFlow one = DispatchPhases(site, 0.2, supply, {{1.0, 0.6}});
+  EXPECT_DOUBLE_EQ(one.grid_mwh, whole.grid_mwh);
+  EXPECT_DOUBLE_EQ(one.soc_after_mwh, whole.soc_after_mwh);
+  // Running 0.6 MW for half the hour, nothing after: only half the hour's 0.4 MWh of renewables
+  // reaches the load; the other half charges the battery.
+  const PowerFlow two = DispatchPhases(site, 0.2, supply, {{0.5, 0.6}, {0.5, 0.0}, {0.0, 9.0}});
+  EXPECT_NEAR(two.demand_mwh, 0.3, 1e-12);
+  EXPECT_NEAR(two.renewable_used_mwh, 0.2, 1e-12);
+  EXPECT_NEAR(two.battery_charge_mwh, 0.2, 1e-12);
+  EXPECT_NEAR(two.soc_before_mwh, 0.2, 1e-12);
+  EXPECT_NEAR(two.soc_after_mwh, 0.2 - two.battery_discharge_mwh + 0.8 * two.battery_charge_mwh, 1e-12);
+  EXPECT_NEAR(two.demand_mwh, two.renewable_used_mwh + two.battery_discharge_mwh + two.grid_mwh, 1e-12);
+}
+
+}  // namespace
+}  // namespace gt
