@@ -209,36 +209,7 @@ int main(int argc, char** argv) {
       ma / mb);
   std::fflush(stdout);
 
-  // Checkpoint save (params + AdamW moments, checksums, fsync, rename, dir fsync) against writing
-  // and fsyncing the same number of bytes to a plain file.
-  char tmpl[] = "/tmp/gt_bench_worker_XXXXXX";
-  if (!mkdtemp(tmpl)) return Fail(gt::IoError("cannot create a temporary directory in /tmp"));
-  const std::string dir = tmpl, ck = dir + "/stage.ckpt", raw = dir + "/raw.bin";
-  std::vector<char> bytes(3 * sizeof(float) * stage->num_params(), 1);
-  std::vector<double> ca, cb;
-  const int ck_reps = std::max(3, reps / 4);
-  for (int r = 0; r < ck_reps; ++r) {
-    auto t0 = Clock::now();
-    gt::Status st = stage->SaveCheckpoint(ck, {step, "{}"});
-    auto t1 = Clock::now();
-    if (!st.ok()) return Fail(st);
-    int fd = ::open(raw.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()) ||
-        ::fsync(fd) != 0)
-      return Fail(gt::IoError("raw write to " + raw + " failed"));
-    ::close(fd);
-    auto t2 = Clock::now();
-    ca.push_back(Ms(t1 - t0));
-    cb.push_back(Ms(t2 - t1));
-  }
-  ::unlink(ck.c_str());
-  ::unlink(raw.c_str());
-  ::rmdir(dir.c_str());
-  std::printf(
-      "{\"bench\":\"worker_checkpoint_save\",\"model\":\"%s\",\"size_bytes\":%zu,\"reps\":%d,"
-      "\"value\":%.3f,\"unit\":\"ms\",\"baseline\":\"write+fsync of the same bytes to one file\","
-      "\"baseline_value\":%.3f,\"ratio\":%.3f}\n",
-      desc.c_str(), bytes.size(), ck_reps, Median(ca), Median(cb), Median(ca) / Median(cb));
+  // Checkpoints are measured by bench_checkpoint (time lost per checkpoint, write throughput).
 
   // GPipe bubble, analytic: (S-1)/(m+S-1). Stages run one after another in one process cannot show
   // it; the distributed pipeline measures the real value later.

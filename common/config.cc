@@ -371,6 +371,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
     rr.String("transport_security", c.runtime.transport_security, false, {"curve", "plain"});
     rr.Int("base_port", c.runtime.base_port, 1024, 65000);
     rr.String("checkpoint_dir", c.runtime.checkpoint_dir);
+    rr.Int("keep_checkpoints", c.runtime.keep_checkpoints, 1, 1000);
     if (const json* lm = rr.Find("live_model")) ReadModel(*lm, "runtime.live_model", c.runtime.live_model, &err);
     rr.Int("live_steps", c.runtime.live_steps, 1, 100000000);
     rr.Finish();

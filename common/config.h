@@ -103,6 +103,7 @@ struct RuntimeConfig {
   int base_port = 47100;
   // Run directories (checkpoints, report, keys) go below this; empty = ./greentrain-runs.
   std::string checkpoint_dir;
+  int keep_checkpoints = 3;  // committed checkpoints kept per run (older ones removed after a newer commit)
   // The model actually trained by the live runtime (small enough for CPUs); empty layers = model.
   ModelConfig live_model;
   int live_steps = 200;

@@ -20,7 +20,17 @@
 //     idle (idle_w), dispatched with energy/power.h over the interval's trace hours, which balances
 //     every row. Sites without a stage draw nothing. The last interval is shortened to the time
 //     actually used. work_steps are live optimizer steps.
-//  4. End. After every stage rank reported done (or on error / timeout / cancellation) it sends
+//  4. Checkpoints (coordinator/live_checkpoints.h, format checkpoint/store.h). At every interval
+//     boundary DecideCheckpoint (coordinator/checkpoint_policy.h) asks for one before the policy's
+//     next plan pauses or moves work, before a site's forecast green power falls below its load,
+//     and every job.checkpoint_every_hours; --checkpoint-every adds one every N steps; the final
+//     state is always saved. Workers snapshot at a common step boundary and write in the
+//     background; the coordinator adds its own state at that boundary (trace time, battery states,
+//     the ledger so far, loss curve, checkpoints) and commits. Resume takes the newest checkpoint
+//     that verifies, places the job anew (any sites, stage split or replica count), continues the
+//     trace clock where the checkpoint left it and appends to its ledger and report. A fresh run
+//     refuses a run directory that holds checkpoints.
+//  5. End. After every stage rank reported done (or on error / timeout / cancellation) it sends
 //     stop to every worker, writes <run_dir>/report.json, ledger.json and ledger.csv, and returns
 //     the report.
 //
@@ -44,13 +54,13 @@ namespace gt {
 
 struct LiveOptions {
   Config config;
-  std::string run_dir;              // keys/ (removed at the end), report.json, ledger.*
-  std::string checkpoint_dir;       // stage checkpoints (stageK-of-S.ckpt)
+  std::string run_dir;              // keys/ (removed at the end), report.json, ledger.*, checkpoints/
   std::string bind_host = "127.0.0.1";
   int workers = 0;                  // registrations to wait for; 0 = sum of sites[].ranks
   int64_t steps = 0;                // train until this step; 0 = runtime.live_steps
-  int64_t checkpoint_every = 0;     // periodic checkpoint every N steps (0 = only at the end)
-  bool resume = false;              // workers load their stage checkpoint and continue
+  int64_t checkpoint_every = 0;     // also checkpoint every N steps (0 = only the energy/plan/periodic triggers)
+  int keep_checkpoints = 3;         // committed checkpoints kept (runtime.keep_checkpoints)
+  bool resume = false;              // continue from the newest valid checkpoint in run_dir/checkpoints
   uint64_t seed = 1;                // model initialisation and data order
   std::string policy;               // "" = config.policy.name
   // "plan": one stage per site the plan uses. "all": one stage per site with workers (the plan's
@@ -82,8 +92,10 @@ class LiveCoordinator {
 
   // Runs the whole live job (see above). The report (also written to <run_dir>/report.json):
   // {"run", "policy", "plan", "pipeline": [...], "idle_ranks", "start_step", "end_step",
-  //  "loss_curve": [{"step","loss"}...], "wall_seconds", "trace_start", "trace_hours",
-  //  "step_seconds": {...}, "ledger": Ledger::ToJson(), "ledger_max_imbalance_mwh", "checkpoints",
+  //  "loss_curve": [{"step","loss"}...] (from step 0, across resumes), "wall_seconds", "trace_start",
+  //  "trace_hours", "step_seconds": {...}, "ledger": Ledger::ToJson() (across resumes),
+  //  "ledger_max_imbalance_mwh", "checkpoints": [{step, dir, kind, reason, trace_time, bytes, files,
+  //  snapshot_s, write_s, commit_s, wall_s}], "resumes": [{step, checkpoint, trace_time, rejected}],
   //  "policy_proposals_ignored", "energy_model"}.
   Result<nlohmann::json> Run();
 

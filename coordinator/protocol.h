@@ -17,14 +17,20 @@
 // Sequence (one run; every message carries "rank" when sent by a worker):
 //   worker -> coordinator  register {rank, size, site, host, control_endpoint, data_key}
 //   coordinator -> worker  assign   {role: "stage"|"idle", stage, num_stages, replica, replicas,
-//                                    first, last, job, seed, end_step, checkpoint_path,
-//                                    checkpoint_every, resume, store_endpoint, collective,
+//                                    first, last, job, seed, start_step, end_step, resume_dir
+//                                    ("" = fresh), store_endpoint, collective,
 //                                    members: [ranks of the stage's replicas], prev_key, next_key}
-//   worker -> coordinator  ready    {data_endpoint, next_step (0, or the step stored in the checkpoint)}
+//   worker -> coordinator  ready    {data_endpoint, next_step (= start_step once the state is loaded)}
 //   coordinator -> worker  start    {start_step, prev_endpoint, next_endpoint}
 //   worker -> coordinator  step     {stage, replica, step, loss, compute_s, wall_s, allreduce_s}  (each step)
-//   worker -> coordinator  checkpoint {step, path, seconds}
-//   worker -> coordinator  done     {next_step}
+//   coordinator -> worker  checkpoint {step, dir, reason}   snapshot at the boundary before step `step`
+//                                    (after `step` steps; step may equal end_step) into the step
+//                                    directory `dir` (checkpoint/store.h); every replica writes its
+//                                    share of the stage's layers (worker/layer_state.h)
+//   worker -> coordinator  checkpoint_written {step, dir, files: [{name, bytes, sha256}], bytes,
+//                                    snapshot_s (training time lost), write_s (background)}
+//   worker -> coordinator  checkpoint_failed {step, message}   (boundary already passed, or I/O error)
+//   worker -> coordinator  done     {next_step}   (after its last checkpoint write has finished)
 //   worker -> coordinator  error    {message}        (the coordinator then stops the run)
 //   coordinator -> worker  stop     {reason}         (to every worker at the end or on error)
 // Idle workers (ranks the plan does not use) receive assign{role:"idle"} and wait for stop.
@@ -45,6 +51,8 @@ constexpr const char* kReady = "ready";
 constexpr const char* kStart = "start";
 constexpr const char* kStep = "step";
 constexpr const char* kCheckpoint = "checkpoint";
+constexpr const char* kCheckpointWritten = "checkpoint_written";
+constexpr const char* kCheckpointFailed = "checkpoint_failed";
 constexpr const char* kDone = "done";
 constexpr const char* kError = "error";
 constexpr const char* kStop = "stop";
@@ -56,11 +64,6 @@ constexpr const char* kEnvRunDir = "GREENTRAIN_RUN_DIR";
 inline std::string KeysDir(const std::string& run_dir) { return run_dir + "/keys"; }
 inline std::string CoordinatorPublicKeyPath(const std::string& run_dir) { return KeysDir(run_dir) + "/coordinator.pub"; }
 inline std::string ControlKeyPath(const std::string& run_dir) { return KeysDir(run_dir) + "/control.key"; }
-// Checkpoint of stage k (written by its replica 0; every replica loads it on resume).
-inline std::string StageCheckpointPath(const std::string& ckpt_dir, int stage, int num_stages) {
-  return ckpt_dir + "/stage" + std::to_string(stage) + "-of-" + std::to_string(num_stages) + ".ckpt";
-}
-
 // This process's rank and world size from the launcher's environment (Open MPI, then PMI).
 // NotFound when neither is set.
 inline Result<std::pair<int, int>> RankFromEnvironment() {

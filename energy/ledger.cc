@@ -178,6 +178,45 @@ nlohmann::json Ledger::ToJson() const {
   return {{"rows", std::move(rows)}, {"totals", TotalsJson(Totals())}, {"sites", std::move(sites)}};
 }
 
+Result<Ledger> Ledger::FromJson(const nlohmann::json& j) {
+  Ledger l;
+  if (!j.is_object() || !j.contains("rows") || !j["rows"].is_array())
+    return ParseError("ledger JSON: no \"rows\" array");
+  size_t n = 0;
+  for (const auto& r : j["rows"]) {
+    LedgerRow row;
+    try {
+      ASSIGN_OR_RETURN(row.time, ParseIsoTime(r.at("time").get<std::string>()));
+      row.site = r.at("site").get<std::string>();
+      auto num = [&r](const char* k) { return r.at(k).is_null() ? std::nan("") : r.at(k).get<double>(); };
+      row.hours = num("hours");
+      row.busy_gpus = r.at("busy_gpus").get<int>();
+      row.idle_gpus = r.at("idle_gpus").get<int>();
+      row.work_steps = num("work_steps");
+      row.carbon_g_per_kwh = num("carbon_g_per_kwh");
+      PowerFlow& f = row.flow;
+      f.demand_mwh = num("demand_mwh");
+      f.renewable_available_mwh = num("renewable_available_mwh");
+      f.renewable_used_mwh = num("renewable_used_mwh");
+      f.battery_charge_mwh = num("battery_charge_mwh");
+      f.battery_discharge_mwh = num("battery_discharge_mwh");
+      f.battery_loss_mwh = num("battery_loss_mwh");
+      f.grid_mwh = num("grid_mwh");
+      f.unmet_mwh = num("unmet_mwh");
+      f.curtailed_mwh = num("curtailed_mwh");
+      f.soc_before_mwh = num("soc_before_mwh");
+      f.soc_after_mwh = num("soc_after_mwh");
+      f.carbon_kg = num("carbon_kg");
+      f.cost = num("cost");
+    } catch (const nlohmann::json::exception& e) {
+      return ParseError("ledger JSON row " + std::to_string(n) + ": " + e.what());
+    }
+    RETURN_IF_ERROR(l.Add(row).WithContext("ledger JSON row " + std::to_string(n)));
+    ++n;
+  }
+  return l;
+}
+
 Status Ledger::WriteJson(const std::string& path) const {
   std::string text;
   try {

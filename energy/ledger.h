@@ -49,6 +49,9 @@ class Ledger {
 
   Status WriteCsv(const std::string& path) const;
   nlohmann::json ToJson() const;   // {"rows": [...], "totals": {...}, "sites": {name: totals}}
+  // The inverse of ToJson (only "rows" is read): a ledger saved in a checkpoint. Errors name the
+  // row and field at fault; never throws.
+  static Result<Ledger> FromJson(const nlohmann::json& j);
   Status WriteJson(const std::string& path) const;
 
  private:

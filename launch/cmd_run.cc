@@ -65,7 +65,7 @@ Result<LiveOptions> LiveOptionsFromFlags(const Flags& flags, const Config& confi
   const std::string runs = config.runtime.checkpoint_dir.empty() ? "greentrain-runs" : config.runtime.checkpoint_dir;
   o.run_dir = flags.Get("--run-dir", (fs::path(runs) / name).string());
   o.run_dir = fs::absolute(o.run_dir).lexically_normal().string();
-  o.checkpoint_dir = o.run_dir;
+  o.keep_checkpoints = config.runtime.keep_checkpoints;
   o.bind_host = flags.Get("--bind-host", o.bind_host);
   o.resume = flags.Has("--resume");
   o.policy = flags.Get("--policy", "");
@@ -83,7 +83,6 @@ Result<LiveOptions> LiveOptionsFromFlags(const Flags& flags, const Config& confi
   if (flags.Has("--steps") && o.steps < 1) return InvalidArgument("--steps must be >= 1");
   if (o.checkpoint_every < 0) return InvalidArgument("--checkpoint-every must be >= 0");
   if (o.workers < 1) return InvalidArgument("no workers: sites[].ranks sum to 0 and --workers is not given");
-  if (o.checkpoint_every == 0 && config.runtime.wall_seconds_per_trace_hour > 0) o.checkpoint_every = 100;
   return o;
 }
 

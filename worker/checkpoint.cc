@@ -42,20 +42,6 @@ std::string Errno(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
 
-Status WriteAll(int fd, const void* data, size_t n, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return IoError(Errno("checkpoint: cannot write", path) + " (disk full?)");
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
-
 Status ReadAll(int fd, void* data, size_t n, const std::string& path) {
   char* p = static_cast<char*>(data);
   while (n > 0) {
@@ -69,13 +55,6 @@ Status ReadAll(int fd, void* data, size_t n, const std::string& path) {
     n -= static_cast<size_t>(r);
   }
   return Status::Ok();
-}
-
-std::string DirOf(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 struct Fd {
@@ -144,7 +123,7 @@ const CheckpointSection* CheckpointContents::Find(const std::string& name) const
 }
 
 Status WriteCheckpointFile(const std::string& path, const std::string& meta_json,
-                           const std::vector<SectionView>& sections) {
+                           const std::vector<SectionView>& sections, ckpt::FileEntry* written) {
   nlohmann::json manifest;
   try {
     manifest["meta"] = nlohmann::json::parse(meta_json);
@@ -179,37 +158,13 @@ Status WriteCheckpointFile(const std::string& path, const std::string& meta_json
   std::memcpy(header + 8, &mlen, 8);
   std::memcpy(header + 16, &mcrc, 4);
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  Status st;
-  {
-    Fd f;
-    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f.fd < 0)
-      return IoError(Errno("checkpoint: cannot create", tmp) +
-                     " (does the directory exist and is it writable?)");
-    st = WriteAll(f.fd, header, kHeaderBytes, tmp);
-    if (st.ok()) st = WriteAll(f.fd, m.data(), m.size(), tmp);
-    for (size_t i = 0; st.ok() && i < sections.size(); ++i)
-      st = WriteAll(f.fd, sections[i].data, static_cast<size_t>(sections[i].count) * sizeof(float),
-                    tmp);
-    if (st.ok() && ::fsync(f.fd) != 0) st = IoError(Errno("checkpoint: fsync failed on", tmp));
-    if (st.ok()) {
-      int fd = f.fd;
-      f.fd = -1;
-      if (::close(fd) != 0) st = IoError(Errno("checkpoint: close failed on", tmp));
-    }
-  }
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
-    st = IoError(Errno("checkpoint: cannot rename " + tmp + " to", path));
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  const std::string dir = DirOf(path);
-  Fd d;
-  d.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (d.fd < 0) return IoError(Errno("checkpoint: cannot open directory", dir) + " to fsync it");
-  if (::fsync(d.fd) != 0) return IoError(Errno("checkpoint: fsync failed on directory", dir));
+  ASSIGN_OR_RETURN(ckpt::DurableWriter w, ckpt::DurableWriter::Create(path));
+  RETURN_IF_ERROR(w.Write(header, kHeaderBytes));
+  RETURN_IF_ERROR(w.Write(m.data(), m.size()));
+  for (const auto& s : sections)
+    RETURN_IF_ERROR(w.Write(s.data, static_cast<size_t>(s.count) * sizeof(float)));
+  ASSIGN_OR_RETURN(ckpt::FileEntry entry, w.Commit());
+  if (written) *written = std::move(entry);
   return Status::Ok();
 }
 

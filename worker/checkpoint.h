@@ -13,9 +13,10 @@
 //   then N bytes  payload: the sections' floats back to back (offsets relative to payload start)
 //
 // Contract:
-// - WriteCheckpointFile is atomic: it writes "<path>.tmp.<pid>", fsyncs it, renames it over `path`
-//   and fsyncs the directory. After a crash, `path` is either the previous complete file or the
-//   new complete file, never a mix. On error the temporary file is removed.
+// - WriteCheckpointFile is atomic (checkpoint/store.h DurableWriter): it writes "<path>.tmp.<pid>",
+//   fsyncs it, renames it over `path` and fsyncs the directory. After a crash, `path` is either the
+//   previous complete file or the new complete file, never a mix. On error the temporary file is
+//   removed. `written` (optional) receives the file's size and SHA-256 for a manifest.
 // - ReadCheckpointFile verifies the magic, the manifest checksum, the payload length (truncation)
 //   and every section's checksum, and returns a kParseError naming the file and what is wrong
 //   otherwise. It never returns partially valid data.
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/store.h"
 #include "common/status.h"
 
 namespace gt::worker {
@@ -52,7 +54,7 @@ struct CheckpointContents {
 
 // `meta_json` must be a JSON object (it is embedded in the manifest). Section names must be unique.
 Status WriteCheckpointFile(const std::string& path, const std::string& meta_json,
-                           const std::vector<SectionView>& sections);
+                           const std::vector<SectionView>& sections, ckpt::FileEntry* written = nullptr);
 
 Result<CheckpointContents> ReadCheckpointFile(const std::string& path);
 

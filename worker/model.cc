@@ -11,7 +11,6 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "worker/checkpoint.h"
 
 namespace gt::worker {
 namespace {
@@ -144,7 +143,6 @@ struct Stage::Impl {
   std::vector<int64_t> offsets;
   Tensor flat_params, flat_grads;
   std::unique_ptr<AdamW> adamw;
-  std::string layout;  // "name[shape];..." identifies the flat layout in checkpoints
 
   Status CheckInput(const Tensor& input) const {
     if (!input.defined()) return InvalidArgument("stage input is an undefined tensor");
@@ -225,7 +223,6 @@ Result<std::unique_ptr<Stage>> Stage::Create(const ModelConfig& model, int first
       p.set_data(pv);
       p.mutable_grad() = impl->flat_grads.narrow(0, off, n).view(p.sizes());
       impl->offsets.push_back(off);
-      impl->layout += name + ShapeString(p) + ";";
       off += n;
     }
     impl->adamw = std::make_unique<AdamW>(total, adamw);
@@ -354,89 +351,35 @@ Status Stage::OptimizerStep() {
 AdamW& Stage::optimizer() { return *impl_->adamw; }
 const AdamW& Stage::optimizer() const { return *impl_->adamw; }
 
-namespace {
-constexpr const char* kParams = "params";
-constexpr const char* kExpAvg = "adamw.exp_avg";
-constexpr const char* kExpAvgSq = "adamw.exp_avg_sq";
-}  // namespace
-
-Status Stage::SaveCheckpoint(const std::string& path, const StageCheckpointInfo& info) const {
-  nlohmann::json meta;
-  try {
-    meta["extra"] = nlohmann::json::parse(info.extra_json);
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument("SaveCheckpoint " + path +
-                           ": extra_json is not valid JSON: " + e.what());
-  }
-  const ModelConfig& m = impl_->model;
-  meta["model"] = {{"layers", m.layers},
-                   {"hidden", m.hidden},
-                   {"heads", m.heads},
-                   {"seq_len", m.seq_len},
-                   {"vocab", m.vocab}};
-  meta["first"] = impl_->first;
-  meta["last"] = impl_->last;
-  meta["seed"] = impl_->seed;
-  meta["step"] = info.step;
-  meta["num_params"] = num_params();
-  meta["layout_crc32c"] = Crc32c(impl_->layout.data(), impl_->layout.size());
-  meta["adamw_steps"] = impl_->adamw->steps_taken();
+Status Stage::Snapshot(LayerState* out) const {
+  const int64_t n = num_params();
+  out->model = impl_->model;
+  out->seed = impl_->seed;
+  out->first = impl_->first;
+  out->last = impl_->last;
   const AdamW& opt = *impl_->adamw;
-  std::vector<SectionView> sections = {{kParams, param_data(), num_params()},
-                                       {kExpAvg, opt.exp_avg().data(), opt.count()},
-                                       {kExpAvgSq, opt.exp_avg_sq().data(), opt.count()}};
-  return WriteCheckpointFile(path, meta.dump(), sections);
+  out->adamw_steps = opt.steps_taken();
+  out->adamw = opt.options();
+  // assign() reuses the buffers' capacity: a snapshot per checkpoint allocates nothing after the first.
+  out->params.assign(param_data(), param_data() + n);
+  out->exp_avg.assign(opt.exp_avg().begin(), opt.exp_avg().end());
+  out->exp_avg_sq.assign(opt.exp_avg_sq().begin(), opt.exp_avg_sq().end());
+  return Status::Ok();
 }
 
-Result<StageCheckpointInfo> Stage::LoadCheckpoint(const std::string& path) {
-  ASSIGN_OR_RETURN(CheckpointContents c, ReadCheckpointFile(path));
-  StageCheckpointInfo info;
-  int64_t adam_steps = 0;
-  const ModelConfig& m = impl_->model;
-  const std::string here = "stage [" + std::to_string(impl_->first) + ", " +
-                           std::to_string(impl_->last) + ") of model " + DescribeModel(m);
-  try {
-    nlohmann::json meta = nlohmann::json::parse(c.meta_json);
-    const auto& jm = meta.at("model");
-    ModelConfig saved = m;
-    saved.layers = jm.at("layers").get<int>();
-    saved.hidden = jm.at("hidden").get<int>();
-    saved.heads = jm.at("heads").get<int>();
-    saved.seq_len = jm.at("seq_len").get<int>();
-    saved.vocab = jm.at("vocab").get<int>();
-    const int first = meta.at("first").get<int>(), last = meta.at("last").get<int>();
-    if (DescribeModel(saved) != DescribeModel(m) || first != impl_->first || last != impl_->last)
-      return InvalidArgument("checkpoint " + path + " holds stage [" + std::to_string(first) +
-                             ", " + std::to_string(last) + ") of model " + DescribeModel(saved) +
-                             ", cannot load it into " + here);
-    if (meta.at("num_params").get<int64_t>() != num_params() ||
-        meta.at("layout_crc32c").get<uint32_t>() !=
-            Crc32c(impl_->layout.data(), impl_->layout.size()))
-      return InvalidArgument("checkpoint " + path + " has a different parameter layout than " +
-                             here + " (written by another greentrain version?)");
-    info.step = meta.at("step").get<int64_t>();
-    info.extra_json = meta.at("extra").dump();
-    adam_steps = meta.at("adamw_steps").get<int64_t>();
-  } catch (const nlohmann::json::exception& e) {
-    return ParseError("checkpoint " + path + ": manifest meta is incomplete: " + e.what());
-  }
-  auto find = [&c](const char* name) -> CheckpointSection* {
-    for (auto& s : c.sections)
-      if (s.name == name) return &s;
-    return nullptr;
-  };
-  CheckpointSection* p = find(kParams);
-  CheckpointSection* ea = find(kExpAvg);
-  CheckpointSection* eb = find(kExpAvgSq);
-  for (auto [s, name] : {std::pair{p, kParams}, {ea, kExpAvg}, {eb, kExpAvgSq}}) {
-    if (s == nullptr || static_cast<int64_t>(s->data.size()) != num_params())
-      return ParseError("checkpoint " + path + ": section '" + name +
-                        "' is missing or has the wrong size");
-  }
-  RETURN_IF_ERROR(impl_->adamw->SetState(adam_steps, std::move(ea->data), std::move(eb->data)));
-  std::memcpy(param_data(), p->data.data(), sizeof(float) * num_params());
+Status Stage::Restore(const LayerState& s) {
+  const std::string here = "stage [" + std::to_string(impl_->first) + ", " + std::to_string(impl_->last) +
+                           ") of model " + DescribeModel(impl_->model);
+  if (DescribeModel(s.model) != DescribeModel(impl_->model) || s.first != impl_->first || s.last != impl_->last)
+    return InvalidArgument("cannot restore layers [" + std::to_string(s.first) + ", " + std::to_string(s.last) +
+                           ") of model " + DescribeModel(s.model) + " into " + here);
+  if (static_cast<int64_t>(s.params.size()) != num_params())
+    return InvalidArgument("cannot restore " + here + ": " + std::to_string(s.params.size()) + " parameters given, " +
+                           std::to_string(num_params()) + " expected");
+  RETURN_IF_ERROR(impl_->adamw->SetState(s.adamw_steps, s.exp_avg, s.exp_avg_sq));
+  std::memcpy(param_data(), s.params.data(), sizeof(float) * num_params());
   ZeroGrad();
-  return info;
+  return Status::Ok();
 }
 
 Status SetComputeThreads(int threads) {

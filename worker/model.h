@@ -34,6 +34,7 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "worker/adamw.h"
+#include "worker/layer_state.h"
 #include "worker/layout.h"
 #include "worker/sampler.h"
 
@@ -50,12 +51,6 @@ struct StageForward {
 struct StageBackward {
   torch::Tensor input_grad;  // d loss / d input activations; undefined on the first stage
   double loss = 0;           // unscaled mean cross-entropy (BackwardFromLoss only)
-};
-
-// What a checkpoint records besides tensors; `extra_json` is any JSON object of the caller's.
-struct StageCheckpointInfo {
-  int64_t step = 0;
-  std::string extra_json = "{}";
 };
 
 class Stage {
@@ -111,12 +106,13 @@ class Stage {
   AdamW& optimizer();
   const AdamW& optimizer() const;
 
-  // Parameters + optimizer state to one checkpoint file, written atomically (worker/checkpoint.h).
-  Status SaveCheckpoint(const std::string& path, const StageCheckpointInfo& info = {}) const;
-  // Restores parameters and optimizer state; fails without changing the stage if the file is
-  // missing, corrupt, truncated, or was written for another model, layer range or layout. The
-  // AdamW hyper-parameters of this stage are kept (only moments and step count are restored).
-  Result<StageCheckpointInfo> LoadCheckpoint(const std::string& path);
+  // Copies parameters, AdamW moments and step count to `out` (worker/layer_state.h; the buffers are
+  // reused), e.g. at a step boundary for a checkpoint written in the background.
+  Status Snapshot(LayerState* out) const;
+  // Restores a state of exactly this model and layer range (ReadLayerState assembles one from any
+  // checkpoint); fails without changing the stage otherwise. The AdamW hyper-parameters of this
+  // stage are kept (only moments and step count are restored); gradients are zeroed.
+  Status Restore(const LayerState& state);
 
  private:
   struct Impl;

@@ -221,17 +221,7 @@ const float* PipelineRank::grad_data() const { return impl_->stage->grad_data();
 const float* PipelineRank::param_data() const { return impl_->stage->param_data(); }
 void PipelineRank::ZeroGrad() { impl_->stage->ZeroGrad(); }
 
-Status PipelineRank::SaveCheckpoint(const std::string& path, int64_t next_step) const {
-  StageCheckpointInfo info;
-  info.step = next_step;
-  info.extra_json = "{\"stage\":" + std::to_string(role_.stage) + ",\"num_stages\":" +
-                    std::to_string(role_.num_stages) + "}";
-  return impl_->stage->SaveCheckpoint(path, info);
-}
-
-Result<int64_t> PipelineRank::LoadCheckpoint(const std::string& path) {
-  ASSIGN_OR_RETURN(StageCheckpointInfo info, impl_->stage->LoadCheckpoint(path));
-  return info.step;
-}
+Status PipelineRank::Snapshot(LayerState* out) const { return impl_->stage->Snapshot(out); }
+Status PipelineRank::Restore(const LayerState& state) { return impl_->stage->Restore(state); }
 
 }  // namespace gt::worker

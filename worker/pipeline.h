@@ -34,6 +34,7 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "worker/adamw.h"
+#include "worker/layer_state.h"
 #include "worker/sampler.h"
 
 namespace gt {
@@ -92,9 +93,9 @@ class PipelineRank {
   int micro_batches() const { return micro_batches_; }
   const PipelineRole& role() const { return role_; }
 
-  // Stage::SaveCheckpoint / LoadCheckpoint; the checkpoint records the next step to run.
-  Status SaveCheckpoint(const std::string& path, int64_t next_step) const;
-  Result<int64_t> LoadCheckpoint(const std::string& path);
+  // Stage::Snapshot / Restore: the training state of this rank's layers (worker/layer_state.h).
+  Status Snapshot(LayerState* out) const;
+  Status Restore(const LayerState& state);
 
   struct Impl;
 

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +17,7 @@
 #include "comms/transport.h"
 #include "comms/zmq_store.h"
 #include "coordinator/protocol.h"
+#include "worker/async_checkpoint.h"
 #include "worker/model.h"
 #include "worker/pipeline.h"
 
@@ -63,19 +66,33 @@ struct Worker {
   std::unique_ptr<Transport> data;
   CurveKeyPair data_keys;
   bool stop_requested = false;
+  double last_snapshot_seconds = 0;  // training time the latest checkpoint snapshot took
 
   Status SendToCoordinator(json body) {
     body["rank"] = rank;
     return control->SendControl("coordinator", body);
   }
 
-  // Non-blocking check of the control channel for stop.
-  bool PollStop() {
-    if (stop_requested) return true;
-    auto r = control->Receive(std::chrono::milliseconds(0));
-    if (r.ok() && r->kind == FrameKind::kControl && r->control.value("type", "") == live::kStop) {
-      GT_INFO("worker", "rank " << rank << " stopped by the coordinator: " << r->control.value("reason", std::string("")));
-      stop_requested = true;
+  // Checkpoint commands received and not yet taken: step -> step directory.
+  std::map<int64_t, std::string> pending_checkpoints;
+
+  // Drains the control channel without waiting: records stop and checkpoint commands. True once
+  // stopped.
+  bool PollControl() {
+    while (!stop_requested) {
+      auto r = control->Receive(std::chrono::milliseconds(0));
+      if (!r.ok() || r->kind != FrameKind::kControl) break;
+      const json& c = r->control;
+      const std::string type = c.value("type", "");
+      if (type == live::kStop) {
+        GT_INFO("worker", "rank " << rank << " stopped by the coordinator: " << c.value("reason", std::string("")));
+        stop_requested = true;
+      } else if (type == live::kCheckpoint && c.contains("step") && c["step"].is_number_integer() &&
+                 c.contains("dir") && c["dir"].is_string()) {
+        pending_checkpoints[c["step"].get<int64_t>()] = c["dir"].get<std::string>();
+      } else {
+        GT_WARN("worker", "rank " << rank << " ignores control message '" << type << "' during training");
+      }
     }
     return stop_requested;
   }
@@ -123,6 +140,38 @@ struct Worker {
     return SendToCoordinator(reg);
   }
 
+  Status ReportWritten(const AsyncCheckpointWriter::Finished& f) {
+    if (!f.status.ok())
+      return SendToCoordinator({{"type", live::kCheckpointFailed}, {"step", f.job.step}, {"message", f.status.ToString()}});
+    json files = json::array();
+    for (const auto& e : f.files) files.push_back({{"name", e.name}, {"bytes", e.bytes}, {"sha256", e.sha256}});
+    return SendToCoordinator({{"type", live::kCheckpointWritten}, {"step", f.job.step}, {"dir", f.job.dir},
+                              {"files", files}, {"bytes", f.bytes}, {"snapshot_s", last_snapshot_seconds},
+                              {"write_s", f.write_seconds}});
+  }
+
+  // At the boundary before step `step`: reports finished background writes, refuses checkpoints
+  // whose boundary has passed, and takes the one due now (snapshot to memory; the writer thread
+  // writes this rank's layers while training goes on).
+  Status CheckpointAt(int64_t step, PipelineRank& pr, AsyncCheckpointWriter& writer, const std::vector<int>& layers) {
+    while (auto f = writer.TakeFinished()) RETURN_IF_ERROR(ReportWritten(*f));
+    for (auto it = pending_checkpoints.begin(); it != pending_checkpoints.end() && it->first < step;) {
+      RETURN_IF_ERROR(SendToCoordinator({{"type", live::kCheckpointFailed}, {"step", it->first},
+                                         {"message", "the boundary had passed (rank at step " + std::to_string(step) + ")"}}));
+      it = pending_checkpoints.erase(it);
+    }
+    auto due = pending_checkpoints.find(step);
+    if (due == pending_checkpoints.end()) return Status::Ok();
+    const auto t0 = SteadyClock::now();
+    LayerState* buffer = writer.AcquireBuffer();  // waits for a write still in flight
+    while (auto f = writer.TakeFinished()) RETURN_IF_ERROR(ReportWritten(*f));
+    RETURN_IF_ERROR(pr.Snapshot(buffer));
+    last_snapshot_seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    writer.Submit({step, due->second, layers});
+    pending_checkpoints.erase(due);
+    return Status::Ok();
+  }
+
   Status Train(const json& a) {
     ModelConfig model = config.runtime.live_model.layers > 0 ? config.runtime.live_model : config.model;
     PipelineRole role;
@@ -136,9 +185,8 @@ struct Worker {
     role.seed = a.at("seed");
     role.receive_timeout = opt.receive_timeout;
     const int64_t end_step = a.at("end_step");
-    const int64_t ckpt_every = a.at("checkpoint_every");
-    const std::string ckpt_path = a.at("checkpoint_path");
-    const bool resume = a.at("resume");
+    const int64_t assigned_start = a.at("start_step");
+    const std::string resume_dir = a.at("resume_dir");
 
     SamplerOptions so;
     so.seq_len = model.seq_len;
@@ -164,11 +212,8 @@ struct Worker {
     if (role.stage > 0) role.prev_peer = "prev";
     if (role.stage + 1 < role.num_stages) role.next_peer = "next";
 
-    // The stage is built before the collective so that a resume can load the checkpoint first.
     std::unique_ptr<Collective> coll;
     std::unique_ptr<PipelineRank> pr;
-    // PipelineRank needs the collective at creation when replicas > 1; create a placeholder order:
-    // checkpoint load happens after Create (it only touches the stage's buffers).
     int64_t next_step = 0;
     json ready = {{"type", live::kReady}, {"data_endpoint", data ? data->endpoint() : ""}};
 
@@ -185,10 +230,15 @@ struct Worker {
       ASSIGN_OR_RETURN(coll, MakeCollective(a.value("collective", std::string("gloo")), co));
     }
     ASSIGN_OR_RETURN(pr, PipelineRank::Create(model, role, &sampler, data.get(), coll.get()));
-    if (resume) {
-      ASSIGN_OR_RETURN(next_step, pr->LoadCheckpoint(ckpt_path));
-      GT_INFO("worker", "rank " << rank << " resumed stage " << role.stage << " at step " << next_step << " from "
-                                << ckpt_path);
+    if (!resume_dir.empty()) {
+      // Any split may have written the checkpoint: the layers of this stage are assembled from it.
+      LayerState state;
+      RETURN_IF_ERROR(ReadLayerState(resume_dir, model, role.first_layer, role.last_layer, &state)
+                          .WithContext("resuming stage " + std::to_string(role.stage)));
+      RETURN_IF_ERROR(pr->Restore(state));
+      next_step = assigned_start;
+      GT_INFO("worker", "rank " << rank << " resumed layers [" << role.first_layer << "," << role.last_layer
+                                << ") at step " << next_step << " from " << resume_dir);
     }
     ready["next_step"] = next_step;
     RETURN_IF_ERROR(SendToCoordinator(ready));
@@ -207,24 +257,27 @@ struct Worker {
                               << role.first_layer << "," << role.last_layer << ") steps " << start_step << ".."
                               << end_step << " micro-batches " << pr->micro_batches());
 
-    auto cancelled = [this] { return PollStop(); };
+    auto cancelled = [this] { return PollControl(); };
+    AsyncCheckpointWriter writer;
+    const std::vector<int> my_layers = LayersWrittenBy(role.first_layer, role.last_layer, role.replica, role.replicas);
     for (int64_t s = start_step; s < end_step; ++s) {
-      if (PollStop()) return Status::Ok();
+      if (PollControl()) return Status::Ok();
+      RETURN_IF_ERROR(CheckpointAt(s, *pr, writer, my_layers));
       StepStats st;
       RETURN_IF_ERROR(pr->Step(s, &st, cancelled));
       json m = {{"type", live::kStep}, {"stage", role.stage}, {"replica", role.replica}, {"step", s},
                 {"loss", st.loss},     {"compute_s", st.compute_seconds},
                 {"wall_s", st.wall_seconds}, {"allreduce_s", st.allreduce_seconds}};
       RETURN_IF_ERROR(SendToCoordinator(m));
-      const bool periodic = ckpt_every > 0 && (s + 1) % ckpt_every == 0;
-      if (role.replica == 0 && (periodic || s + 1 == end_step)) {
-        auto t0 = SteadyClock::now();
-        RETURN_IF_ERROR(pr->SaveCheckpoint(ckpt_path, s + 1));
-        const double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-        RETURN_IF_ERROR(SendToCoordinator(
-            {{"type", live::kCheckpoint}, {"step", s + 1}, {"path", ckpt_path}, {"seconds", secs}}));
-      }
     }
+    // The final checkpoint (the coordinator asks for one at end_step) and every write in flight
+    // are finished and reported before done.
+    const auto end_deadline = SteadyClock::now() + std::chrono::seconds(2);
+    while (!pending_checkpoints.count(end_step) && SteadyClock::now() < end_deadline && !PollControl())
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (stop_requested) return Status::Ok();
+    RETURN_IF_ERROR(CheckpointAt(end_step, *pr, writer, my_layers));
+    if (auto f = writer.WaitFinished()) RETURN_IF_ERROR(ReportWritten(*f));
     // Training is over: close the pipeline channels (ZeroMQ still delivers what is queued), so that
     // the neighbours' exits are not reported as lost peers.
     if (data) {

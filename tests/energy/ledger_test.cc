@@ -193,5 +193,29 @@ TEST(Ledger, JsonExport) {
   EXPECT_FALSE(l.WriteJson("/nonexistent-dir/x.json").ok());
 }
 
+TEST(Ledger, FromJsonRestoresEveryRowExactly) {
+  Ledger l;
+  LedgerRow odd = Row("a", kT0, 0.1 / 3, 187.123456789, 2.0 / 7);
+  odd.hours = 0.3141592653589793;
+  ASSERT_TRUE(l.Add(odd).ok());
+  ASSERT_TRUE(l.Add(Row("b", kT0 + 3600, 1.0, 300)).ok());
+  auto back = Ledger::FromJson(nlohmann::json::parse(l.ToJson().dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->ToJson(), l.ToJson());
+  ASSERT_EQ(back->rows().size(), 2u);
+  EXPECT_EQ(back->rows()[0].flow.grid_mwh, odd.flow.grid_mwh);
+  EXPECT_EQ(back->rows()[0].hours, odd.hours);
+  // Malformed input is an error naming the row, never an exception; duplicates stay refused.
+  nlohmann::json bad = l.ToJson();
+  bad["rows"][1]["grid_mwh"] = "lots";
+  auto r = Ledger::FromJson(bad);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("row 1"), std::string::npos) << r.status().message();
+  nlohmann::json dup = l.ToJson();
+  dup["rows"][1] = dup["rows"][0];
+  EXPECT_FALSE(Ledger::FromJson(dup).ok());
+  EXPECT_FALSE(Ledger::FromJson(nlohmann::json::array()).ok());
+}
+
 }  // namespace
 }  // namespace gt

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -81,30 +82,42 @@ class LiveRunTest : public ::testing::Test {
     char tmpl[] = "/tmp/gt-live-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    // Two sites of the bundled default (absolute trace paths), 3 + 2 ranks, a tiny live model.
+    config_ = WriteConfig("config.json", {3, 2});
+  }
+
+  // A config of the first ranks.size() sites of the bundled default (absolute trace paths) with
+  // these ranks per site, a tiny live model and a 1 s trace hour.
+  std::string WriteConfig(const std::string& name, const std::vector<int>& ranks) {
     json cfg = json::parse(ReadAll(kSource + "/launch/configs/default.json"));
     json sites = json::array();
-    for (int s = 0; s < 2; ++s) {
+    for (size_t s = 0; s < ranks.size(); ++s) {
       json site = cfg["sites"][s];
       for (const char* k : {"wind", "solar", "carbon"})
         if (site.contains(k))
           site[k]["file"] = (fs::path(kSource) / "launch/configs" / site[k]["file"].get<std::string>())
                                 .lexically_normal()
                                 .string();
-      site["ranks"] = s == 0 ? 3 : 2;
+      site["ranks"] = ranks[s];
       sites.push_back(site);
+    }
+    json links = json::array();
+    for (const auto& l : cfg["links"]) {
+      bool in = false, in2 = false;
+      for (const auto& site : sites) in |= site["name"] == l["from"], in2 |= site["name"] == l["to"];
+      if (in && in2) links.push_back(l);
     }
     cfg["name"] = "live-test";
     cfg["sites"] = sites;
-    cfg["links"] = json::array({cfg["links"][0]});
+    cfg["links"] = links;
     cfg["runtime"]["wall_seconds_per_trace_hour"] = 1;
     cfg["runtime"]["checkpoint_dir"] = dir_ + "/ckpt";
     cfg["runtime"]["live_model"] = {{"name", "test-gpt"}, {"layers", 2}, {"hidden", 32}, {"heads", 2},
                                     {"seq_len", 32}, {"vocab", 256}, {"micro_batch", 4}, {"global_batch", 16},
                                     {"bytes_per_param", 4}};
     cfg["runtime"]["live_steps"] = 40;
-    config_ = dir_ + "/config.json";
-    std::ofstream(config_) << cfg.dump(2);
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << cfg.dump(2);
+    return path;
   }
   void TearDown() override {
     std::error_code ec;
@@ -112,8 +125,9 @@ class LiveRunTest : public ::testing::Test {
   }
 
   // Runs and returns the parsed report (fails the test on a non-zero exit).
-  json Run(const std::string& run_dir, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"run", config_, "--sites", "all", "--run-dir", run_dir, "--timeout", "80"};
+  json Run(const std::string& run_dir, std::vector<std::string> extra, const std::string& config = "") {
+    std::vector<std::string> args = {"run", config.empty() ? config_ : config, "--sites", "all", "--run-dir", run_dir,
+                                     "--timeout", "80"};
     args.insert(args.end(), extra.begin(), extra.end());
     const std::string log = run_dir + ".log";
     int code = RunGreentrain(args, log, std::chrono::seconds(85));
@@ -202,26 +216,163 @@ TEST_F(LiveRunTest, TrainsAcrossSitesLossFallsLedgerBalances) {
   EXPECT_TRUE(fs::exists(dir_ + "/a/ledger.csv"));
 }
 
-TEST_F(LiveRunTest, DeterministicAndResumeContinuesTheLossCurve) {
+TEST_F(LiveRunTest, DeterministicAndResumeContinuesTheLossCurveAndTheLedger) {
   json full = Run(dir_ + "/full", {"--steps", "24"});
   ASSERT_FALSE(full.is_null());
   json part = Run(dir_ + "/part", {"--steps", "12", "--checkpoint-every", "6"});
   ASSERT_FALSE(part.is_null());
+  // A fresh run into a directory with checkpoints is refused before it overwrites anything.
+  std::vector<std::string> fresh = {"run", config_, "--sites", "all", "--run-dir", dir_ + "/part", "--steps", "24"};
+  EXPECT_NE(RunGreentrain(fresh, dir_ + "/fresh.log", std::chrono::seconds(60)), 0);
+  EXPECT_NE(ReadAll(dir_ + "/fresh.log").find("--resume"), std::string::npos) << ReadAll(dir_ + "/fresh.log");
   json resumed = Run(dir_ + "/part", {"--steps", "24", "--resume"});
   ASSERT_FALSE(resumed.is_null());
   std::vector<double> a = Losses(full), b = Losses(part), c = Losses(resumed);
   ASSERT_EQ(a.size(), 24u);
   ASSERT_EQ(b.size(), 12u);
-  ASSERT_EQ(c.size(), 12u);
+  ASSERT_EQ(c.size(), 24u) << "the resumed report holds the whole loss curve";
   EXPECT_EQ(resumed["start_step"], 12);
+  ASSERT_EQ(resumed["resumes"].size(), 1u);
+  EXPECT_EQ(resumed["resumes"][0]["step"], 12);
   for (int i = 0; i < 12; ++i) EXPECT_NEAR(b[i], a[i], 1e-6) << "same seed and plan, step " << i;
-  for (int i = 0; i < 12; ++i) EXPECT_NEAR(c[i], a[12 + i], 1e-6) << "resumed step " << 12 + i;
-  EXPECT_EQ(resumed["loss_curve"][0]["step"], 12);
+  for (int i = 0; i < 24; ++i) EXPECT_NEAR(c[i], a[i], 1e-6) << "resumed run, step " << i;
+  // The ledger continues: the first part's rows are kept, the trace clock goes on from the
+  // checkpoint's trace time (no row booked twice: the ledger refuses duplicates), and it balances.
+  Ledger first = LedgerFromReport(part), both = LedgerFromReport(resumed);
+  EXPECT_GE(both.rows().size(), first.rows().size());
+  EXPECT_NEAR(both.Totals().work_steps, 2 * 24.0, 1e-6) << "every step booked once per stage site";
+  EXPECT_GT(both.Totals().demand_mwh, first.Totals().demand_mwh);
+  EXPECT_LT(both.MaxImbalanceMwh(), 1e-9);
+  EXPECT_GE(resumed["checkpoints"].size(), 2u) << "the first part's checkpoints stay in the record";
   // Resuming past the end is refused with a clear message, and nothing is left running.
   std::vector<std::string> args = {"run", config_, "--sites", "all", "--run-dir", dir_ + "/part", "--steps", "24",
                                    "--resume", "--timeout", "60"};
   EXPECT_NE(RunGreentrain(args, dir_ + "/again.log", std::chrono::seconds(70)), 0);
   EXPECT_NE(ReadAll(dir_ + "/again.log").find("nothing to do"), std::string::npos) << ReadAll(dir_ + "/again.log");
+}
+
+// SHA-256 of every layer file of the newest checkpoint of a run: equal digests mean bitwise-equal
+// parameters and optimizer state.
+std::map<std::string, std::string> LayerDigests(const std::string& run_dir, int64_t step) {
+  std::map<std::string, std::string> out;
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%06lld", static_cast<long long>(step));
+  const std::string m = ReadAll(run_dir + "/checkpoints/" + name + "/manifest.json");
+  if (m.empty()) return out;
+  const json manifest = json::parse(m);
+  for (const auto& f : manifest["files"])
+    if (f["name"].get<std::string>().rfind("layer-", 0) == 0) out[f["name"]] = f["sha256"];
+  return out;
+}
+
+TEST_F(LiveRunTest, KilledAtARandomStepResumesToBitwiseEqualParameters) {
+  const std::string steps = "300";
+  json ref = Run(dir_ + "/ref", {"--steps", steps});
+  ASSERT_FALSE(ref.is_null());
+  const auto want = LayerDigests(dir_ + "/ref", 300);
+  ASSERT_EQ(want.size(), 4u) << "embedding, 2 blocks, head; checkpoints: " << ref["checkpoints"].dump();
+
+  // The same run, SIGKILLed (coordinator, mpirun and every worker) at a random time after its
+  // first committed checkpoint.
+  const std::string run_dir = dir_ + "/killed";
+  std::vector<std::string> argv = {std::string(GT_BINARY_DIR) + "/greentrain", "run", config_, "--sites", "all",
+                                   "--run-dir", run_dir, "--steps", steps, "--checkpoint-every", "25", "--timeout", "80"};
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    FILE* f = std::freopen((run_dir + ".log").c_str(), "w", stdout);
+    (void)f;
+    dup2(fileno(stdout), fileno(stderr));
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(run_dir + "/checkpoints/step-000025/manifest.json") &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::srand(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  const int delay_ms = std::rand() % 1500;
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  kill(-pid, SIGKILL);
+  (void)std::system(("pkill -KILL -f -- '--run-dir " + run_dir + "' 2>/dev/null").c_str());
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before it was killed (delay " << delay_ms << " ms)";
+
+  json resumed = Run(run_dir, {"--steps", steps, "--resume"});
+  ASSERT_FALSE(resumed.is_null()) << "killed after " << delay_ms << " ms";
+  ASSERT_EQ(resumed["resumes"].size(), 1u);
+  const int64_t from = resumed["resumes"][0]["step"];
+  EXPECT_GE(from, 25);
+  EXPECT_EQ(LayerDigests(run_dir, 300), want) << "resumed at step " << from << " after a kill at " << delay_ms << " ms";
+  std::vector<double> a = Losses(ref), b = Losses(resumed);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << "step " << i;
+}
+
+TEST_F(LiveRunTest, ResumesOntoFewerStagesAndFewerReplicas) {
+  // 3 stages x 2 replicas, then 2 stages x 2 replicas, then 2 stages x 1 replica.
+  const std::string c32 = WriteConfig("c32.json", {2, 2, 2}), c22 = WriteConfig("c22.json", {2, 2}),
+                    c21 = WriteConfig("c21.json", {1, 1});
+  json ref = Run(dir_ + "/ref", {"--steps", "36"}, c32);
+  ASSERT_FALSE(ref.is_null());
+  ASSERT_EQ(ref["pipeline"].size(), 3u);
+  json a = Run(dir_ + "/moved", {"--steps", "12"}, c32);
+  ASSERT_FALSE(a.is_null());
+  json b = Run(dir_ + "/moved", {"--steps", "24", "--resume"}, c22);
+  ASSERT_FALSE(b.is_null());
+  EXPECT_EQ(b["pipeline"].size(), 2u);
+  EXPECT_EQ(b["replicas"], 2);
+  json c = Run(dir_ + "/moved", {"--steps", "36", "--resume"}, c21);
+  ASSERT_FALSE(c.is_null());
+  EXPECT_EQ(c["replicas"], 1);
+  EXPECT_EQ(c["resumes"].size(), 2u);
+  std::vector<double> want = Losses(ref), got = Losses(c);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-4 * std::abs(want[i])) << "step " << i << " (another split and replica count)";
+  EXPECT_LT(got.back(), got.front() - 0.5) << "training went on after each move";
+}
+
+TEST_F(LiveRunTest, DamagedNewestCheckpointIsDetectedAndThePreviousOneUsed) {
+  const std::string run = dir_ + "/run";
+  ASSERT_FALSE(Run(run, {"--steps", "30", "--checkpoint-every", "10"}).is_null());
+  auto damage = [&](int64_t step, bool truncate) {
+    char name[32];
+    std::snprintf(name, sizeof name, "step-%06lld", static_cast<long long>(step));
+    const std::string f = run + "/checkpoints/" + name + "/layer-0001.gtck";
+    std::string bytes = ReadAll(f);
+    ASSERT_GT(bytes.size(), 100u) << f;
+    if (truncate) bytes.resize(bytes.size() - 64);
+    else bytes[bytes.size() / 2] ^= 0x10;
+    std::ofstream(f, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  auto verify = [&](const std::string& what) {
+    const std::string log = dir_ + "/verify.log";
+    int code = RunGreentrain({"checkpoint", "verify", run}, log, std::chrono::seconds(30));
+    EXPECT_EQ(code, 1) << ReadAll(log);
+    EXPECT_NE(ReadAll(log).find("layer-0001.gtck"), std::string::npos) << ReadAll(log);
+    EXPECT_NE(ReadAll(log).find(what), std::string::npos) << ReadAll(log);
+  };
+  EXPECT_EQ(RunGreentrain({"checkpoint", "verify", run}, dir_ + "/ok.log", std::chrono::seconds(30)), 0)
+      << ReadAll(dir_ + "/ok.log");
+  damage(30, /*truncate=*/false);
+  verify("SHA-256");
+  json r = Run(run, {"--steps", "40", "--resume", "--checkpoint-every", "10"});
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["resumes"][0]["step"], 20);
+  ASSERT_EQ(r["resumes"][0]["rejected"].size(), 1u);
+  EXPECT_NE(r["resumes"][0]["rejected"][0]["dir"].get<std::string>().find("step-000030"), std::string::npos);
+  damage(40, /*truncate=*/true);
+  verify("truncated");
+  r = Run(run, {"--steps", "50", "--resume"});
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["resumes"][1]["step"], 30) << "the rewritten step 30 is whole again";
+  EXPECT_EQ(Losses(r).size(), 50u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The libtorch model: slicing, a reference forward, pipeline and data-parallel gradient
 // equivalence, determinism, AdamW against torch's, checkpoints. The only worker test file that
 // includes torch.
+#include "worker/async_checkpoint.h"
 #include "worker/model.h"
 
 #include <gtest/gtest.h>
@@ -430,6 +431,17 @@ class CheckpointTest : public ModelTest {
   fs::path dir_;
 };
 
+// Writes `stage`'s layers into dir_ as the checkpoint writer does, shared by `writers` replicas.
+void WriteAll(const Stage& stage, const std::string& dir, int writers) {
+  LayerState st;
+  ASSERT_TRUE(stage.Snapshot(&st).ok());
+  for (int r = 0; r < writers; ++r) {
+    auto files = WriteLayerFiles(dir, st, LayersWrittenBy(stage.first(), stage.last(), r, writers));
+    ASSERT_TRUE(files.ok()) << files.status().ToString();
+    for (const auto& f : *files) EXPECT_EQ(f.sha256.size(), 64u);
+  }
+}
+
 TEST_F(CheckpointTest, ResumeContinuesTheIdenticalLossCurve) {
   ModelConfig m = TinyModel();
   Sampler s = MakeSampler(16, 2, 4);
@@ -441,15 +453,17 @@ TEST_F(CheckpointTest, ResumeContinuesTheIdenticalLossCurve) {
     resumed.push_back(ComputeGradients(*a, s, i).value());
     ASSERT_TRUE(a->OptimizerStep().ok());
   }
-  ASSERT_TRUE(a->SaveCheckpoint(Path("s.ckpt"), {3, R"({"note":"x"})"}).ok());
+  WriteAll(*a, dir_.string(), 2);  // two replicas share the writing
   a.reset();
-  auto b = Make(m, 0, 6, 999);  // a different init: everything must come from the file
-  auto info = b->LoadCheckpoint(Path("s.ckpt"));
-  ASSERT_TRUE(info.ok()) << info.status().ToString();
-  EXPECT_EQ(info->step, 3);
-  EXPECT_EQ(info->extra_json, R"({"note":"x"})");
+  auto b = Make(m, 0, 6, 999);  // a different init: everything must come from the files
+  LayerState st;
+  Status read = ReadLayerState(dir_.string(), m, 0, 6, &st);
+  ASSERT_TRUE(read.ok()) << read.ToString();
+  EXPECT_EQ(st.adamw_steps, 3);
+  EXPECT_EQ(st.seed, 5u);
+  ASSERT_TRUE(b->Restore(st).ok());
   EXPECT_EQ(b->optimizer().steps_taken(), 3);
-  for (int64_t i = info->step; i < 6; ++i) {
+  for (int64_t i = 3; i < 6; ++i) {
     resumed.push_back(ComputeGradients(*b, s, i).value());
     ASSERT_TRUE(b->OptimizerStep().ok());
   }
@@ -457,47 +471,123 @@ TEST_F(CheckpointTest, ResumeContinuesTheIdenticalLossCurve) {
   EXPECT_TRUE(b->BuffersAliased());
 }
 
-TEST_F(CheckpointTest, DamagedOrForeignCheckpointsAreRejectedAndChangeNothing) {
+TEST_F(CheckpointTest, AnySplitLoadsWhatAnotherSplitWrote) {
+  ModelConfig m = TinyModel();
+  Sampler s = MakeSampler(16, 2, 4);
+  auto whole = Make(m, 0, 6, 5);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(ComputeGradients(*whole, s, i).ok());
+    ASSERT_TRUE(whole->OptimizerStep().ok());
+  }
+  // Written by three stages [0,2) [2,4) [4,6) restored from the whole model's state...
+  LayerState all;
+  ASSERT_TRUE(whole->Snapshot(&all).ok());
+  const fs::path three = dir_ / "three", two = dir_ / "two";
+  fs::create_directories(three);
+  fs::create_directories(two);
+  for (auto [f, l] : {std::pair{0, 2}, {2, 4}, {4, 6}}) {
+    auto part = Make(m, f, l, 77);
+    LayerState st;
+    ASSERT_TRUE(ReadLayerState(dir_.string(), m, f, l, &st).code() == Code::kNotFound);  // nothing there yet
+    WriteAll(*whole, dir_.string(), 1);
+    ASSERT_TRUE(ReadLayerState(dir_.string(), m, f, l, &st).ok());
+    ASSERT_TRUE(part->Restore(st).ok());
+    WriteAll(*part, three.string(), 1);
+    for (const auto& e : fs::directory_iterator(dir_))
+      if (e.is_regular_file()) fs::remove(e.path());
+  }
+  // ...read back as two stages [0,3) [3,6), then written again and read as one.
+  for (auto [f, l] : {std::pair{0, 3}, {3, 6}}) {
+    auto part = Make(m, f, l, 88);
+    LayerState st;
+    Status r = ReadLayerState(three.string(), m, f, l, &st);
+    ASSERT_TRUE(r.ok()) << r.ToString();
+    ASSERT_TRUE(part->Restore(st).ok());
+    const int64_t off = RangeParamCount(m, 0, f);
+    EXPECT_EQ(std::memcmp(part->param_data(), whole->param_data() + off, sizeof(float) * part->num_params()), 0);
+    EXPECT_EQ(std::memcmp(st.exp_avg.data(), all.exp_avg.data() + off, sizeof(float) * part->num_params()), 0);
+    EXPECT_EQ(st.adamw_steps, 2);
+    WriteAll(*part, two.string(), 2);
+  }
+  LayerState back;
+  ASSERT_TRUE(ReadLayerState(two.string(), m, 0, 6, &back).ok());
+  EXPECT_EQ(back.params, all.params);
+  EXPECT_EQ(back.exp_avg, all.exp_avg);
+  EXPECT_EQ(back.exp_avg_sq, all.exp_avg_sq);
+}
+
+TEST_F(CheckpointTest, DamagedOrForeignLayerFilesAreRejectedAndChangeNothing) {
   ModelConfig m = TinyModel();
   auto a = Make(m, 0, 3, 5);
-  ASSERT_TRUE(a->SaveCheckpoint(Path("a.ckpt"), {1, "{}"}).ok());
-  std::ifstream in(Path("a.ckpt"), std::ios::binary);
+  WriteAll(*a, dir_.string(), 1);
+  const std::string file = (dir_ / LayerFileName(1)).string();
+  std::ifstream in(file, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
 
   auto b = Make(m, 0, 3, 6);
   std::vector<float> before(b->param_data(), b->param_data() + b->num_params());
   auto unchanged = [&] {
     return std::memcmp(before.data(), b->param_data(), sizeof(float) * before.size()) == 0;
   };
-
+  LayerState st;
   std::string flipped = bytes;
   flipped[bytes.size() / 2] ^= 0x01;
-  std::ofstream(Path("flipped.ckpt"), std::ios::binary) << flipped;
-  auto r = b->LoadCheckpoint(Path("flipped.ckpt"));
-  EXPECT_EQ(r.status().code(), Code::kParseError);
-  EXPECT_NE(r.status().message().find("corrupt"), std::string::npos) << r.status().message();
-  EXPECT_TRUE(unchanged());
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << flipped;
+  Status r = ReadLayerState(dir_.string(), m, 0, 3, &st);
+  EXPECT_EQ(r.code(), Code::kParseError);
+  EXPECT_NE(r.message().find("corrupt"), std::string::npos) << r.message();
+  EXPECT_NE(r.message().find(LayerFileName(1)), std::string::npos) << r.message();
 
-  std::ofstream(Path("short.ckpt"), std::ios::binary) << bytes.substr(0, bytes.size() * 3 / 4);
-  r = b->LoadCheckpoint(Path("short.ckpt"));
-  EXPECT_EQ(r.status().code(), Code::kParseError);
-  EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status().message();
-  EXPECT_TRUE(unchanged());
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() * 3 / 4);
+  r = ReadLayerState(dir_.string(), m, 0, 3, &st);
+  EXPECT_EQ(r.code(), Code::kParseError);
+  EXPECT_NE(r.message().find("truncated"), std::string::npos) << r.message();
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
 
-  auto other_range = Make(m, 0, 2, 5);
-  r = other_range->LoadCheckpoint(Path("a.ckpt"));
-  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("[0, 3)"), std::string::npos) << r.status().message();
   ModelConfig wider = m;
   wider.hidden = 64;
-  auto other_model = Make(wider, 0, 3, 5);
-  EXPECT_EQ(other_model->LoadCheckpoint(Path("a.ckpt")).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(b->LoadCheckpoint(Path("none.ckpt")).status().code(), Code::kNotFound);
-  EXPECT_TRUE(unchanged());
-  EXPECT_EQ(a->SaveCheckpoint(Path("bad.ckpt"), {0, "not json"}).code(), Code::kInvalidArgument);
+  r = ReadLayerState(dir_.string(), wider, 0, 3, &st);
+  EXPECT_EQ(r.code(), Code::kInvalidArgument) << r.ToString();
+  EXPECT_EQ(ReadLayerState(dir_.string(), m, 0, 4, &st).code(), Code::kNotFound);  // layer 3 was not written
 
-  ASSERT_TRUE(b->LoadCheckpoint(Path("a.ckpt")).ok());
+  ASSERT_TRUE(ReadLayerState(dir_.string(), m, 0, 3, &st).ok());
+  auto other_range = Make(m, 0, 2, 5);
+  EXPECT_EQ(other_range->Restore(st).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(unchanged());
+  ASSERT_TRUE(b->Restore(st).ok());
   EXPECT_EQ(std::memcmp(a->param_data(), b->param_data(), sizeof(float) * a->num_params()), 0);
+}
+
+TEST_F(CheckpointTest, AsyncWriterWritesInTheBackgroundOneAtATime) {
+  ModelConfig m = TinyModel();
+  auto a = Make(m, 0, 6, 5);
+  AsyncCheckpointWriter w;
+  for (int step = 1; step <= 3; ++step) {
+    LayerState* buf = w.AcquireBuffer();  // waits for the previous write
+    ASSERT_TRUE(a->Snapshot(buf).ok());
+    w.Submit({step, (dir_ / ("step" + std::to_string(step))).string(), LayersWrittenBy(0, 6, 0, 1)});
+  }
+  int finished = 0;
+  while (auto f = w.TakeFinished()) {
+    EXPECT_TRUE(f->status.ok()) << f->status.ToString();
+    ++finished;
+  }
+  if (auto f = w.WaitFinished()) ++finished;
+  EXPECT_EQ(finished, 3);
+  EXPECT_FALSE(w.busy());
+  for (int step = 1; step <= 3; ++step) {
+    LayerState st;
+    EXPECT_TRUE(ReadLayerState((dir_ / ("step" + std::to_string(step))).string(), m, 0, 6, &st).ok());
+  }
+  // An unwritable directory is an error reported back, not a crash.
+  LayerState* buf = w.AcquireBuffer();
+  ASSERT_TRUE(a->Snapshot(buf).ok());
+  std::ofstream(dir_ / "file") << "x";
+  w.Submit({4, (dir_ / "file" / "sub").string(), {0}});
+  auto f = w.WaitFinished();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_FALSE(f->status.ok());
 }
 
 }  // namespace

@@ -1,0 +1,126 @@
+#include "coordinator/live_checkpoints.h"
+
+#include <filesystem>
+
+#include "common/log.h"
+#include "coordinator/protocol.h"
+
+namespace gt {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Result<json> LiveCheckpoints::Open(int64_t step, const std::string& kind, const std::string& reason,
+                                   const std::string& trace_time, const std::set<int>& writers) {
+  if (open_.count(step)) return InvalidArgument("a checkpoint at step " + std::to_string(step) + " is already open");
+  const std::string dir = (fs::path(root_) / ckpt::StepDirName(step)).string();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IoError("cannot create checkpoint directory '" + dir + "': " + ec.message());
+  Request r;
+  r.step = step;
+  r.kind = kind;
+  r.reason = reason;
+  r.trace_time = trace_time;
+  r.waiting = writers;
+  r.requested = std::chrono::steady_clock::now();
+  open_[step] = std::move(r);
+  return json{{"type", live::kCheckpoint}, {"step", step}, {"dir", dir}, {"reason", reason}};
+}
+
+bool LiveCheckpoints::BusyExcept(int64_t except_step) const {
+  for (const auto& [step, r] : open_)
+    if (step != except_step) return true;
+  return false;
+}
+
+std::vector<int64_t> LiveCheckpoints::AwaitingState() const {
+  std::vector<int64_t> out;
+  for (const auto& [step, r] : open_)
+    if (!r.state) out.push_back(step);
+  return out;
+}
+
+Result<std::optional<json>> LiveCheckpoints::SetState(int64_t step, json state) {
+  auto it = open_.find(step);
+  if (it == open_.end()) return std::optional<json>();
+  it->second.state = std::move(state);
+  return MaybeCommit(step);
+}
+
+Result<std::optional<json>> LiveCheckpoints::OnWritten(int rank, const json& msg) {
+  int64_t step = 0;
+  std::vector<ckpt::FileEntry> files;
+  double snapshot_s = 0, write_s = 0;
+  try {
+    step = msg.at("step").get<int64_t>();
+    for (const auto& f : msg.at("files"))
+      files.push_back({f.at("name").get<std::string>(), f.at("bytes").get<uint64_t>(), f.at("sha256").get<std::string>()});
+    snapshot_s = msg.value("snapshot_s", 0.0);
+    write_s = msg.value("write_s", 0.0);
+  } catch (const json::exception& e) {
+    return InvalidArgument("malformed checkpoint_written from rank " + std::to_string(rank) + ": " + e.what());
+  }
+  auto it = open_.find(step);
+  if (it == open_.end() || !it->second.waiting.erase(rank)) return std::optional<json>();  // abandoned or stale
+  Request& r = it->second;
+  r.files.insert(r.files.end(), files.begin(), files.end());
+  r.snapshot_s = std::max(r.snapshot_s, snapshot_s);
+  r.write_s = std::max(r.write_s, write_s);
+  return MaybeCommit(step);
+}
+
+std::optional<LiveCheckpoints::Request> LiveCheckpoints::OnFailed(int rank, const json& msg) {
+  const int64_t step = msg.value("step", int64_t{-1});
+  auto it = open_.find(step);
+  if (it == open_.end()) return std::nullopt;
+  GT_WARN("live", "checkpoint at step " << step << " abandoned: rank " << rank << ": "
+                                        << msg.value("message", std::string()));
+  Request r = std::move(it->second);
+  open_.erase(it);
+  std::error_code ec;
+  fs::remove_all(fs::path(root_) / ckpt::StepDirName(step), ec);
+  return r;
+}
+
+Result<std::optional<json>> LiveCheckpoints::MaybeCommit(int64_t step) {
+  auto it = open_.find(step);
+  Request& r = it->second;
+  if (!r.waiting.empty() || !r.state) return std::optional<json>();
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string dir = (fs::path(root_) / ckpt::StepDirName(step)).string();
+  json state = *r.state;
+  if (state.contains("trace_time") && state["trace_time"].is_string()) r.trace_time = state["trace_time"];
+  state["checkpoint"] = {{"step", step}, {"kind", r.kind}, {"reason", r.reason}, {"trace_time", r.trace_time}};
+  ASSIGN_OR_RETURN(ckpt::FileEntry coord, ckpt::WriteFileDurably((fs::path(dir) / kCoordinatorStateFile).string(),
+                                                                 state.dump() + "\n"));
+  ckpt::Manifest m;
+  m.step = step;
+  m.files = r.files;
+  m.files.push_back(coord);
+  RETURN_IF_ERROR(ckpt::WriteManifest(dir, m));
+  std::vector<std::string> removed;
+  RETURN_IF_ERROR(ckpt::Prune(root_, keep_, &removed));
+  const double commit_s = Since(t0);
+  last_wall_s_ = Since(r.requested);
+  json rec = {{"step", step},           {"dir", dir},
+              {"kind", r.kind},         {"reason", r.reason},
+              {"trace_time", r.trace_time}, {"bytes", m.total_bytes()},
+              {"files", m.files.size()}, {"snapshot_s", r.snapshot_s},
+              {"write_s", r.write_s},   {"commit_s", commit_s},
+              {"wall_s", last_wall_s_}};
+  records_.push_back(rec);
+  GT_INFO("live", "checkpoint step " << step << " committed (" << r.kind << ": " << r.reason << "), "
+                                     << m.total_bytes() << " bytes, training paused " << r.snapshot_s << " s");
+  open_.erase(it);
+  return std::optional<json>(rec);
+}
+
+}  // namespace gt
