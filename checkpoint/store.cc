@@ -13,6 +13,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -89,7 +90,19 @@ Result<DurableWriter> DurableWriter::Create(const std::string& path) {
 
 Status DurableWriter::Write(const void* data, size_t n) {
   if (fd_ < 0) return Internal("DurableWriter: write to '" + path_ + "' after commit or failure");
-  hash_.Update(data, n);
+  // A large buffer is hashed on a second thread while this one writes it (SHA-256 runs at about the
+  // disk's rate, so doing both in turn would halve the throughput).
+  std::thread hasher;
+  if (n >= (size_t{1} << 18))
+    hasher = std::thread([this, data, n] { hash_.Update(data, n); });
+  else
+    hash_.Update(data, n);
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join{hasher};
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t w = ::write(fd_, p, std::min<size_t>(n, size_t{1} << 30));
@@ -104,7 +117,7 @@ Status DurableWriter::Write(const void* data, size_t n) {
   return Status::Ok();
 }
 
-Result<FileEntry> DurableWriter::Commit() {
+Result<FileEntry> DurableWriter::Commit(bool fsync_dir) {
   if (fd_ < 0) return Internal("DurableWriter: '" + path_ + "' committed twice");
   const int fd = fd_;
   fd_ = -1;
@@ -115,7 +128,7 @@ Result<FileEntry> DurableWriter::Commit() {
   if (::close(fd) != 0) return IoError(Errno("close failed on", tmp_));
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) return IoError(Errno("cannot rename " + tmp_ + " to", path_));
   tmp_.clear();
-  RETURN_IF_ERROR(FsyncDir(DirOf(path_)));
+  if (fsync_dir) RETURN_IF_ERROR(FsyncDir(DirOf(path_)));
   return FileEntry{fs::path(path_).filename().string(), bytes_, hash_.HexDigest()};
 }
 

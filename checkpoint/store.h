@@ -55,9 +55,11 @@ class DurableWriter {
   DurableWriter(DurableWriter&& other) noexcept;
   DurableWriter& operator=(DurableWriter&&) = delete;
   ~DurableWriter();
+  // Appends; buffers of 256 KiB or more are hashed on a helper thread while they are written.
   Status Write(const void* data, size_t n);
-  // The entry (basename, size, SHA-256) of the file now at `path`.
-  Result<FileEntry> Commit();
+  // The entry (basename, size, SHA-256) of the file now at `path`. With fsync_dir false the caller
+  // fsyncs the directory itself (once for many files) before relying on the file being there.
+  Result<FileEntry> Commit(bool fsync_dir = true);
 
  private:
   DurableWriter(std::string path, std::string tmp, int fd);

@@ -13,6 +13,11 @@ std::string Fixed(double v, int digits = 1) {
   return buf;
 }
 
+// "0.085 MW (85 kW)"-style: MW with kW for loads below 1 MW.
+std::string Power(double mw) {
+  return mw >= 1 ? Fixed(mw) + " MW" : Fixed(mw * 1000, 0) + " kW";
+}
+
 // The first interval ahead (1-based) at which the site's renewables no longer carry its load and the
 // battery has run out covering the deficit; 0 if none within `horizon`.
 int GreenPowerLostAt(const CheckpointSiteOutlook& s, int horizon, double interval_hours) {
@@ -52,9 +57,9 @@ CheckpointTrigger DecideCheckpoint(const CheckpointTriggerInput& in) {
       const int k = GreenPowerLostAt(s, horizon, in.interval_hours);
       if (k == 0) continue;
       return {true, "forecast",
-              "forecast: " + s.name + " renewables " + Fixed(s.renewable_forecast_mw[k - 1]) + " MW fall below its load " +
-                  Fixed(s.load_mw) + " MW in " + Fixed(k * in.interval_hours) + " h (battery " + Fixed(s.battery_mwh, 2) +
-                  " MWh cannot cover it)"};
+              "forecast: " + s.name + " renewables " + Power(s.renewable_forecast_mw[k - 1]) + " fall below its load " +
+                  Power(s.load_mw) + " in " + Fixed(k * in.interval_hours) + " h (battery " + Fixed(s.battery_mwh * 1000, 0) +
+                  " kWh cannot cover it)"};
     }
   }
   // 3. Periodic fallback.

@@ -666,7 +666,10 @@ Status LiveCoordinator::Impl::RequestCheckpoint(const std::string& kind, const s
 Status LiveCoordinator::Impl::Committed(const std::optional<json>& record) {
   if (!record) return Status::Ok();
   auto t = ParseIsoTime((*record)["trace_time"].get<std::string>());
-  if (t.ok()) last_ckpt_pos = (static_cast<double>(*t) - static_cast<double>(sim->supply()[0].start)) / opt.config.interval_seconds;
+  // Counted from the start of the interval it was taken in, as the simulator counts.
+  if (t.ok())
+    last_ckpt_pos = std::floor((static_cast<double>(*t) - static_cast<double>(sim->supply()[0].start)) /
+                               opt.config.interval_seconds);
   return Status::Ok();
 }
 
@@ -1005,6 +1008,17 @@ std::string FormatLiveReport(const json& r, int every) {
   for (const auto& [k, v] : r["step_seconds"].items())
     os << "  " << k << ": " << std::setprecision(3) << v.value("mean_wall_s", 0.0) << " s/step wall, "
        << v.value("mean_compute_s", 0.0) << " s compute\n";
+  if (r.contains("checkpoints") && !r["checkpoints"].empty()) {
+    os << "checkpoints (" << r["checkpoints"].size() << ", kept in " << r.value("checkpoint_dir", "") << "):\n";
+    for (const auto& c : r["checkpoints"])
+      os << "  step " << std::setw(5) << c.value("step", 0) << " at " << c.value("trace_time", "") << "  "
+         << std::setprecision(1) << c.value("bytes", 0.0) / 1e6 << " MB, training paused " << std::setprecision(3)
+         << c.value("snapshot_s", 0.0) << " s, written in " << c.value("write_s", 0.0) << " s: "
+         << c.value("reason", "") << "\n";
+  }
+  for (const auto& res : r.value("resumes", json::array()))
+    os << "resumed at step " << res.value("step", 0) << " (trace " << res.value("trace_time", "") << ") from "
+       << res.value("checkpoint", "") << "; " << res["rejected"].size() << " newer damaged checkpoint(s) skipped\n";
   os << "steps " << r.value("start_step", 0) << ".." << r.value("end_step", 0) << " in " << std::setprecision(1)
      << r.value("wall_seconds", 0.0) << " s wall; policy proposals not applied: " << r.value("policy_proposals_ignored", 0)
      << "\n";

@@ -117,7 +117,7 @@ Result<std::optional<json>> LiveCheckpoints::MaybeCommit(int64_t step) {
               {"write_s", r.write_s},   {"commit_s", commit_s},
               {"wall_s", last_wall_s_}};
   records_.push_back(rec);
-  GT_INFO("live", "checkpoint step " << step << " committed (" << r.kind << ": " << r.reason << "), "
+  GT_INFO("live", "checkpoint step " << step << " committed (" << r.reason << "), "
                                      << m.total_bytes() << " bytes, training paused " << r.snapshot_s << " s");
   open_.erase(it);
   return std::optional<json>(rec);

@@ -1,7 +1,9 @@
 // `greentrain demo [options]`: what ./launch/demo.sh runs: `greentrain run` on the bundled default
 // configuration (three simulated US regions, 2 ranks each, real 2022 EIA-930 traces), with a pipeline
-// stage in every region (--sites all), 1500 steps (about 3 minutes on 2 cores) and the run directory
-// <binary dir>/runs/demo, unless overridden.
+// stage in every region (--sites all), 1500 steps (about 3 minutes on 2 cores) and a new run directory
+// <binary dir>/runs/demo-<UTC time> (with --resume: the newest of them), unless overridden. A new
+// directory per demo keeps every earlier demo's checkpoints and report.
+#include <ctime>
 #include <filesystem>
 
 #include "launch/command.h"
@@ -12,6 +14,16 @@ int RunLiveCommand(const std::string& cmd, const Args& args);  // launch/cmd_run
 std::string SelfExe();                                         // launch/cmd_run.cc
 
 namespace {
+
+// "20261201T031500Z": sorts by time, safe in a file name.
+std::string CompactUtcNow() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
 
 int RunDemo(const Args& args) {
   Args a = args;
@@ -24,9 +36,23 @@ int RunDemo(const Args& args) {
   if (!given("--sites")) a.insert(a.end(), {"--sites", "all"});
   // About 3 minutes on 2 cores with 6 ranks (~0.11 s per step).
   if (!given("--steps")) a.insert(a.end(), {"--steps", "1500"});
-  // The run directory goes next to the binary (build/runs/demo), not into the source tree.
-  if (!given("--run-dir"))
-    a.insert(a.end(), {"--run-dir", (std::filesystem::path(SelfExe()).parent_path() / "runs" / "demo").string()});
+  // The run directory goes next to the binary (build/runs/demo-*), not into the source tree.
+  if (!given("--run-dir")) {
+    namespace fs = std::filesystem;
+    const fs::path runs = fs::path(SelfExe()).parent_path() / "runs";
+    std::string dir = (runs / ("demo-" + CompactUtcNow())).string();
+    if (given("--resume")) {
+      std::string newest;
+      std::error_code ec;
+      for (fs::directory_iterator it(runs, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string n = it->path().filename().string();
+        if (n.rfind("demo-", 0) == 0 && n > newest) newest = n;
+      }
+      if (newest.empty()) return Fail("demo", NotFound("--resume: no earlier demo run in " + runs.string()));
+      dir = (runs / newest).string();
+    }
+    a.insert(a.end(), {"--run-dir", dir});
+  }
   return RunLiveCommand("demo", a);
 }
 

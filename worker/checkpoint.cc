@@ -123,7 +123,8 @@ const CheckpointSection* CheckpointContents::Find(const std::string& name) const
 }
 
 Status WriteCheckpointFile(const std::string& path, const std::string& meta_json,
-                           const std::vector<SectionView>& sections, ckpt::FileEntry* written) {
+                           const std::vector<SectionView>& sections, ckpt::FileEntry* written,
+                           bool fsync_dir) {
   nlohmann::json manifest;
   try {
     manifest["meta"] = nlohmann::json::parse(meta_json);
@@ -163,7 +164,7 @@ Status WriteCheckpointFile(const std::string& path, const std::string& meta_json
   RETURN_IF_ERROR(w.Write(m.data(), m.size()));
   for (const auto& s : sections)
     RETURN_IF_ERROR(w.Write(s.data, static_cast<size_t>(s.count) * sizeof(float)));
-  ASSIGN_OR_RETURN(ckpt::FileEntry entry, w.Commit());
+  ASSIGN_OR_RETURN(ckpt::FileEntry entry, w.Commit(fsync_dir));
   if (written) *written = std::move(entry);
   return Status::Ok();
 }

@@ -16,7 +16,8 @@
 // - WriteCheckpointFile is atomic (checkpoint/store.h DurableWriter): it writes "<path>.tmp.<pid>",
 //   fsyncs it, renames it over `path` and fsyncs the directory. After a crash, `path` is either the
 //   previous complete file or the new complete file, never a mix. On error the temporary file is
-//   removed. `written` (optional) receives the file's size and SHA-256 for a manifest.
+//   removed. `written` (optional) receives the file's size and SHA-256 for a manifest. With
+//   fsync_dir false the caller fsyncs the directory once after writing several files.
 // - ReadCheckpointFile verifies the magic, the manifest checksum, the payload length (truncation)
 //   and every section's checksum, and returns a kParseError naming the file and what is wrong
 //   otherwise. It never returns partially valid data.
@@ -54,7 +55,8 @@ struct CheckpointContents {
 
 // `meta_json` must be a JSON object (it is embedded in the manifest). Section names must be unique.
 Status WriteCheckpointFile(const std::string& path, const std::string& meta_json,
-                           const std::vector<SectionView>& sections, ckpt::FileEntry* written = nullptr);
+                           const std::vector<SectionView>& sections, ckpt::FileEntry* written = nullptr,
+                           bool fsync_dir = true);
 
 Result<CheckpointContents> ReadCheckpointFile(const std::string& path);
 

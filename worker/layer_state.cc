@@ -1,6 +1,8 @@
 #include "worker/layer_state.h"
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 
@@ -38,34 +40,54 @@ std::vector<int> LayersWrittenBy(int first, int last, int replica, int replicas)
   return out;
 }
 
+namespace {
+
+Result<ckpt::FileEntry> WriteLayerFile(const std::string& dir, const LayerState& s, int l) {
+  const int64_t off = s.LayerOffset(l), count = LayerParamCount(s.model, l);
+  json meta = {{"layer", l},
+               {"model", ModelJson(s.model)},
+               {"seed", s.seed},
+               {"count", count},
+               {"adamw_steps", s.adamw_steps},
+               {"adamw", {{"lr", s.adamw.lr}, {"beta1", s.adamw.beta1}, {"beta2", s.adamw.beta2},
+                          {"eps", s.adamw.eps}, {"weight_decay", s.adamw.weight_decay}}}};
+  std::vector<SectionView> sections = {{kParams, s.params.data() + off, count},
+                                       {kExpAvg, s.exp_avg.data() + off, count},
+                                       {kExpAvgSq, s.exp_avg_sq.data() + off, count}};
+  ckpt::FileEntry e;
+  RETURN_IF_ERROR(WriteCheckpointFile((std::filesystem::path(dir) / LayerFileName(l)).string(), meta.dump(),
+                                      sections, &e, /*fsync_dir=*/false));
+  return e;
+}
+
+}  // namespace
+
 Result<std::vector<ckpt::FileEntry>> WriteLayerFiles(const std::string& dir, const LayerState& s,
-                                                     const std::vector<int>& layers) {
+                                                     const std::vector<int>& layers, int threads) {
   const int64_t n = RangeParamCount(s.model, s.first, s.last);
   if (static_cast<int64_t>(s.params.size()) != n || static_cast<int64_t>(s.exp_avg.size()) != n ||
       static_cast<int64_t>(s.exp_avg_sq.size()) != n)
     return InvalidArgument("WriteLayerFiles: the state's buffers do not match layers [" + std::to_string(s.first) +
                            ", " + std::to_string(s.last) + ")");
-  std::vector<ckpt::FileEntry> out;
-  for (int l : layers) {
+  for (int l : layers)
     if (l < s.first || l >= s.last)
       return InvalidArgument("WriteLayerFiles: layer " + std::to_string(l) + " is outside the state's layers [" +
                              std::to_string(s.first) + ", " + std::to_string(s.last) + ")");
-    const int64_t off = s.LayerOffset(l), count = LayerParamCount(s.model, l);
-    json meta = {{"layer", l},
-                 {"model", ModelJson(s.model)},
-                 {"seed", s.seed},
-                 {"count", count},
-                 {"adamw_steps", s.adamw_steps},
-                 {"adamw", {{"lr", s.adamw.lr}, {"beta1", s.adamw.beta1}, {"beta2", s.adamw.beta2},
-                            {"eps", s.adamw.eps}, {"weight_decay", s.adamw.weight_decay}}}};
-    std::vector<SectionView> sections = {{kParams, s.params.data() + off, count},
-                                         {kExpAvg, s.exp_avg.data() + off, count},
-                                         {kExpAvgSq, s.exp_avg_sq.data() + off, count}};
-    ckpt::FileEntry e;
-    RETURN_IF_ERROR(WriteCheckpointFile((std::filesystem::path(dir) / LayerFileName(l)).string(), meta.dump(),
-                                        sections, &e));
-    out.push_back(std::move(e));
+  std::vector<Result<ckpt::FileEntry>> got(layers.size(), Result<ckpt::FileEntry>(Internal("not written")));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < layers.size();) got[k] = WriteLayerFile(dir, s, layers[k]);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int>(std::max(1, threads), static_cast<int>(layers.size())); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  std::vector<ckpt::FileEntry> out;
+  for (auto& r : got) {
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(r).value());
   }
+  RETURN_IF_ERROR(ckpt::FsyncDir(dir));  // once for all the renames above
   return out;
 }
 

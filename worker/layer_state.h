@@ -40,9 +40,10 @@ struct LayerState {
 std::string LayerFileName(int layer);
 
 // Writes the files of `layers` (each inside [state.first, state.last)) into `dir` (which must exist),
-// each crash-safely, and returns their manifest entries (size, SHA-256).
+// each crash-safely, and returns their manifest entries (size, SHA-256) in `layers` order. `threads`
+// files are written at a time (their fsyncs overlap).
 Result<std::vector<ckpt::FileEntry>> WriteLayerFiles(const std::string& dir, const LayerState& state,
-                                                     const std::vector<int>& layers);
+                                                     const std::vector<int>& layers, int threads = 2);
 
 // Reads layers [first, last) of `model` from `dir` into `out` (buffers resized). Fails, naming the
 // file, when a layer file is missing, damaged, written for another model, or the layers disagree on

@@ -80,7 +80,7 @@ TEST(CheckpointPolicy, BeforeForecastGreenPowerFallsBelowTheLoad) {
   auto t = DecideCheckpoint(in);
   EXPECT_TRUE(t.take);
   EXPECT_EQ(t.kind, "forecast");
-  EXPECT_NE(t.reason.find("a renewables 0.5 MW fall below its load 1.0 MW in 1.0 h"), std::string::npos) << t.reason;
+  EXPECT_NE(t.reason.find("a renewables 500 kW fall below its load 1.0 MW in 1.0 h"), std::string::npos) << t.reason;
   // The battery covers the gap: no checkpoint.
   in.sites[0].battery_mwh = 0.6;
   EXPECT_FALSE(DecideCheckpoint(in).take);
