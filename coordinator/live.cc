@@ -19,6 +19,7 @@
 #include "comms/transport.h"
 #include "comms/zmq_store.h"
 #include "coordinator/checkpoint_policy.h"
+#include "coordinator/engine.h"
 #include "coordinator/live_checkpoints.h"
 #include "coordinator/policy.h"
 #include "coordinator/protocol.h"
@@ -69,12 +70,20 @@ struct WorkerInfo {
   int stage = -1, replica = -1;
   int64_t next_step = 0;
   bool ready = false, done = false;
+  bool failed = false;  // excluded from later pipelines
 };
 
 struct LiveStage {
   int site = -1;
   int first = 0, last = 0;
   std::vector<int> ranks;  // replica r -> worker rank
+};
+
+// The live pipeline a plan maps to (LiveCoordinator::Impl::LayoutFor).
+struct LiveLayout {
+  std::vector<LiveStage> stages;
+  int R = 1;
+  std::vector<int> model_gpus;  // per site, the plan's GPUs the live ranks stand for
 };
 
 // Layers of the live model a stage can own: embedding, the blocks, the head (worker/layout.h).
@@ -95,11 +104,12 @@ Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, 
     return InvalidArgument("AccountLiveInterval: hours and wall_seconds must be positive");
   if (workers < 0 || plan_gpus < 0 || busy_worker_seconds < 0)
     return InvalidArgument("AccountLiveInterval: negative workers, GPUs or busy seconds");
-  double duty = workers > 0 ? std::min(1.0, busy_worker_seconds / (workers * wall_seconds)) : 0.0;
+  const double duty = workers > 0 ? std::min(1.0, busy_worker_seconds / (workers * wall_seconds)) : 0.0;
   const double busy_gpus = workers > 0 ? duty * plan_gpus : 0.0;
   const double idle_gpus = workers > 0 ? plan_gpus - busy_gpus : 0.0;
-  SiteLoad load;
-  load.extra_it_mwh = (busy_gpus * site.gpu.busy_w + idle_gpus * site.gpu.idle_w) / 1e6 * hours;
+  // In phases, as the simulator dispatches (IntervalEngine::Dispatch): the plan's GPUs training for
+  // the duty share of the interval, idle for the rest; renewables reach only load present with them.
+  const int gpus = workers > 0 ? plan_gpus : 0;
   LedgerRow row;
   row.time = time;
   row.hours = hours;
@@ -108,7 +118,8 @@ Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, 
   row.idle_gpus = static_cast<int>(std::lround(idle_gpus));
   row.work_steps = work_steps;
   row.carbon_g_per_kwh = supply.carbon_g_per_kwh;
-  row.flow = Dispatch(site, soc_mwh, supply, load, hours);
+  row.flow = DispatchPhases(site, soc_mwh, supply,
+                           {{duty * hours, gpus * site.gpu.busy_w / 1e6}, {(1 - duty) * hours, gpus * site.gpu.idle_w / 1e6}});
   return row;
 }
 
@@ -184,19 +195,18 @@ struct LiveCoordinator::Impl {
   std::vector<ckpt::CheckpointEntry> rejected;   // newer checkpoints that failed verification
   std::unique_ptr<LiveCheckpoints> ckpts;
 
-  // ---- planning (SetUpPlanning): the simulator's menu, supply, policy and forecasters ----
+  // ---- planning (SetUpPlanning): the simulator's menu and supply, the policy, the shared engine ----
   std::optional<Simulator> sim;
   std::unique_ptr<Policy> policy;
+  std::unique_ptr<IntervalEngine> engine;
   std::string forecaster_name;
-  std::vector<std::unique_ptr<Forecaster>> f_renew, f_carbon;
-  PolicyInput in;
   std::vector<std::string> site_names;
   size_t history = 0, per_day = 24;
   double dt = 1;                 // interval hours
   ModelConfig model;
 
   // ---- placement and pipeline (Place, BuildPipeline) ----
-  Plan plan, last_proposal;
+  Plan plan, last_proposal, last_running;
   size_t start_i = 0;
   double pos0 = 0;               // trace position (intervals since supply start) where training starts
   std::string placement_note, live_placement;
@@ -206,12 +216,16 @@ struct LiveCoordinator::Impl {
 
   // ---- training progress (Train, OnMessage) ----
   int64_t start_step = 0, end_step = 0, max_step_reported = -1, last_ckpt_step = 0;
+  double step_wall_s = 0;                 // recent wall time per completed step (moving average)
+  int64_t steps_ckpt = -1;                // the --checkpoint-every request open ahead, if any
+  SteadyClock::time_point last_step_done;
   SteadyClock::time_point run_t0, train_t0, last_progress;
   double interval_wall = 1;
   double booked = 0;             // trace position booked into the ledger so far
   double last_ckpt_pos = 0;      // trace position of the last committed (or resumed-from) checkpoint
   Ledger ledger;
   std::vector<double> soc, busy;
+  std::vector<int> allocated;    // per site, the GPUs of the plan last running (idle while paused)
   double steps_in_interval = 0;
   bool beyond_traces = false;
   std::map<int64_t, std::pair<int, double>> loss_acc;  // step -> (reports, sum)
@@ -221,6 +235,17 @@ struct LiveCoordinator::Impl {
   std::vector<std::string> proposals;
   json resumes = json::array();
   int done = 0;
+
+  // ---- following the plan (Reconfigure) ----
+  bool follow_plan = true;       // --sites plan: the live pipeline follows the policy's plans
+  bool running = false;          // false before the start and while the plan pauses
+  int64_t epoch = 0;
+  std::set<int> halted;          // ranks that halted for the reconfiguration under way
+  json actions = json::array();  // every reconfiguration carried out
+  std::vector<std::pair<size_t, Plan>> plan_timeline;  // interval -> the plan in force in it
+  std::vector<double> soc_at_start;
+  std::string last_checkpoint_dir;
+  double last_checkpoint_bytes = 0;
 
   ~Impl() {
     std::error_code ec;
@@ -246,8 +271,14 @@ struct LiveCoordinator::Impl {
   Status SetUpPlanning();
   Plan Decide(size_t i, double work_left, const Plan& current);
   Status Place();
-  Status BuildPipeline();
-  Status AssignAndStart();
+  Result<LiveLayout> LayoutFor(const Plan& p) const;
+  bool SamePipeline(const LiveLayout& l) const;
+  void Apply(const LiveLayout& l);
+  Status BuildPipeline(const Plan& p);
+  std::string DescribePipeline() const;
+  Status SendCmd(int rank, json body);
+  Status AssignAndStart(const std::string& resume_dir);
+  Status Reconfigure(const Plan& next, const std::vector<Action>& acts);
   Status Train();
   double Position() const { return pos0 + Since(train_t0) / interval_wall; }
   UnixSeconds TimeAt(double pos) const;
@@ -257,9 +288,12 @@ struct LiveCoordinator::Impl {
   Status OnMessage(const json& c);
   Status OnStepCompleted(int64_t step, double loss);
   Status RequestCheckpoint(const std::string& kind, const std::string& reason);
+  Status ScheduleStepsCheckpoint(int64_t after);
+  int64_t SafeBoundary() const;
   Status Committed(const std::optional<json>& record);
   Status SetCheckpointState(int64_t step);
   json CaptureState(int64_t step) const;
+  json PredictedCarbon() const;
   json BuildReport() const;
   Result<json> Run();
 };
@@ -353,47 +387,27 @@ Status LiveCoordinator::Impl::SetUpPlanning() {
   dt = cfg.interval_seconds / 3600.0;
   history = static_cast<size_t>(std::max<int64_t>(0, (cfg.job.start - supply[0].start) / cfg.interval_seconds));
   per_day = static_cast<size_t>(std::max<int64_t>(1, 86400 / cfg.interval_seconds));
-  forecaster_name = policy->wants_truth() ? "oracle" : cfg.policy.forecaster;
-  f_renew.resize(n_sites);
-  f_carbon.resize(n_sites);
-  for (int i = 0; i < n_sites; ++i) {
-    ASSIGN_OR_RETURN(f_renew[i], MakeForecaster(forecaster_name, &supply[i].renewable_mw, per_day));
-    ASSIGN_OR_RETURN(f_carbon[i], MakeForecaster(forecaster_name, &supply[i].carbon_g_per_kwh, per_day));
-  }
+  ASSIGN_OR_RETURN(engine, IntervalEngine::Create(cfg, sim->menu(), supply, history, *policy, cfg.policy.forecaster));
+  forecaster_name = engine->forecaster();
   soc.assign(n_sites, 0.0);
   busy.assign(n_sites, 0.0);
+  allocated.assign(n_sites, 0);
   for (int i = 0; i < n_sites; ++i) soc[i] = cfg.sites[i].battery.capacity_mwh * cfg.sites[i].battery.initial_soc;
   for (const auto& site : cfg.sites) site_names.push_back(site.name);
-  in.config = &opt.config;
-  in.menu = &sim->menu();
-  in.interval_hours = dt;
-  in.work_total_steps = cfg.job.steps;
-  in.outlook.resize(n_sites);
   interval_wall = cfg.runtime.wall_seconds_per_trace_hour * dt;
   return Status::Ok();
 }
 
-// The policy's plan for interval `i` (the simulator's PolicyInput: outlook from the forecasters,
-// battery states, the time since the last checkpoint).
+// The policy's plan for interval `i` through the engine the simulator uses (same input: forecasts,
+// battery states, allocation, time since the last checkpoint).
 Plan LiveCoordinator::Impl::Decide(size_t i, double work_left, const Plan& current) {
-  const Config& cfg = opt.config;
-  const auto& supply = sim->supply();
-  in.now = supply[0].start + static_cast<int64_t>(i) * cfg.interval_seconds;
-  in.work_remaining_steps = std::max(1e-9, work_left);
-  in.hours_to_deadline = std::max(dt, cfg.job.deadline_hours - (static_cast<double>(i) - history) * dt);
-  in.hours_since_checkpoint = std::max(0.0, (static_cast<double>(i) - last_ckpt_pos) * dt);
-  in.battery_soc_mwh = soc;
-  in.current = current;
-  const size_t horizon = std::max<size_t>(1, policy->horizon(in));
-  for (size_t s = 0; s < supply.size(); ++s) {
-    auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& out) {
-      out = f.Forecast(HistoryView{truth.data(), i}, horizon);
-      out.resize(horizon, out.empty() ? truth[std::max<size_t>(i, 1) - 1] : out.back());
-    };
-    fill(*f_renew[s], supply[s].renewable_mw, in.outlook[s].renewable_mw);
-    fill(*f_carbon[s], supply[s].carbon_g_per_kwh, in.outlook[s].carbon_g_per_kwh);
-  }
-  return policy->Decide(in);
+  EngineState st;
+  st.work_left_steps = std::max(1e-9, work_left);
+  st.hours_since_checkpoint = std::max(0.0, (static_cast<double>(i) - last_ckpt_pos) * dt);
+  st.battery_soc_mwh = soc;
+  st.allocated_gpus = allocated;
+  st.current = current;
+  return engine->Decide(i, st);
 }
 
 // The plan at the start (or resume) interval; a policy that pauses there is followed until it runs
@@ -429,7 +443,7 @@ Status LiveCoordinator::Impl::Place() {
     placement_note = "policy paused throughout the look-ahead; fastest option used";
   } else if (start_i > first_i) {
     pos0 = static_cast<double>(start_i);
-    placement_note = "policy paused until " + FormatIsoTime(in.now) + "; the live run starts there";
+    placement_note = "policy paused until " + FormatIsoTime(engine->input().now) + "; the live run starts there";
     GT_INFO("live", placement_note);
   }
   last_proposal = plan;
@@ -439,69 +453,149 @@ Status LiveCoordinator::Impl::Place() {
   return Status::Ok();
 }
 
-// One stage per site of the plan with registered workers (or every such site with --sites all);
-// R replicas per stage; even layer split; everything else idle (see the header, 2.).
-Status LiveCoordinator::Impl::BuildPipeline() {
+// The live pipeline for plan `p` from the registered workers (see the header, 2.). "plan" mode:
+// one stage per site where the plan runs work, that site's live ranks standing for its GPUs in
+// proportion (ranks x plan GPUs / site GPUs, at least 1), layer cuts from the plan's partition scaled
+// to the live model. "all" mode: every site with workers, an even split, fixed for the run. R
+// replicas per stage (the fewest any stage's site offers, reduced until it divides the batch).
+Result<LiveLayout> LiveCoordinator::Impl::LayoutFor(const Plan& p) const {
+  LiveLayout out;
   const Config& cfg = opt.config;
   const int n_sites = static_cast<int>(cfg.sites.size());
-  std::map<int, std::vector<int>> by_site;  // site -> ranks (ascending)
-  for (const auto& [rank, w] : workers) by_site[w.site].push_back(rank);
+  std::map<int, std::vector<int>> by_site;  // site -> usable ranks (ascending)
+  for (const auto& [rank, w] : workers)
+    if (!w.failed) by_site[w.site].push_back(rank);
+  // Sites in pipeline order with the layer range the plan gives them (in the modelled model's layers).
   std::vector<int> live_sites;
-  for (const auto& st : plan.stages)
-    if (std::find(live_sites.begin(), live_sites.end(), st.site) == live_sites.end() && by_site.count(st.site))
+  std::map<int, std::pair<int, int>> plan_range;
+  for (const auto& st : p.stages) {
+    if (!by_site.count(st.site)) continue;
+    if (std::find(live_sites.begin(), live_sites.end(), st.site) == live_sites.end()) {
       live_sites.push_back(st.site);
+      plan_range[st.site] = {st.first_layer, st.last_layer};
+    } else {
+      plan_range[st.site].second = std::max(plan_range[st.site].second, st.last_layer);
+    }
+  }
+  const bool fixed = !follow_plan;
   if (live_sites.empty()) GT_WARN("live", "no worker runs at the plan's sites; using every site with workers");
-  if (live_sites.empty() || opt.sites == "all")
+  if (live_sites.empty() || fixed)
     for (const auto& [s, ranks] : by_site)
       if (std::find(live_sites.begin(), live_sites.end(), s) == live_sites.end()) live_sites.push_back(s);
-  S = std::min<int>(static_cast<int>(live_sites.size()), NumLiveLayers(model));
+  const int L = NumLiveLayers(model);
+  const int S = std::min<int>(static_cast<int>(live_sites.size()), L);
   live_sites.resize(S);
-  R = 1 << 30;
-  for (int s : live_sites) R = std::min<int>(R, static_cast<int>(by_site[s].size()));
+  // Live ranks per site: all of them (fixed), or in proportion to the plan's GPUs there.
+  int R = 1 << 30;
+  for (int s : live_sites) {
+    int n = static_cast<int>(by_site[s].size());
+    if (!fixed && cfg.sites[s].gpus > 0 && s < static_cast<int>(p.busy_gpus.size()))
+      n = std::clamp(static_cast<int>(std::lround(static_cast<double>(n) * p.busy_gpus[s] / cfg.sites[s].gpus)), 1, n);
+    R = std::min(R, n);
+  }
   while (R > 1 && model.global_batch % (R * model.micro_batch) != 0) --R;
   if (model.global_batch % (R * model.micro_batch) != 0)
     return InvalidArgument("runtime.live_model: micro_batch must divide global_batch");
-  stages.assign(S, LiveStage{});
-  const int L = NumLiveLayers(model);
-  for (int k = 0; k < S; ++k) {
-    stages[k].site = live_sites[k];
-    const int base = L / S, extra = L % S;
-    stages[k].first = k * base + std::min(k, extra);
-    stages[k].last = stages[k].first + base + (k < extra ? 1 : 0);
-    for (int r = 0; r < R; ++r) {
-      const int rank = by_site[live_sites[k]][r];
-      stages[k].ranks.push_back(rank);
-      workers[rank].active = true;
-      workers[rank].stage = k;
-      workers[rank].replica = r;
-    }
+  // Layer cuts: the plan's, scaled from the modelled model's layers to the live model's.
+  std::vector<int> cuts(S + 1, 0);
+  const int Lm = cfg.model.layers + 2;
+  bool scaled = !fixed && S > 1;
+  for (int k = 0; scaled && k < S; ++k) {
+    cuts[k] = k == 0 ? 0 : static_cast<int>(std::lround(static_cast<double>(plan_range[live_sites[k]].first) * L / Lm));
+    if (k > 0 && cuts[k] <= cuts[k - 1]) scaled = false;
   }
+  cuts[S] = L;
+  if (scaled && cuts[S - 1] >= L) scaled = false;
+  for (int k = 0; !scaled && k <= S; ++k) cuts[k] = k * (L / S) + std::min(k, L % S);
+  out.R = R;
+  out.stages.assign(S, LiveStage{});
+  for (int k = 0; k < S; ++k) {
+    out.stages[k].site = live_sites[k];
+    out.stages[k].first = cuts[k];
+    out.stages[k].last = cuts[k + 1];
+    for (int r = 0; r < R; ++r) out.stages[k].ranks.push_back(by_site[live_sites[k]][r]);
+  }
+  // Modelled GPUs per site standing behind the live workers: the plan's at its sites; with --sites
+  // all on sites it does not use, the plan's total spread evenly over the pipeline.
+  out.model_gpus.assign(n_sites, 0);
+  int plan_total = 0;
+  for (int g : p.busy_gpus) plan_total += g;
+  bool plan_sites_only = true;
+  for (const auto& st : out.stages)
+    if (st.site >= static_cast<int>(p.busy_gpus.size()) || p.busy_gpus[st.site] == 0) plan_sites_only = false;
+  for (const auto& st : out.stages)
+    out.model_gpus[st.site] = plan_sites_only ? p.busy_gpus[st.site] : std::max(1, plan_total / S);
+  return out;
+}
+
+bool LiveCoordinator::Impl::SamePipeline(const LiveLayout& l) const {
+  if (l.R != R || l.stages.size() != stages.size()) return false;
+  for (size_t k = 0; k < stages.size(); ++k)
+    if (l.stages[k].site != stages[k].site || l.stages[k].first != stages[k].first ||
+        l.stages[k].last != stages[k].last || l.stages[k].ranks != stages[k].ranks)
+      return false;
+  return true;
+}
+
+// Makes `l` the pipeline in force: worker roles, idle ranks, the modelled GPUs behind each site.
+void LiveCoordinator::Impl::Apply(const LiveLayout& l) {
+  const int n_sites = static_cast<int>(opt.config.sites.size());
+  stages = l.stages;
+  S = static_cast<int>(stages.size());
+  R = l.R;
+  for (auto& [rank, w] : workers) {
+    w.active = false;
+    w.stage = w.replica = -1;
+  }
+  for (int k = 0; k < S; ++k)
+    for (int r = 0; r < R; ++r) {
+      WorkerInfo& w = workers[stages[k].ranks[r]];
+      w.active = true;
+      w.stage = k;
+      w.replica = r;
+    }
+  idle.clear();
   for (const auto& [rank, w] : workers)
     if (!w.active) idle.push_back(rank);
-  if (!idle.empty())
-    GT_INFO("live", idle.size() << " rank(s) idle in this plan (pipeline uses " << R << " replica(s) per stage)");
   site_workers.assign(n_sites, 0);
   for (const auto& st : stages) site_workers[st.site] += R;
-  // Modelled GPUs per site standing behind the live workers (see LiveOptions::sites).
-  model_gpus.assign(n_sites, 0);
-  int plan_total = 0;
-  for (int g : plan.busy_gpus) plan_total += g;
-  bool plan_sites_only = true;
+  model_gpus = l.model_gpus;
+  allocated = model_gpus;
+  live_placement.clear();
   for (const auto& st : stages)
-    if (st.site >= static_cast<int>(plan.busy_gpus.size()) || plan.busy_gpus[st.site] == 0) plan_sites_only = false;
-  for (const auto& st : stages)
-    model_gpus[st.site] = plan_sites_only ? plan.busy_gpus[st.site] : std::max(1, plan_total / S);
-  for (const auto& st : stages)
-    live_placement += (live_placement.empty() ? "" : "+") + cfg.sites[st.site].name + ":" +
+    live_placement += (live_placement.empty() ? "" : "+") + opt.config.sites[st.site].name + ":" +
                       std::to_string(model_gpus[st.site]);
+  GT_INFO("live", "pipeline " << DescribePipeline() << (idle.empty() ? "" : "; idle ranks " + json(idle).dump()));
+}
+
+Status LiveCoordinator::Impl::BuildPipeline(const Plan& p) {
+  ASSIGN_OR_RETURN(LiveLayout l, LayoutFor(p));
+  Apply(l);
   return Status::Ok();
 }
 
-Status LiveCoordinator::Impl::AssignAndStart() {
+
+
+std::string LiveCoordinator::Impl::DescribePipeline() const {
+  std::string out;
+  for (size_t k = 0; k < stages.size(); ++k)
+    out += (k ? " | " : "") + site_names[stages[k].site] + " layers [" + std::to_string(stages[k].first) + "," +
+           std::to_string(stages[k].last) + ") x" + std::to_string(stages[k].ranks.size());
+  return out;
+}
+
+Status LiveCoordinator::Impl::SendCmd(int rank, json body) {
+  body["epoch"] = epoch;
+  return Send(workers[rank], body);
+}
+
+// Assigns every worker its role for this epoch, waits until the stage ranks are ready (state loaded)
+// and starts them at start_step.
+Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   const Config& cfg = opt.config;
   const std::string store_ep = store->endpoint();
-  const std::string resume_dir = resume_from ? resume_from->dir : std::string();
   for (auto& [rank, w] : workers) {
+    if (w.failed) continue;
     json a = {{"type", live::kAssign}, {"role", w.active ? "stage" : "idle"}};
     if (w.active) {
       const LiveStage& st = stages[w.stage];
@@ -512,12 +606,12 @@ Status LiveCoordinator::Impl::AssignAndStart() {
       if (w.stage > 0) a["prev_key"] = workers[stages[w.stage - 1].ranks[w.replica]].data_key;
       if (w.stage + 1 < S) a["next_key"] = workers[stages[w.stage + 1].ranks[w.replica]].data_key;
     }
-    RETURN_IF_ERROR(Send(w, a));
+    RETURN_IF_ERROR(SendCmd(rank, a));
   }
   const int active = S * R;
-  int ready = 0;
+  std::set<int> ready;
   const auto ready_deadline = SteadyClock::now() + opt.register_timeout;
-  while (ready < active) {
+  while (static_cast<int>(ready.size()) < active) {
     if (Cancelled()) return Aborted("cancelled while waiting for workers to get ready");
     if (SteadyClock::now() > ready_deadline) return Timeout("stage workers did not report ready in time");
     auto m = control->Receive(std::chrono::milliseconds(200));
@@ -531,33 +625,139 @@ Status LiveCoordinator::Impl::AssignAndStart() {
     const int rank = c.value("rank", -1);
     if (type == live::kError)
       return Internal("worker rank " + std::to_string(rank) + ": " + c.value("message", std::string()));
-    if (type != live::kReady || !workers.count(rank)) continue;
+    if (type != live::kReady || !workers.count(rank) || c.value("epoch", int64_t{-1}) != epoch) {
+      if (type != live::kReady) RETURN_IF_ERROR(OnMessage(c));  // late checkpoint reports and the like
+      continue;
+    }
     workers[rank].data_endpoint = c.value("data_endpoint", "");
     workers[rank].next_step = c.value("next_step", int64_t{0});
-    workers[rank].ready = true;
     if (workers[rank].next_step != start_step)
       return Internal("rank " + std::to_string(rank) + " is ready at step " + std::to_string(workers[rank].next_step) +
                       ", the run continues at step " + std::to_string(start_step));
-    ++ready;
+    ready.insert(rank);
   }
   for (auto& [rank, w] : workers) {
     if (!w.active) continue;
     json s = {{"type", live::kStart}, {"start_step", start_step}};
     if (w.stage > 0) s["prev_endpoint"] = workers[stages[w.stage - 1].ranks[w.replica]].data_endpoint;
     if (w.stage + 1 < S) s["next_endpoint"] = workers[stages[w.stage + 1].ranks[w.replica]].data_endpoint;
-    RETURN_IF_ERROR(Send(w, s));
+    RETURN_IF_ERROR(SendCmd(rank, s));
   }
-  GT_INFO("live", "training steps " << start_step << ".." << end_step << " on " << S << " stage(s) x " << R
-                                    << " replica(s)");
-  train_t0 = SteadyClock::now();
-  last_progress = train_t0;
+  GT_INFO("live", "epoch " << epoch << ": training steps " << start_step << ".." << end_step << " on " << S
+                           << " stage(s) x " << R << " replica(s)");
+  done = 0;
+  loss_acc.clear();
+  stage_wall.clear();
+  stage_compute.clear();
   max_step_reported = start_step - 1;
-  last_ckpt_step = start_step;
+  last_progress = SteadyClock::now();
+  running = true;
   // The final state is always saved: a later --resume continues from it.
   std::set<int> writers;
   for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
-  ASSIGN_OR_RETURN(json cmd, ckpts->Open(end_step, "end", "end of the run", FormatIsoTime(TimeAt(pos0)), writers));
-  for (int r : writers) RETURN_IF_ERROR(Send(workers[r], cmd));
+  ckpts->Cancel(end_step);
+  ASSIGN_OR_RETURN(json cmd, ckpts->Open(end_step, "end", "end of the run", FormatIsoTime(TimeAt(Position())), writers));
+  for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
+  ckpts->Cancel(steps_ckpt);
+  steps_ckpt = -1;
+  return ScheduleStepsCheckpoint(start_step);
+}
+
+// --checkpoint-every N: the next multiple of N after `after` is asked for in advance (a boundary
+// known ahead cannot be missed, however fast the steps are).
+Status LiveCoordinator::Impl::ScheduleStepsCheckpoint(int64_t after) {
+  if (opt.checkpoint_every <= 0) return Status::Ok();
+  const int64_t next = (after / opt.checkpoint_every + 1) * opt.checkpoint_every;
+  if (next >= end_step || ckpts->IsOpen(next)) return Status::Ok();
+  std::set<int> writers;
+  for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
+  ASSIGN_OR_RETURN(json cmd, ckpts->Open(next, "steps", "every " + std::to_string(opt.checkpoint_every) +
+                                                            " steps (--checkpoint-every)",
+                                         FormatIsoTime(TimeAt(Position())), writers));
+  for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
+  steps_ckpt = next;
+  return Status::Ok();
+}
+
+// Carries out a change of plan at a common step boundary: every stage rank halts there (keeping its
+// state in memory) after a checkpoint of that boundary; then, unless the new plan pauses, the new
+// pipeline is assigned (a new epoch) and continues from that step: ranks that keep their layers
+// from memory, the others from the checkpoint. The report records the action, its reason, the
+// state bytes written and the training time it cost.
+Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Action>& acts) {
+  const auto t0 = SteadyClock::now();
+  json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))},
+                 {"from", plan.Describe(site_names)},
+                 {"to", next.Describe(site_names)},
+                 {"reason", next.reason}};
+  json kinds = json::array();
+  for (const Action& a : acts)
+    if (a.kind != ActionKind::kCheckpoint) kinds.push_back(ActionKindName(a.kind));
+  if (kinds.empty()) kinds.push_back(next.paused() ? "pause" : "resize");
+  action["actions"] = kinds;
+  action["from_pipeline"] = DescribePipeline();
+  std::string resume_dir = last_checkpoint_dir;
+  double state_bytes = 0;
+  if (running) {
+    const int64_t halt_at = SafeBoundary();
+    if (halt_at >= end_step) return Status::Ok();  // the run ends before the change could take effect
+    std::set<int> writers;
+    for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
+    std::string why = "before the plan changes";
+    for (const Action& a : acts)
+      if (a.kind == ActionKind::kCheckpoint) why = a.reason;
+    if (!ckpts->IsOpen(halt_at)) {
+      ASSIGN_OR_RETURN(json cmd, ckpts->Open(halt_at, "plan", "policy: " + why + " (" + plan.Describe(site_names) +
+                                                                  " -> " + next.Describe(site_names) + ")",
+                                             FormatIsoTime(TimeAt(Position())), writers));
+      for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
+    }
+    for (int r : writers) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kHalt}, {"step", halt_at}}));
+    GT_INFO("live", "halting every stage before step " << halt_at << " for " << kinds.dump() << " to "
+                                                       << next.Describe(site_names));
+    halted.clear();
+    const auto deadline = SteadyClock::now() + std::chrono::duration<double>(opt.stall_seconds);
+    while (static_cast<int>(halted.size()) < static_cast<int>(writers.size()) || ckpts->IsOpen(halt_at)) {
+      if (Cancelled()) return Aborted("cancelled while reconfiguring");
+      if (SteadyClock::now() > deadline)
+        return Timeout("workers did not halt before step " + std::to_string(halt_at) + " within " +
+                       std::to_string(static_cast<int>(opt.stall_seconds)) + " s (" + std::to_string(halted.size()) +
+                       " of " + std::to_string(writers.size()) + " halted)");
+      auto m = control->Receive(std::chrono::milliseconds(200));
+      if (!m.ok()) {
+        if (m.status().code() == Code::kTimeout) continue;
+        return m.status();
+      }
+      if (m->kind == FrameKind::kControl) RETURN_IF_ERROR(OnMessage(m->control));
+    }
+    running = false;
+    start_step = halt_at;
+    resume_dir = last_checkpoint_dir;
+    state_bytes = last_checkpoint_bytes;
+    // The old pipeline's load is booked up to here; the new one's from here.
+    RETURN_IF_ERROR(CloseUntil(Position()));
+  }
+  plan = next;
+  bool moves_state = false;
+  for (const auto& k : kinds) moves_state |= k == "migrate" || k == "resize";
+  if (moves_state) state_bytes = last_checkpoint_bytes;  // moved through the checkpoint
+  action["step"] = start_step;
+  action["checkpoint"] = resume_dir;
+  action["state_bytes"] = state_bytes;
+  if (next.paused()) {
+    // The allocation stays (booked idle, as the simulator books it); the state stays in memory.
+    action["to_pipeline"] = "paused";
+    action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    actions.push_back(action);
+    GT_INFO("live", "paused at step " << start_step << " (" << next.reason << ")");
+    return Status::Ok();
+  }
+  ++epoch;
+  RETURN_IF_ERROR(BuildPipeline(next));
+  RETURN_IF_ERROR(AssignAndStart(resume_dir));
+  action["to_pipeline"] = DescribePipeline();
+  action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  actions.push_back(action);
   return Status::Ok();
 }
 
@@ -612,15 +812,48 @@ Status LiveCoordinator::Impl::CloseUntil(double pos) {
 Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
   const Config& cfg = opt.config;
   const auto& supply = sim->supply();
-  if (i >= supply[0].size()) return Status::Ok();
+  if (i >= supply[0].size()) {
+    // Beyond the traces no plan can be made: a paused job resumes as it last ran, so the run ends.
+    if (follow_plan && !running && !last_running.paused() && !last_running.stages.empty())
+      return Reconfigure(last_running, {});
+    return Status::Ok();
+  }
   const double frac = loss_curve.empty() ? 0 : double(loss_curve.back().first + 1) / end_step;
   Plan p = Decide(i, cfg.job.steps * (1 - frac), plan);
-  if (p.Describe(site_names) != plan.Describe(site_names)) {
+  if (follow_plan) {
+    // The live run carries out the plan: a pause, a resume, another pipeline (resize or move), or
+    // only other modelled GPUs behind the same live ranks (booked from here on).
+    bool change = p.paused() == running;
+    std::optional<LiveLayout> layout;
+    if (!change && !p.paused()) {
+      ASSIGN_OR_RETURN(LiveLayout l, LayoutFor(p));
+      change = !SamePipeline(l);
+      layout = std::move(l);
+    }
+    if (change) {
+      const double since = (static_cast<double>(i) - last_ckpt_pos) * dt;
+      const Plan before = plan;
+      RETURN_IF_ERROR(Reconfigure(p, DeriveActions(plan, p, since, 0)));
+      if (!p.paused()) last_running = p;
+      last_proposal = p;
+      (void)before;
+      plan_timeline.emplace_back(i, p);
+      return Status::Ok();
+    }
+    if (layout && layout->model_gpus != model_gpus) {
+      RETURN_IF_ERROR(CloseUntil(Position()));
+      Apply(*layout);
+    }
+    plan = p;
+    if (!p.paused()) last_running = p;
+  } else if (p.Describe(site_names) != plan.Describe(site_names)) {
     ++proposals_ignored;
-    if (proposals.size() < 20) proposals.push_back(FormatIsoTime(in.now) + " " + p.Describe(site_names));
-    GT_INFO("live", "policy proposes " << p.Describe(site_names) << " at " << FormatIsoTime(in.now)
-                                       << "; the live plan stays " << plan.Describe(site_names));
+    if (proposals.size() < 20) proposals.push_back(FormatIsoTime(engine->input().now) + " " + p.Describe(site_names));
+    GT_INFO("live", "policy proposes " << p.Describe(site_names) << " at " << FormatIsoTime(engine->input().now)
+                                       << "; the live plan stays " << plan.Describe(site_names) << " (--sites all)");
   }
+  plan_timeline.emplace_back(i, follow_plan ? plan : last_running);
+  if (!running) return Status::Ok();
   CheckpointTriggerInput t;
   t.interval_hours = dt;
   t.hours_since_checkpoint = (static_cast<double>(i) - last_ckpt_pos) * dt;
@@ -637,26 +870,26 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
     o.load_mw = model_gpus[s] * site.gpu.busy_w * site.pue / 1e6;
     o.renewable_now_mw = supply[s].renewable_mw[i];
     // The outlook's first value forecasts interval i itself; the drop ahead starts at i + 1.
-    const auto& f = in.outlook[s].renewable_mw;
+    const auto& f = engine->input().outlook[s].renewable_mw;
     o.renewable_forecast_mw.assign(f.begin() + std::min<size_t>(1, f.size()), f.end());
     o.battery_mwh = std::max(0.0, soc[s] - site.battery.min_soc * site.battery.capacity_mwh);
     t.sites.push_back(std::move(o));
   }
   last_proposal = p;
   const CheckpointTrigger trig = DecideCheckpoint(t);
-  if (trig.take && !ckpts->BusyExcept(end_step)) RETURN_IF_ERROR(RequestCheckpoint(trig.kind, trig.reason));
+  if (trig.take && !ckpts->BusyExcept({end_step, steps_ckpt})) RETURN_IF_ERROR(RequestCheckpoint(trig.kind, trig.reason));
   return Status::Ok();
 }
 
 // Asks every stage rank for a checkpoint at the first boundary none of them can have passed.
 Status LiveCoordinator::Impl::RequestCheckpoint(const std::string& kind, const std::string& reason) {
-  const int64_t step = max_step_reported + 2;
+  const int64_t step = SafeBoundary();
   if (step >= end_step || ckpts->IsOpen(step)) return Status::Ok();  // the end checkpoint comes first
   std::set<int> writers;
   for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
   ASSIGN_OR_RETURN(json cmd, ckpts->Open(step, kind, reason, FormatIsoTime(TimeAt(Position())), writers));
   GT_INFO("live", "checkpoint requested at step " << step << " (" << reason << ")");
-  for (int r : writers) RETURN_IF_ERROR(Send(workers[r], cmd));
+  for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
   last_ckpt_step = step;
   if (!loss_curve.empty() && loss_curve.back().first + 1 >= step)
     return SetCheckpointState(step);
@@ -665,6 +898,13 @@ Status LiveCoordinator::Impl::RequestCheckpoint(const std::string& kind, const s
 
 Status LiveCoordinator::Impl::Committed(const std::optional<json>& record) {
   if (!record) return Status::Ok();
+  last_checkpoint_dir = (*record)["dir"].get<std::string>();
+  last_checkpoint_bytes = (*record).value("bytes", 0.0);
+  const int64_t step = (*record).value("step", int64_t{0});
+  if (step == steps_ckpt) {
+    steps_ckpt = -1;
+    RETURN_IF_ERROR(ScheduleStepsCheckpoint(step));
+  }
   auto t = ParseIsoTime((*record)["trace_time"].get<std::string>());
   // Counted from the start of the interval it was taken in, as the simulator counts.
   if (t.ok())
@@ -710,7 +950,7 @@ json LiveCoordinator::Impl::CaptureState(int64_t step) const {
           {"ledger", l.ToJson()},
           {"loss_curve", lc},
           {"checkpoints", ckpts->records()},
-          {"reconfigurations", json::array()},
+          {"reconfigurations", actions},
           {"resumes", resumes},
           {"plan", {{"placement", plan.Describe(site_names)}, {"live_placement", live_placement}}},
           {"pipeline", pipe},
@@ -718,7 +958,18 @@ json LiveCoordinator::Impl::CaptureState(int64_t step) const {
           {"policy_proposals_ignored", proposals_ignored}};
 }
 
+// The first step boundary no rank can have passed by the time a command sent now arrives: the
+// furthest step reported, plus the steps the pipeline makes in half a second at its measured pace.
+int64_t LiveCoordinator::Impl::SafeBoundary() const {
+  const double ahead = step_wall_s > 0 ? std::ceil(0.5 / step_wall_s) : 0;
+  return max_step_reported + 2 + static_cast<int64_t>(std::min(1000.0, ahead));
+}
+
 Status LiveCoordinator::Impl::OnStepCompleted(int64_t step, double loss) {
+  const auto now = SteadyClock::now();
+  const double gap = std::chrono::duration<double>(now - last_step_done).count();
+  if (step > start_step && gap < 5) step_wall_s = step_wall_s > 0 ? 0.8 * step_wall_s + 0.2 * gap : gap;
+  last_step_done = now;
   loss_curve.emplace_back(step, loss);
   steps_in_interval += 1;
   if (step % 10 == 0 || step + 1 == end_step)
@@ -726,9 +977,7 @@ Status LiveCoordinator::Impl::OnStepCompleted(int64_t step, double loss) {
                             << std::setprecision(1) << Since(train_t0) << " s)");
   for (int64_t n : ckpts->AwaitingState())
     if (n == step + 1) RETURN_IF_ERROR(SetCheckpointState(n));
-  if (opt.checkpoint_every > 0 && max_step_reported + 2 - last_ckpt_step >= opt.checkpoint_every &&
-      !ckpts->BusyExcept(end_step))
-    RETURN_IF_ERROR(RequestCheckpoint("steps", "every " + std::to_string(opt.checkpoint_every) + " steps (--checkpoint-every)"));
+
   return Status::Ok();
 }
 
@@ -740,6 +989,13 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
   if (type == live::kError)
     return Internal("worker rank " + std::to_string(rank) + " (stage " + std::to_string(w.stage) +
                     "): " + c.value("message", std::string()));
+  // Progress of another epoch is stale (checkpoint reports are matched by step, whatever the epoch).
+  const bool current = c.value("epoch", int64_t{-1}) == epoch;
+  if (!current && (type == live::kStep || type == live::kDone || type == live::kHalted)) return Status::Ok();
+  if (type == live::kHalted) {
+    halted.insert(rank);
+    return Status::Ok();
+  }
   if (type == live::kStep) {
     last_progress = SteadyClock::now();
     const int64_t step = c.value("step", int64_t{0});
@@ -777,12 +1033,11 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
 
 // Training: messages from the workers, the compressed trace clock's interval boundaries, limits.
 Status LiveCoordinator::Impl::Train() {
-  const int active = S * R;
-  while (done < active) {
+  while (!running || done < S * R) {
     if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
     if (Since(run_t0) > opt.timeout_seconds)
       return Timeout("the run exceeded its " + std::to_string(static_cast<int>(opt.timeout_seconds)) + " s limit");
-    if (Since(last_progress) > opt.stall_seconds)
+    if (running && Since(last_progress) > opt.stall_seconds)
       return Timeout("no training progress for " + std::to_string(static_cast<int>(opt.stall_seconds)) +
                      " s; a worker is stuck or dead");
     const double pos = Position();
@@ -828,6 +1083,7 @@ Result<json> LiveCoordinator::Impl::Run() {
       loss_curve.emplace_back(p.value("step", int64_t{0}), p.value("loss", 0.0));
     ckpts->RestoreRecords(resume_state.value("checkpoints", json::array()));
     resumes = resume_state.value("resumes", json::array());
+    actions = resume_state.value("reconfigurations", json::array());
     const json socs = resume_state.value("battery_soc_mwh", json::object());
     for (size_t s = 0; s < site_names.size(); ++s) soc[s] = socs.value(site_names[s], soc[s]);
     json rej = json::array();
@@ -838,10 +1094,16 @@ Result<json> LiveCoordinator::Impl::Run() {
   if (start_step >= end_step)
     return InvalidArgument("nothing to do: the checkpoint is at step " + std::to_string(start_step) +
                            " and the run ends at step " + std::to_string(end_step) + " (raise --steps)");
+  follow_plan = opt.sites == "plan";
+  if (resume_from) last_checkpoint_dir = resume_from->dir;
   RETURN_IF_ERROR(Place());
+  last_running = plan;
   RETURN_IF_ERROR(Register());
-  RETURN_IF_ERROR(BuildPipeline());
-  RETURN_IF_ERROR(AssignAndStart());
+  RETURN_IF_ERROR(BuildPipeline(plan));
+  train_t0 = SteadyClock::now();  // the trace clock starts with the first assignment
+  soc_at_start = soc;
+  plan_timeline.emplace_back(static_cast<size_t>(pos0), plan);
+  RETURN_IF_ERROR(AssignAndStart(last_checkpoint_dir));
   RETURN_IF_ERROR(Train());
   StopAll("run complete");
   json report = BuildReport();
@@ -849,6 +1111,51 @@ Result<json> LiveCoordinator::Impl::Run() {
   RETURN_IF_ERROR(ledger.WriteJson(opt.run_dir + "/ledger.json"));
   RETURN_IF_ERROR(ledger.WriteCsv(opt.run_dir + "/ledger.csv"));
   return report;
+}
+
+// What the simulator's model (the shared engine: action costs, phases, dispatch) predicts for the
+// plans this run carried out over the same trace hours: the modelled GPUs train at the option's
+// full speed whenever the plan runs. Live books them busy only for the measured duty cycle of its
+// workers, so the ratio shows how far the live pace and the model's agree.
+json LiveCoordinator::Impl::PredictedCarbon() const {
+  if (!follow_plan || plan_timeline.empty()) return {{"note", "only when the live run follows the plan"}};
+  const int n_sites = static_cast<int>(opt.config.sites.size());
+  std::vector<double> soc_sim = soc_at_start;
+  std::vector<int> alloc(n_sites, 0);
+  Plan prev;
+  double kg = 0, mwh = 0;
+  const double end_pos = booked;
+  for (size_t k = 0; k < plan_timeline.size(); ++k) {
+    const size_t i = plan_timeline[k].first;
+    if (i >= sim->supply()[0].size()) break;
+    const Plan& p = plan_timeline[k].second;
+    // The hours of interval i this run covered (the first and the last may be partial).
+    const double from = std::max(static_cast<double>(i), pos0);
+    const double to = std::min(static_cast<double>(i + 1), end_pos);
+    if (k + 1 < plan_timeline.size() && plan_timeline[k + 1].first == i) continue;  // superseded in the same interval
+    if (to <= from) continue;
+    const double hours = (to - from) * dt;
+    const Transition tr = engine->Cost(prev, p);
+    const double overhead = std::min(hours, tr.overhead_hours);
+    const double run_h = p.paused() ? 0 : hours - overhead;
+    for (int s = 0; s < n_sites; ++s) {
+      const PowerFlow f = engine->Dispatch(s, i, soc_sim[s], engine->Phases(s, p, alloc[s], hours, overhead, run_h));
+      soc_sim[s] = f.soc_after_mwh;
+      kg += f.carbon_kg;
+      mwh += f.demand_mwh;
+    }
+    if (!p.paused()) alloc = p.busy_gpus;
+    prev = p;
+  }
+  double live_kg = 0, live_mwh = 0;
+  const UnixSeconds t0 = TimeAt(pos0);
+  for (const auto& row : ledger.rows())
+    if (row.time >= t0) live_kg += row.flow.carbon_kg, live_mwh += row.flow.demand_mwh;
+  return {{"simulated_carbon_kg", kg}, {"simulated_demand_mwh", mwh}, {"live_carbon_kg", live_kg},
+          {"live_demand_mwh", live_mwh}, {"live_over_simulated_carbon", kg > 0 ? live_kg / kg : 0.0},
+          {"live_over_simulated_demand", mwh > 0 ? live_mwh / mwh : 0.0},
+          {"note", "the simulator's engine on the plans carried out, over the same trace hours, GPUs training at "
+                   "full speed whenever the plan runs; live books them busy for its workers' measured duty cycle"}};
 }
 
 json LiveCoordinator::Impl::BuildReport() const {
@@ -897,6 +1204,9 @@ json LiveCoordinator::Impl::BuildReport() const {
   report["checkpoints"] = ckpts->records();
   report["checkpoint_dir"] = ckpts->root();
   report["resumes"] = resumes;
+  report["actions"] = actions;
+  report["simulator_prediction"] = PredictedCarbon();
+  report["follows_plan"] = follow_plan;
   report["policy_proposals_ignored"] = proposals_ignored;
   report["policy_proposals"] = proposals;
   report["energy_model"] =
@@ -964,11 +1274,14 @@ std::string FormatLiveReport(const json& r, int every) {
   os << std::fixed;
   os << "greentrain live run: " << r.value("run", "") << " (policy " << r.value("policy", "") << ", model "
      << r.value("model", "") << ")\n";
-  os << "placement: policy plan " << r["plan"].value("placement", "") << " at " << r.value("trace_start", "")
-     << "; live pipeline " << r["plan"].value("live_placement", "") << " (--sites " << r["plan"].value("sites_mode", "")
-     << ")\n";
+  if (r.value("follows_plan", false))
+    os << "placement: follows the policy's plan from " << r.value("trace_start", "") << "; at the end "
+       << r["plan"].value("placement", "") << ", live pipeline " << r["plan"].value("live_placement", "") << "\n";
+  else
+    os << "placement: policy plan " << r["plan"].value("placement", "") << " at " << r.value("trace_start", "")
+       << "; live pipeline fixed on " << r["plan"].value("live_placement", "") << " (--sites all)\n";
   if (!r["plan"].value("note", std::string()).empty()) os << "  note: " << r["plan"].value("note", "") << "\n";
-  os << "pipeline (" << r.value("replicas", 0) << " replica(s) per stage, "
+  os << (r.value("follows_plan", false) ? "final " : "") << "pipeline (" << r.value("replicas", 0) << " replica(s) per stage, "
      << r.value("micro_batches_per_replica", 0) << " micro-batches each, GPipe):\n";
   for (const auto& s : r["pipeline"])
     os << "  stage " << s.value("stage", 0) << " @ " << s.value("site", "") << ": layers ["
@@ -1008,6 +1321,24 @@ std::string FormatLiveReport(const json& r, int every) {
   for (const auto& [k, v] : r["step_seconds"].items())
     os << "  " << k << ": " << std::setprecision(3) << v.value("mean_wall_s", 0.0) << " s/step wall, "
        << v.value("mean_compute_s", 0.0) << " s compute\n";
+  if (r.value("follows_plan", false)) {
+    os << "actions carried out live (" << r["actions"].size() << "; policy proposals not applied: "
+       << r.value("policy_proposals_ignored", 0) << "):\n";
+    for (const auto& a : r["actions"])
+      os << "  " << a.value("trace_time", "") << "  step " << std::setw(5) << a.value("step", 0) << "  "
+         << std::left << std::setw(18) << a["actions"].dump() << std::right << " " << a.value("from", "") << " -> "
+         << a.value("to", "") << "  (" << std::setprecision(1) << a.value("state_bytes", 0.0) / 1e6 << " MB of state saved/moved, "
+         << std::setprecision(2) << a.value("lost_training_s", 0.0) << " s of training lost)\n";
+  }
+  if (r.contains("simulator_prediction") && r["simulator_prediction"].contains("simulated_carbon_kg")) {
+    const json& p = r["simulator_prediction"];
+    os << "simulator's prediction for these plans and trace hours: " << std::setprecision(2)
+       << p.value("simulated_carbon_kg", 0.0) << " kg, " << std::setprecision(3) << p.value("simulated_demand_mwh", 0.0)
+       << " MWh; live " << std::setprecision(2) << p.value("live_carbon_kg", 0.0) << " kg, " << std::setprecision(3)
+       << p.value("live_demand_mwh", 0.0) << " MWh (ratio " << std::setprecision(2)
+       << p.value("live_over_simulated_carbon", 0.0) << " carbon, " << p.value("live_over_simulated_demand", 0.0)
+       << " energy)\n";
+  }
   if (r.contains("checkpoints") && !r["checkpoints"].empty()) {
     os << "checkpoints (" << r["checkpoints"].size() << ", kept in " << r.value("checkpoint_dir", "") << "):\n";
     for (const auto& c : r["checkpoints"])

@@ -1,25 +1,27 @@
 // The live coordinator: the control loop of a real training run on worker processes.
 //
 // What it does (protocol in coordinator/protocol.h):
-//  1. Placement. At the job's start interval it builds the PolicyInput exactly as the simulator does
-//     (same option menu, forecasters, policy code) and calls Decide. If the policy pauses, it looks
-//     ahead interval by interval (without waiting; at most 7 days of trace time) and starts the live
-//     run at the first interval where the policy runs the job; if there is none it runs the fastest
-//     option with a warning. The plan is fixed for the run; Decide is still called every interval
-//     and a different proposal is logged and counted, not applied.
-//  2. Pipeline. One stage per site the plan uses (plan order), restricted to sites with registered
-//     workers. Layers: an even split of the live model's layers (EvenLayerSplit in worker/pipeline.h;
-//     the plan's partition is for the modelled large model, not the live one). Replicas per stage:
-//     R = min over the chosen sites of their registered ranks (further reduced until R x micro_batch
-//     divides global_batch); each site's lowest R ranks are replicas 0..R-1, and replica r of stage
-//     k talks to replica r of stage k+1. All other ranks are idle (told so, and they wait for stop).
-//  3. Time and ledger. Trace time replays at runtime.wall_seconds_per_trace_hour. Each interval, per
-//     site, the worker-reported busy (compute) seconds give the duty cycle d = busy / (workers x
-//     interval wall seconds) of the site's live workers; the live workers stand in for the plan's
-//     GPUs at that site, so the modelled load is d x plan GPUs busy (busy_w) and (1-d) x plan GPUs
-//     idle (idle_w), dispatched with energy/power.h over the interval's trace hours, which balances
-//     every row. Sites without a stage draw nothing. The last interval is shortened to the time
-//     actually used. work_steps are live optimizer steps.
+//  1. Placement. Every interval it asks the policy through the IntervalEngine the simulator uses
+//     (coordinator/engine.h: same option menu, forecasters, battery states, allocation, time since
+//     the last checkpoint). At the start, a policy that pauses is followed ahead (without waiting;
+//     at most 7 days of trace time) to the first interval where it runs.
+//  2. Pipeline and actions. With sites "plan" (default) the live run carries out the plan: one
+//     stage per site where the plan runs work, that site's live ranks standing for its GPUs in
+//     proportion (at least one), layer cuts from the plan's partition scaled to the live model.
+//     When the plan changes (pause, resume, another site, another number of GPUs mapping to another
+//     replica count) every stage rank halts at one step boundary after a checkpoint of it, keeping
+//     its state in memory; the new pipeline is assigned in a new epoch (fresh collective
+//     generation and pipeline links) and continues at that step, ranks keeping their layers from
+//     memory, the others from the checkpoint. A paused allocation is booked at idle power. Every
+//     action is reported with its trace time, reason, state bytes and the training time it cost.
+//     With sites "all" the pipeline is fixed on every site with workers (the plan's proposals are
+//     logged, not applied). Replicas per stage: R = the fewest ranks of any stage's site, reduced
+//     until R x micro_batch divides global_batch; replica r of stage k talks to replica r of k+1.
+//  3. Time and ledger. Trace time replays at runtime.wall_seconds_per_trace_hour. Per site and
+//     interval piece, the worker-reported busy (compute) seconds give the duty cycle d = busy /
+//     (workers x wall seconds) of the site's live workers; the plan's GPUs there train for d of the
+//     piece (busy_w) and wait idle for the rest (idle_w), dispatched in phases with energy/power.h
+//     as the simulator dispatches, so every row balances. work_steps are live optimizer steps.
 //  4. Checkpoints (coordinator/live_checkpoints.h, format checkpoint/store.h). At every interval
 //     boundary DecideCheckpoint (coordinator/checkpoint_policy.h) asks for one before the policy's
 //     next plan pauses or moves work, before a site's forecast green power falls below its load,

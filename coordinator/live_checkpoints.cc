@@ -35,9 +35,9 @@ Result<json> LiveCheckpoints::Open(int64_t step, const std::string& kind, const 
   return json{{"type", live::kCheckpoint}, {"step", step}, {"dir", dir}, {"reason", reason}};
 }
 
-bool LiveCheckpoints::BusyExcept(int64_t except_step) const {
+bool LiveCheckpoints::BusyExcept(const std::set<int64_t>& except_steps) const {
   for (const auto& [step, r] : open_)
-    if (step != except_step) return true;
+    if (!except_steps.count(step)) return true;
   return false;
 }
 
@@ -88,6 +88,12 @@ std::optional<LiveCheckpoints::Request> LiveCheckpoints::OnFailed(int rank, cons
   std::error_code ec;
   fs::remove_all(fs::path(root_) / ckpt::StepDirName(step), ec);
   return r;
+}
+
+void LiveCheckpoints::Cancel(int64_t step) {
+  if (!open_.erase(step)) return;
+  std::error_code ec;
+  fs::remove_all(fs::path(root_) / ckpt::StepDirName(step), ec);
 }
 
 Result<std::optional<json>> LiveCheckpoints::MaybeCommit(int64_t step) {

@@ -46,8 +46,8 @@ class LiveCheckpoints {
   // send to every writer. Error if one for this step is already open.
   Result<nlohmann::json> Open(int64_t step, const std::string& kind, const std::string& reason,
                               const std::string& trace_time, const std::set<int>& writers);
-  // True while a request other than the one for `except_step` is open.
-  bool BusyExcept(int64_t except_step) const;
+  // True while a request other than those at `except_steps` is open.
+  bool BusyExcept(const std::set<int64_t>& except_steps) const;
   bool IsOpen(int64_t step) const { return open_.count(step) > 0; }
   // Steps whose state is still to be captured (the caller captures when the step before completes).
   std::vector<int64_t> AwaitingState() const;
@@ -55,6 +55,9 @@ class LiveCheckpoints {
   Result<std::optional<nlohmann::json>> SetState(int64_t step, nlohmann::json state);
   // A rank's checkpoint_written; may commit. Returns the committed checkpoint's record.
   Result<std::optional<nlohmann::json>> OnWritten(int rank, const nlohmann::json& msg);
+  // Withdraws the request at `step` if open (its directory is removed); for a request whose writers
+  // changed (a new pipeline re-opens the final checkpoint).
+  void Cancel(int64_t step);
   // A rank's checkpoint_failed: abandons the request. Returns the abandoned request (to re-ask).
   std::optional<Request> OnFailed(int rank, const nlohmann::json& msg);
 

@@ -31,6 +31,14 @@
 //                                    snapshot_s (training time lost), write_s (background)}
 //   worker -> coordinator  checkpoint_failed {step, message}   (boundary already passed, or I/O error)
 //   worker -> coordinator  done     {next_step}   (after its last checkpoint write has finished)
+//   coordinator -> worker  halt     {epoch, step}  end the epoch at the boundary before `step` (all
+//                                    stages stop at the same boundary), keep the state in memory
+//   worker -> coordinator  halted   {step}         the epoch's channels are closed; the worker waits
+//                                    for its next assign (the same layers at the same step continue
+//                                    from memory, others from the assign's resume_dir)
+// Epochs. Every assignment carries an epoch (0, 1, ...); every worker message carries the epoch of
+// its assignment and every command to a worker the current epoch; either side drops messages of
+// another epoch. A worker serves one assignment after another until stop; idle workers wait too.
 //   worker -> coordinator  error    {message}        (the coordinator then stops the run)
 //   coordinator -> worker  stop     {reason}         (to every worker at the end or on error)
 // Idle workers (ranks the plan does not use) receive assign{role:"idle"} and wait for stop.
@@ -53,6 +61,8 @@ constexpr const char* kStep = "step";
 constexpr const char* kCheckpoint = "checkpoint";
 constexpr const char* kCheckpointWritten = "checkpoint_written";
 constexpr const char* kCheckpointFailed = "checkpoint_failed";
+constexpr const char* kHalt = "halt";
+constexpr const char* kHalted = "halted";
 constexpr const char* kDone = "done";
 constexpr const char* kError = "error";
 constexpr const char* kStop = "stop";

@@ -1,5 +1,7 @@
 #include "coordinator/simulator.h"
 
+#include "coordinator/engine.h"
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -73,131 +75,66 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
   const int n_sites = static_cast<int>(config_.sites.size());
   const double dt = config_.interval_seconds / 3600.0;
   const size_t total_steps = supply_[0].size();
-  for (const auto& s : supply_)
-    if (s.size() != total_steps) return Internal("simulator: supply traces of unequal length");
-
-  // Forecasters for each site and signal (the oracle's read the truth).
-  std::vector<std::unique_ptr<Forecaster>> f_renew(n_sites), f_carbon(n_sites);
-  const size_t per_day = static_cast<size_t>(std::max<int64_t>(1, 86400 / config_.interval_seconds));
-  const std::string fname = policy.wants_truth() ? "oracle" : forecaster_name;  // "oracle" = the truth
-  for (int s = 0; s < n_sites; ++s) {
-    ASSIGN_OR_RETURN(f_renew[s], MakeForecaster(fname, &supply_[s].renewable_mw, per_day));
-    ASSIGN_OR_RETURN(f_carbon[s], MakeForecaster(fname, &supply_[s].carbon_g_per_kwh, per_day));
-  }
+  ASSIGN_OR_RETURN(auto engine, IntervalEngine::Create(config_, menu_, supply_, history_, policy, forecaster_name));
 
   SimResult r;
   r.policy = policy.name();
-  r.forecaster = fname;
+  r.forecaster = engine->forecaster();
   for (const auto& s : config_.sites) r.site_names.push_back(s.name);
 
-  std::vector<double> soc(n_sites);
+  EngineState st;
+  st.battery_soc_mwh.resize(n_sites);
   for (int s = 0; s < n_sites; ++s)
-    soc[s] = config_.sites[s].battery.capacity_mwh * config_.sites[s].battery.initial_soc;
-  std::vector<int> allocated(n_sites, 0);
-  Plan current;
-  double work_left = config_.job.steps;
-  double since_ckpt = 0;
+    st.battery_soc_mwh[s] = config_.sites[s].battery.capacity_mwh * config_.sites[s].battery.initial_soc;
+  st.allocated_gpus.assign(n_sites, 0);
+  st.work_left_steps = config_.job.steps;
   const double deadline_h = config_.job.deadline_hours;
 
-  PolicyInput in;
-  in.config = &config_;
-  in.menu = &menu_;
-  in.interval_hours = dt;
-  in.work_total_steps = config_.job.steps;
-  in.outlook.resize(n_sites);
-
-  for (size_t i = history_; i < total_steps && work_left > 1e-9; ++i) {
+  for (size_t i = history_; i < total_steps && st.work_left_steps > 1e-9; ++i) {
     const double elapsed_h = static_cast<double>(i - history_) * dt;
-    const UnixSeconds t = supply_[0].start + static_cast<int64_t>(i) * config_.interval_seconds;
-    in.now = t;
-    in.work_remaining_steps = work_left;
-    in.hours_to_deadline = std::max(dt, deadline_h - elapsed_h);
-    in.hours_since_checkpoint = since_ckpt;
-    in.battery_soc_mwh = soc;
-    in.allocated_gpus = allocated;
-    in.current = current;
-    const size_t horizon = std::max<size_t>(1, policy.horizon(in));
-    for (int s = 0; s < n_sites; ++s) {
-      auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& out) {
-        out = f.Forecast(HistoryView{truth.data(), i}, horizon);
-        out.resize(horizon, !out.empty() ? out.back() : truth[i > 0 ? i - 1 : i]);
-      };
-      fill(*f_renew[s], supply_[s].renewable_mw, in.outlook[s].renewable_mw);
-      fill(*f_carbon[s], supply_[s].carbon_g_per_kwh, in.outlook[s].carbon_g_per_kwh);
-    }
-    Plan next = policy.Decide(in);
+    const UnixSeconds t = engine->TimeOf(i);
+    Plan next = engine->Decide(i, st);
 
-    // Time lost to the actions before training resumes, and who waits during it.
-    double overhead_s = 0;
-    bool ckpt = false;
-    for (const Action& a : next.actions) {
-      switch (a.kind) {
-        case ActionKind::kCheckpoint: ckpt = true; ++r.checkpoints; break;
-        case ActionKind::kPause: ++r.pauses; break;
-        case ActionKind::kResume: ++r.resumes; break;
-        case ActionKind::kResize: ++r.resizes; break;
-        case ActionKind::kMigrate: ++r.migrations; break;
-        default: break;
-      }
-    }
-    if (ckpt) overhead_s += menu_.CheckpointSeconds(current.stages);
-    if (!next.paused()) {
-      double move_s = menu_.MigrationSeconds(current.stages, next.stages);
-      r.migrated_bytes += menu_.MigrationBytes(current.stages, next.stages);
-      bool resumed = current.stages.empty() || current.paused();
-      if (move_s == 0 && resumed) move_s = menu_.settings().restart_seconds;
-      overhead_s += move_s;
-    }
-    const double overhead_h = std::min(dt, overhead_s / 3600.0);
+    // Time lost to the actions before training resumes.
+    const Transition tr = engine->Cost(st.current, next);
+    r.checkpoints += tr.checkpoint ? 1 : 0;
+    r.pauses += tr.pauses;
+    r.resumes += tr.resumes;
+    r.resizes += tr.resizes;
+    r.migrations += tr.migrations;
+    r.migrated_bytes += tr.migrated_bytes;
+    const double overhead_h = tr.overhead_hours;
     r.overhead_hours += overhead_h;
-    since_ckpt = ckpt ? 0 : since_ckpt + dt;
+    st.hours_since_checkpoint = tr.checkpoint ? 0 : st.hours_since_checkpoint + dt;
 
     double run_h = 0, work = 0;
     if (!next.paused()) {
       run_h = dt - overhead_h;
       work = next.steps_per_hour * run_h;
-      if (work >= work_left) {
-        run_h = work_left / next.steps_per_hour;
-        work = work_left;
+      if (work >= st.work_left_steps) {
+        run_h = st.work_left_steps / next.steps_per_hour;
+        work = st.work_left_steps;
       }
     }
-    work_left -= work;
+    st.work_left_steps -= work;
     r.work_steps += work;
 
-    // Energy per site: busy GPUs while training; GPUs of the new placement idle during the
-    // overhead; the old allocation idle while paused.
+    // Energy per site, dispatched in phases (IntervalEngine::Phases).
     TimelinePoint tp;
     tp.time = t;
     tp.placement = next.Describe(r.site_names);
     tp.busy_gpus = next.busy_gpus;
     for (int s = 0; s < n_sites; ++s) {
-      const auto& site = config_.sites[s];
-      // The interval in phases, each dispatched on its own (renewable power is constant within the
-      // interval, so a load present for part of it meets only that part's renewable energy):
-      // overhead (GPUs of the new and old placement idle while state is saved, moved, restarted),
-      // training, and the rest (allocated GPUs idle while paused; nothing once the job is done).
-      int busy = 0, idle = 0;
-      double overhead_mw = 0, run_mw = 0, rest_mw = 0;
-      if (!next.paused()) {
-        busy = next.busy_gpus[s];
-        int waiting = busy > 0 ? busy : allocated[s];
-        overhead_mw = waiting * site.gpu.idle_w / 1e6;
-        run_mw = busy * site.gpu.busy_w / 1e6;
-      } else {
-        idle = allocated[s];
-        rest_mw = idle * site.gpu.idle_w / 1e6;
-      }
-      const PowerFlow flow = DispatchPhases(site, soc[s], supply_[s].At(i),
-                                            {{overhead_h, overhead_mw},
-                                             {run_h, run_mw},
-                                             {dt - overhead_h - run_h, next.paused() ? rest_mw : 0.0}});
-      soc[s] = flow.soc_after_mwh;
+      const SitePhases ph = engine->Phases(s, next, st.allocated_gpus[s], dt, overhead_h, run_h);
+      const PowerFlow flow = engine->Dispatch(s, i, st.battery_soc_mwh[s], ph);
+      st.battery_soc_mwh[s] = flow.soc_after_mwh;
+      const int busy = next.paused() ? 0 : next.busy_gpus[s];
       LedgerRow row;
       row.time = t;
       row.hours = dt;
-      row.site = site.name;
+      row.site = config_.sites[s].name;
       row.busy_gpus = busy;
-      row.idle_gpus = idle;
+      row.idle_gpus = next.paused() ? st.allocated_gpus[s] : 0;
       row.work_steps = busy > 0 && next.steps_per_hour > 0 ? work : 0;
       if (next.Sites().size() > 1 && busy > 0) row.work_steps = work / next.Sites().size();
       row.carbon_g_per_kwh = supply_[s].carbon_g_per_kwh[i];
@@ -207,14 +144,14 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
       tp.load_mw.push_back(flow.demand_mwh / dt);
       tp.carbon_g_per_kwh.push_back(supply_[s].carbon_g_per_kwh[i]);
     }
-    if (!next.paused()) allocated = next.busy_gpus;
+    if (!next.paused()) st.allocated_gpus = next.busy_gpus;
     tp.work_done = r.work_steps;
     r.timeline.push_back(std::move(tp));
-    if (work_left <= 1e-9) {
+    if (st.work_left_steps <= 1e-9) {
       r.finished = true;
       r.completion_hours = elapsed_h + overhead_h + run_h;
     }
-    current = std::move(next);
+    st.current = std::move(next);
   }
   if (!r.finished) r.completion_hours = static_cast<double>(total_steps - history_) * dt;
   r.deadline_met = r.finished && r.completion_hours <= deadline_h + 1e-9;

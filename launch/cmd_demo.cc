@@ -1,6 +1,6 @@
 // `greentrain demo [options]`: what ./launch/demo.sh runs: `greentrain run` on the bundled default
-// configuration (three simulated US regions, 2 ranks each, real 2022 EIA-930 traces), with a pipeline
-// stage in every region (--sites all), 1500 steps (about 3 minutes on 2 cores) and a new run directory
+// configuration (three simulated US regions, 3 ranks each, real 2022 EIA-930 traces), with a pipeline
+// following the policy's plan live (pauses, resizes, moves), 1000 steps and a new run directory
 // <binary dir>/runs/demo-<UTC time> (with --resume: the newest of them), unless overridden. A new
 // directory per demo keeps every earlier demo's checkpoints and report.
 #include <ctime>
@@ -32,10 +32,8 @@ int RunDemo(const Args& args) {
       if (x.rfind(flag, 0) == 0) return true;
     return false;
   };
-  // Every simulated region hosts a pipeline stage (the policy alone would often pick one site).
-  if (!given("--sites")) a.insert(a.end(), {"--sites", "all"});
-  // About 3 minutes on 2 cores with 6 ranks (~0.11 s per step).
-  if (!given("--steps")) a.insert(a.end(), {"--steps", "1500"});
+  // A few minutes on 2 cores: about 0.1-0.3 s per step, plus the hours the plan pauses.
+  if (!given("--steps")) a.insert(a.end(), {"--steps", "1000"});
   // The run directory goes next to the binary (build/runs/demo-*), not into the source tree.
   if (!given("--run-dir")) {
     namespace fs = std::filesystem;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <fstream>
 #include <thread>
 #include <sstream>
@@ -67,9 +68,15 @@ struct Worker {
   CurveKeyPair data_keys;
   bool stop_requested = false;
   double last_snapshot_seconds = 0;  // training time the latest checkpoint snapshot took
+  int64_t epoch = 0;                  // of the current assignment; stale commands are dropped
+  std::optional<int64_t> pending_halt;  // halt at the boundary before this step
+  // The state this rank held when it last halted, for the next assignment (pause/resume in memory).
+  LayerState held;
+  int64_t held_step = -1;
 
   Status SendToCoordinator(json body) {
     body["rank"] = rank;
+    body["epoch"] = epoch;
     return control->SendControl("coordinator", body);
   }
 
@@ -87,6 +94,10 @@ struct Worker {
       if (type == live::kStop) {
         GT_INFO("worker", "rank " << rank << " stopped by the coordinator: " << c.value("reason", std::string("")));
         stop_requested = true;
+      } else if (c.value("epoch", int64_t{-1}) != epoch) {
+        GT_INFO("worker", "rank " << rank << " drops a stale '" << type << "' of epoch " << c.value("epoch", -1));
+      } else if (type == live::kHalt && c.contains("step") && c["step"].is_number_integer()) {
+        pending_halt = c["step"].get<int64_t>();
       } else if (type == live::kCheckpoint && c.contains("step") && c["step"].is_number_integer() &&
                  c.contains("dir") && c["dir"].is_string()) {
         pending_checkpoints[c["step"].get<int64_t>()] = c["dir"].get<std::string>();
@@ -172,6 +183,23 @@ struct Worker {
     return Status::Ok();
   }
 
+  // Ends the epoch at the boundary before step `step`: finishes the checkpoint writes, keeps the
+  // state in memory, closes the pipeline channels and tells the coordinator.
+  Status Halt(int64_t step, PipelineRank& pr, AsyncCheckpointWriter& writer) {
+    if (step != *pending_halt)
+      return Internal("asked to halt before step " + std::to_string(*pending_halt) + " but already at step " +
+                      std::to_string(step) + " (the command came too late)");
+    while (auto f = writer.WaitFinished()) RETURN_IF_ERROR(ReportWritten(*f));
+    RETURN_IF_ERROR(pr.Snapshot(&held));
+    held_step = step;
+    if (data) {
+      (void)data->Disconnect("next");
+      (void)data->Disconnect("prev");
+    }
+    GT_INFO("worker", "rank " << rank << " halted before step " << step << " (epoch " << epoch << ")");
+    return SendToCoordinator({{"type", live::kHalted}, {"step", step}});
+  }
+
   Status Train(const json& a) {
     ModelConfig model = config.runtime.live_model.layers > 0 ? config.runtime.live_model : config.model;
     PipelineRole role;
@@ -222,7 +250,7 @@ struct Worker {
       ASSIGN_OR_RETURN(std::shared_ptr<ZmqStore> store, ZmqStore::Connect(a.at("store_endpoint").get<std::string>()));
       CollectiveOptions co;
       co.store = store;
-      co.job = "live-" + std::to_string(role.job) + "-stage" + std::to_string(role.stage);
+      co.job = "live-" + std::to_string(role.job) + "-e" + std::to_string(epoch) + "-stage" + std::to_string(role.stage);
       co.members = a.at("members").get<std::vector<int>>();
       co.self = rank;
       co.hostname = opt.bind_host == "0.0.0.0" ? "127.0.0.1" : opt.bind_host;
@@ -230,7 +258,13 @@ struct Worker {
       ASSIGN_OR_RETURN(coll, MakeCollective(a.value("collective", std::string("gloo")), co));
     }
     ASSIGN_OR_RETURN(pr, PipelineRank::Create(model, role, &sampler, data.get(), coll.get()));
-    if (!resume_dir.empty()) {
+    if (held_step == assigned_start && held.first == role.first_layer && held.last == role.last_layer) {
+      // The same layers at the same step: the state this rank kept when it halted.
+      RETURN_IF_ERROR(pr->Restore(held));
+      next_step = assigned_start;
+      GT_INFO("worker", "rank " << rank << " continues layers [" << role.first_layer << "," << role.last_layer
+                                << ") from memory at step " << next_step);
+    } else if (!resume_dir.empty()) {
       // Any split may have written the checkpoint: the layers of this stage are assembled from it.
       LayerState state;
       RETURN_IF_ERROR(ReadLayerState(resume_dir, model, role.first_layer, role.last_layer, &state)
@@ -239,7 +273,11 @@ struct Worker {
       next_step = assigned_start;
       GT_INFO("worker", "rank " << rank << " resumed layers [" << role.first_layer << "," << role.last_layer
                                 << ") at step " << next_step << " from " << resume_dir);
+    } else if (assigned_start != 0) {
+      return InvalidArgument("assigned to start at step " + std::to_string(assigned_start) +
+                             " with no state to start from (no checkpoint, nothing held in memory)");
     }
+    held_step = -1;
     ready["next_step"] = next_step;
     RETURN_IF_ERROR(SendToCoordinator(ready));
     ASSIGN_OR_RETURN(json start, AwaitControl(*control, live::kStart, opt.connect_timeout));
@@ -263,6 +301,7 @@ struct Worker {
     for (int64_t s = start_step; s < end_step; ++s) {
       if (PollControl()) return Status::Ok();
       RETURN_IF_ERROR(CheckpointAt(s, *pr, writer, my_layers));
+      if (pending_halt && s >= *pending_halt) return Halt(s, *pr, writer);
       StepStats st;
       RETURN_IF_ERROR(pr->Step(s, &st, cancelled));
       json m = {{"type", live::kStep}, {"stage", role.stage}, {"replica", role.replica}, {"step", s},
@@ -288,35 +327,48 @@ struct Worker {
     return Status::Ok();
   }
 
+  // Waits for the next assignment; Aborted on stop. No deadline while the coordinator is reachable
+  // (idle and halted ranks wait as long as the run lasts); gives up after 60 s without it.
+  Result<json> AwaitAssignment() {
+    auto lost_since = SteadyClock::now();
+    while (true) {
+      auto a = AwaitControl(*control, live::kAssign, std::chrono::milliseconds(1000));
+      if (a.ok() || a.status().code() != Code::kTimeout) return a;
+      if (control->GetPeerState("coordinator").connected) {
+        lost_since = SteadyClock::now();
+      } else if (SteadyClock::now() - lost_since > std::chrono::seconds(60)) {
+        return Unavailable("lost the coordinator for 60 s; giving up");
+      }
+    }
+  }
+
+  // The worker's life: assignments, one epoch each, until the coordinator's stop. An epoch ends
+  // when the stage finishes its steps (done) or halts for a reconfiguration (halted, state kept in
+  // memory for the next assignment).
   Status Run() {
     RETURN_IF_ERROR(Setup());
-    ASSIGN_OR_RETURN(json a, AwaitControl(*control, live::kAssign, opt.connect_timeout));
-    if (a.value("role", std::string()) == "stage") {
+    while (!stop_requested) {
+      auto a = AwaitAssignment();
+      if (!a.ok()) {
+        if (a.status().code() == Code::kAborted) return Status::Ok();
+        return a.status();
+      }
+      epoch = a->value("epoch", int64_t{0});
+      pending_halt.reset();
+      pending_checkpoints.clear();
+      if (a->value("role", std::string()) != "stage") {
+        GT_INFO("worker", "rank " << rank << " (" << config.sites[site].name << ") is idle in epoch " << epoch);
+        continue;
+      }
       Status s;
       try {
-        s = Train(a);
+        s = Train(*a);
       } catch (const std::exception& e) {  // json type errors in a malformed assignment
         s = InvalidArgument(std::string("malformed assignment from the coordinator: ") + e.what());
       }
       if (!s.ok()) {
         if (s.code() == Code::kAborted && stop_requested) return Status::Ok();
         return s;
-      }
-    } else {
-      GT_INFO("worker", "rank " << rank << " (" << config.sites[site].name << ") is idle in this plan");
-    }
-    // Wait for the coordinator's stop (it arrives after every stage rank is done).
-    // No deadline while the coordinator is reachable (idle ranks wait for the whole run); give up
-    // after 60 s without a connection to it.
-    auto lost_since = SteadyClock::now();
-    while (!stop_requested) {
-      auto st = AwaitControl(*control, "never", std::chrono::milliseconds(1000));
-      if (!st.ok() && st.status().code() == Code::kAborted) return Status::Ok();
-      if (!st.ok() && st.status().code() != Code::kTimeout) return st.status();
-      if (control->GetPeerState("coordinator").connected) {
-        lost_since = SteadyClock::now();
-      } else if (SteadyClock::now() - lost_since > std::chrono::seconds(60)) {
-        return Unavailable("lost the coordinator for 60 s; giving up");
       }
     }
     return Status::Ok();

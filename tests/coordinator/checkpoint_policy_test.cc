@@ -139,7 +139,7 @@ TEST_F(LiveCheckpointsTest, CommitsWhenEveryWriterAndTheStateAreIn) {
   ASSERT_TRUE(cmd.ok());
   const std::string dir = (*cmd)["dir"];
   EXPECT_EQ((*cmd)["step"], 10);
-  EXPECT_TRUE(lc.BusyExcept(99));
+  EXPECT_TRUE(lc.BusyExcept({99}));
   EXPECT_FALSE(lc.Open(10, "x", "y", "", {1}).ok());
   auto r = lc.OnWritten(1, Written(10, dir, "layer-0000.gtck"));
   ASSERT_TRUE(r.ok());
@@ -156,7 +156,7 @@ TEST_F(LiveCheckpointsTest, CommitsWhenEveryWriterAndTheStateAreIn) {
   EXPECT_EQ(rec["files"], 3);
   EXPECT_EQ(rec["trace_time"], "2022-06-01T03:00:00Z");
   EXPECT_TRUE(ckpt::VerifyCheckpoint(dir).ok());
-  EXPECT_FALSE(lc.BusyExcept(99));
+  EXPECT_FALSE(lc.BusyExcept({99}));
   EXPECT_EQ(lc.records().size(), 1u);
   // Retention: the third commit removes the first.
   for (int64_t s : {20, 30}) {

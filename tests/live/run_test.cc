@@ -375,5 +375,41 @@ TEST_F(LiveRunTest, DamagedNewestCheckpointIsDetectedAndThePreviousOneUsed) {
   EXPECT_EQ(Losses(r).size(), 50u);
 }
 
+// The live run follows the policy's plan: it pauses, moves and resizes the pipeline as the energy
+// traces dictate (nothing forced), and training goes on where it stopped: the loss curve matches an
+// undisturbed run on one rank within floating-point tolerance.
+TEST_F(LiveRunTest, FollowsThePlanPausesMovesAndResizesWithoutChangingTraining) {
+  const std::string cfg_path = WriteConfig("plan.json", {3, 3, 3});
+  json cfg = json::parse(ReadAll(cfg_path));
+  cfg["runtime"]["wall_seconds_per_trace_hour"] = 0.25;
+  std::ofstream(cfg_path) << cfg.dump(2);
+  const std::string one = WriteConfig("one.json", {1});
+  json ref = Run(dir_ + "/ref", {"--steps", "1500"}, one);
+  ASSERT_FALSE(ref.is_null());
+  std::vector<std::string> args = {"run", cfg_path, "--run-dir", dir_ + "/plan", "--steps", "1500", "--timeout", "150"};
+  int code = RunGreentrain(args, dir_ + "/plan.log", std::chrono::seconds(160));
+  ASSERT_EQ(code, 0) << ReadAll(dir_ + "/plan.log");
+  json r = json::parse(ReadAll(dir_ + "/plan/report.json"));
+  EXPECT_TRUE(r["follows_plan"].get<bool>());
+  EXPECT_EQ(r["policy_proposals_ignored"], 0);
+  std::map<std::string, int> kinds;
+  for (const auto& a : r["actions"])
+    for (const auto& k : a["actions"]) kinds[k.get<std::string>()]++;
+  EXPECT_GT(kinds["pause"], 0) << r["actions"].dump(1);
+  EXPECT_GT(kinds["resume"], 0) << r["actions"].dump(1);
+  EXPECT_GT(kinds["migrate"], 0) << r["actions"].dump(1);
+  EXPECT_GT(kinds["resize"], 0) << r["actions"].dump(1);
+  bool plan_checkpoint = false;
+  for (const auto& c : r["checkpoints"]) plan_checkpoint |= c["kind"] == "plan";
+  EXPECT_TRUE(plan_checkpoint) << "the state is on disk before a pause or a move";
+  std::vector<double> want = Losses(ref), got = Losses(r);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-4 * std::abs(want[i])) << "step " << i;
+  Ledger ledger = LedgerFromReport(r);
+  EXPECT_LT(ledger.MaxImbalanceMwh(), 1e-9);
+  EXPECT_GT(ledger.Totals().gpu_hours_idle, 0) << "a paused allocation is booked at idle power";
+}
+
 }  // namespace
 }  // namespace gt

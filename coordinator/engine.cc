@@ -1,0 +1,106 @@
+#include "coordinator/engine.h"
+
+#include <algorithm>
+
+namespace gt {
+
+Result<std::unique_ptr<IntervalEngine>> IntervalEngine::Create(const Config& config, const OptionMenu& menu,
+                                                               const std::vector<SiteSupplyTrace>& supply,
+                                                               size_t history, const Policy& policy,
+                                                               const std::string& forecaster) {
+  if (supply.size() != config.sites.size() || supply.empty())
+    return InvalidArgument("engine: one supply trace per site is needed");
+  for (const auto& s : supply)
+    if (s.size() != supply[0].size()) return Internal("engine: supply traces of unequal length");
+  std::unique_ptr<IntervalEngine> e(new IntervalEngine(config, menu, supply, history, policy));
+  e->dt_ = config.interval_seconds / 3600.0;
+  e->forecaster_ = policy.wants_truth() ? "oracle" : forecaster;  // "oracle" = the truth
+  const size_t per_day = static_cast<size_t>(std::max<int64_t>(1, 86400 / config.interval_seconds));
+  const size_t n = config.sites.size();
+  e->f_renew_.resize(n);
+  e->f_carbon_.resize(n);
+  for (size_t s = 0; s < n; ++s) {
+    ASSIGN_OR_RETURN(e->f_renew_[s], MakeForecaster(e->forecaster_, &supply[s].renewable_mw, per_day));
+    ASSIGN_OR_RETURN(e->f_carbon_[s], MakeForecaster(e->forecaster_, &supply[s].carbon_g_per_kwh, per_day));
+  }
+  e->in_.config = &config;
+  e->in_.menu = &menu;
+  e->in_.interval_hours = e->dt_;
+  e->in_.work_total_steps = config.job.steps;
+  e->in_.outlook.resize(n);
+  return e;
+}
+
+UnixSeconds IntervalEngine::TimeOf(size_t i) const {
+  return supply_[0].start + static_cast<int64_t>(i) * config_.interval_seconds;
+}
+
+Plan IntervalEngine::Decide(size_t i, const EngineState& st) {
+  const double elapsed_h = (static_cast<double>(i) - static_cast<double>(history_)) * dt_;
+  in_.now = TimeOf(i);
+  in_.work_remaining_steps = st.work_left_steps;
+  in_.hours_to_deadline = std::max(dt_, config_.job.deadline_hours - elapsed_h);
+  in_.hours_since_checkpoint = st.hours_since_checkpoint;
+  in_.battery_soc_mwh = st.battery_soc_mwh;
+  in_.allocated_gpus = st.allocated_gpus;
+  in_.current = st.current;
+  const size_t horizon = std::max<size_t>(1, policy_.horizon(in_));
+  for (size_t s = 0; s < supply_.size(); ++s) {
+    auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& out) {
+      out = f.Forecast(HistoryView{truth.data(), i}, horizon);
+      out.resize(horizon, !out.empty() ? out.back() : truth[i > 0 ? i - 1 : i]);
+    };
+    fill(*f_renew_[s], supply_[s].renewable_mw, in_.outlook[s].renewable_mw);
+    fill(*f_carbon_[s], supply_[s].carbon_g_per_kwh, in_.outlook[s].carbon_g_per_kwh);
+  }
+  return policy_.Decide(in_);
+}
+
+Transition IntervalEngine::Cost(const Plan& current, const Plan& next) const {
+  Transition t;
+  double overhead_s = 0;
+  for (const Action& a : next.actions) {
+    switch (a.kind) {
+      case ActionKind::kCheckpoint: t.checkpoint = true; break;
+      case ActionKind::kPause: ++t.pauses; break;
+      case ActionKind::kResume: ++t.resumes; break;
+      case ActionKind::kResize: ++t.resizes; break;
+      case ActionKind::kMigrate: ++t.migrations; break;
+      default: break;
+    }
+  }
+  if (t.checkpoint) overhead_s += menu_.CheckpointSeconds(current.stages);
+  if (!next.paused()) {
+    double move_s = menu_.MigrationSeconds(current.stages, next.stages);
+    t.migrated_bytes = menu_.MigrationBytes(current.stages, next.stages);
+    const bool resumed = current.stages.empty() || current.paused();
+    if (move_s == 0 && resumed) move_s = menu_.settings().restart_seconds;
+    overhead_s += move_s;
+  }
+  t.overhead_hours = std::min(dt_, overhead_s / 3600.0);
+  return t;
+}
+
+SitePhases IntervalEngine::Phases(int s, const Plan& next, int allocated, double hours, double overhead_hours,
+                                  double run_hours) const {
+  const auto& gpu = config_.sites[s].gpu;
+  SitePhases p;
+  p.overhead_hours = overhead_hours;
+  p.run_hours = run_hours;
+  p.rest_hours = std::max(0.0, hours - overhead_hours - run_hours);
+  if (!next.paused()) {
+    const int busy = s < static_cast<int>(next.busy_gpus.size()) ? next.busy_gpus[s] : 0;
+    p.overhead_mw = (busy > 0 ? busy : allocated) * gpu.idle_w / 1e6;
+    p.run_mw = busy * gpu.busy_w / 1e6;
+  } else {
+    p.rest_mw = allocated * gpu.idle_w / 1e6;
+  }
+  return p;
+}
+
+PowerFlow IntervalEngine::Dispatch(int s, size_t i, double soc_mwh, const SitePhases& p) const {
+  return DispatchPhases(config_.sites[s], soc_mwh, supply_[s].At(i),
+                        {{p.overhead_hours, p.overhead_mw}, {p.run_hours, p.run_mw}, {p.rest_hours, p.rest_mw}});
+}
+
+}  // namespace gt

@@ -1,0 +1,92 @@
+// The interval logic that the simulator and the live coordinator share ("one engine, two drivers"):
+// each interval it builds the policy's input (forecasts made only from the past, battery states, the
+// allocation, the time since the last checkpoint), asks the policy, derives the time the plan's
+// actions cost, and dispatches a site's energy in phases. The simulator drives it with a modelled
+// clock and executor (coordinator/simulator.cc); the live coordinator with the trace clock and real
+// workers (coordinator/live.cc). Only the clock and the executor differ.
+//
+// Ownership and threads: borrows the config, menu, supply and policy (they must outlive it); one
+// engine per run, used from one thread (the forecasters keep caches).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "coordinator/menu.h"
+#include "coordinator/plan.h"
+#include "coordinator/policy.h"
+#include "energy/forecast.h"
+#include "energy/power.h"
+
+namespace gt {
+
+// What the driver knows at the start of an interval.
+struct EngineState {
+  double work_left_steps = 0;
+  double hours_since_checkpoint = 0;
+  std::vector<double> battery_soc_mwh;  // per site
+  std::vector<int> allocated_gpus;      // per site, held by the job (idle while paused)
+  Plan current;                         // what runs now (empty before the start)
+};
+
+// The cost of getting from one plan to the next, before training resumes in the interval.
+struct Transition {
+  bool checkpoint = false;
+  double overhead_hours = 0;    // checkpoint + state moves + restart, capped at the interval
+  double migrated_bytes = 0;
+  int pauses = 0, resumes = 0, resizes = 0, migrations = 0;
+};
+
+// One site's load over an interval in three phases: the overhead (GPUs waiting idle while state is
+// saved, moved or restarted), training (busy GPUs), and the rest (allocated GPUs idle while paused,
+// or nothing).
+struct SitePhases {
+  double overhead_hours = 0, overhead_mw = 0;
+  double run_hours = 0, run_mw = 0;
+  double rest_hours = 0, rest_mw = 0;
+};
+
+class IntervalEngine {
+ public:
+  // `history` leading intervals of every supply trace precede the job's start. `forecaster` names
+  // the forecaster (the policy's wants_truth() overrides it with the truth).
+  static Result<std::unique_ptr<IntervalEngine>> Create(const Config& config, const OptionMenu& menu,
+                                                        const std::vector<SiteSupplyTrace>& supply, size_t history,
+                                                        const Policy& policy, const std::string& forecaster);
+
+  // The policy's plan for interval `i` (absolute index into the supply traces).
+  Plan Decide(size_t i, const EngineState& state);
+  // The input of the last Decide (its outlook holds the forecasts, index 0 = interval i).
+  const PolicyInput& input() const { return in_; }
+  const std::string& forecaster() const { return forecaster_; }
+  double interval_hours() const { return dt_; }
+  UnixSeconds TimeOf(size_t i) const;
+
+  // The time `next`'s actions cost after `current` (checkpoint, migration, restart).
+  Transition Cost(const Plan& current, const Plan& next) const;
+  // Site `s`'s phases in an interval of `hours` where `next` trains for `run_hours` after
+  // `overhead_hours`, the job holding `allocated` GPUs there before.
+  SitePhases Phases(int s, const Plan& next, int allocated, double hours, double overhead_hours,
+                    double run_hours) const;
+  // Dispatches `phases` at site `s` in interval `i` from battery state `soc_mwh`.
+  PowerFlow Dispatch(int s, size_t i, double soc_mwh, const SitePhases& phases) const;
+
+ private:
+  IntervalEngine(const Config& c, const OptionMenu& m, const std::vector<SiteSupplyTrace>& s, size_t h,
+                 const Policy& p)
+      : config_(c), menu_(m), supply_(s), history_(h), policy_(p) {}
+  const Config& config_;
+  const OptionMenu& menu_;
+  const std::vector<SiteSupplyTrace>& supply_;
+  size_t history_;
+  const Policy& policy_;
+  std::string forecaster_;
+  double dt_ = 1;
+  std::vector<std::unique_ptr<Forecaster>> f_renew_, f_carbon_;
+  PolicyInput in_;
+};
+
+}  // namespace gt
