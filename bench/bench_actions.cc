@@ -8,7 +8,7 @@
 // Moves go through the checkpoint (written at the halt, read by the new ranks), not over the
 // transport; the transport figure is the baseline the target names. JSON lines.
 //
-//   bench_actions [--steps N]      (default 300; about a minute and a half on 2 cores)
+//   bench_actions [--steps N]      (default 300; about 5 minutes on 2 cores, most of it paused trace hours)
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -217,6 +217,8 @@ struct LiveCoordinator::Impl {
   // ---- training progress (Train, OnMessage) ----
   int64_t start_step = 0, end_step = 0, max_step_reported = -1, last_ckpt_step = 0;
   double step_wall_s = 0;                 // recent wall time per completed step (moving average)
+  int64_t granted = 0;                    // steps before this may run (the last allow sent)
+  bool granting = true;                   // false while a halt is under way
   int64_t steps_ckpt = -1;                // the --checkpoint-every request open ahead, if any
   SteadyClock::time_point last_step_done;
   SteadyClock::time_point run_t0, train_t0, last_progress;
@@ -246,6 +248,8 @@ struct LiveCoordinator::Impl {
   std::vector<double> soc_at_start;
   std::string last_checkpoint_dir;
   double last_checkpoint_bytes = 0;
+  int64_t last_checkpoint_step = 0;
+  int recoveries = 0;
 
   ~Impl() {
     std::error_code ec;
@@ -279,6 +283,7 @@ struct LiveCoordinator::Impl {
   Status SendCmd(int rank, json body);
   Status AssignAndStart(const std::string& resume_dir);
   Status Reconfigure(const Plan& next, const std::vector<Action>& acts);
+  Status RecoverWithout(const std::set<int>& lost, const std::string& what, const Plan& target);
   Status Train();
   double Position() const { return pos0 + Since(train_t0) / interval_wall; }
   UnixSeconds TimeAt(double pos) const;
@@ -289,7 +294,8 @@ struct LiveCoordinator::Impl {
   Status OnStepCompleted(int64_t step, double loss);
   Status RequestCheckpoint(const std::string& kind, const std::string& reason);
   Status ScheduleStepsCheckpoint(int64_t after);
-  int64_t SafeBoundary() const;
+  int64_t GrantWindow() const;
+  Status Grant(int64_t completed_step);
   Status Committed(const std::optional<json>& record);
   Status SetCheckpointState(int64_t step);
   json CaptureState(int64_t step) const;
@@ -610,10 +616,15 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   }
   const int active = S * R;
   std::set<int> ready;
-  const auto ready_deadline = SteadyClock::now() + opt.register_timeout;
+  const auto ready_deadline = SteadyClock::now() + opt.ack_timeout;
   while (static_cast<int>(ready.size()) < active) {
     if (Cancelled()) return Aborted("cancelled while waiting for workers to get ready");
-    if (SteadyClock::now() > ready_deadline) return Timeout("stage workers did not report ready in time");
+    if (SteadyClock::now() > ready_deadline) {
+      std::set<int> lost;
+      for (const auto& [r, w] : workers)
+        if (w.active && !ready.count(r)) lost.insert(r);
+      return RecoverWithout(lost, "did not report ready within the acknowledgement time", plan);
+    }
     auto m = control->Receive(std::chrono::milliseconds(200));
     if (!m.ok()) {
       if (m.status().code() == Code::kTimeout) continue;
@@ -623,7 +634,7 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
     const json& c = m->control;
     const std::string type = c.value("type", "");
     const int rank = c.value("rank", -1);
-    if (type == live::kError)
+    if (type == live::kError && workers.count(rank) && !workers[rank].failed)
       return Internal("worker rank " + std::to_string(rank) + ": " + c.value("message", std::string()));
     if (type != live::kReady || !workers.count(rank) || c.value("epoch", int64_t{-1}) != epoch) {
       if (type != live::kReady) RETURN_IF_ERROR(OnMessage(c));  // late checkpoint reports and the like
@@ -636,9 +647,11 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
                       ", the run continues at step " + std::to_string(start_step));
     ready.insert(rank);
   }
+  granting = true;
+  granted = start_step + GrantWindow();
   for (auto& [rank, w] : workers) {
     if (!w.active) continue;
-    json s = {{"type", live::kStart}, {"start_step", start_step}};
+    json s = {{"type", live::kStart}, {"start_step", start_step}, {"allowed", granted}};
     if (w.stage > 0) s["prev_endpoint"] = workers[stages[w.stage - 1].ranks[w.replica]].data_endpoint;
     if (w.stage + 1 < S) s["next_endpoint"] = workers[stages[w.stage + 1].ranks[w.replica]].data_endpoint;
     RETURN_IF_ERROR(SendCmd(rank, s));
@@ -679,13 +692,64 @@ Status LiveCoordinator::Impl::ScheduleStepsCheckpoint(int64_t after) {
   return Status::Ok();
 }
 
+// Workers that did not acknowledge a command in time are treated as failed: every other rank of
+// the epoch leaves it (some may wait on the lost ones), and the plan is carried out without them
+// from the last committed checkpoint; the steps after it are trained again (their energy stays
+// booked, as it was spent).
+Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const std::string& what,
+                                             const Plan& target) {
+  if (++recoveries > static_cast<int>(workers.size()))
+    return Unavailable("too many failed workers; the last: rank(s) " + json(lost).dump() + " " + what);
+  std::string names;
+  for (int r : lost) {
+    workers[r].failed = true;
+    names += (names.empty() ? "" : ", ") + std::to_string(r) + " (" + site_names[workers[r].site] + ")";
+  }
+  GT_WARN("live", "rank(s) " << names << " " << what << "; treated as failed, continuing without them from "
+                             << (last_checkpoint_dir.empty() ? std::string("the start") : last_checkpoint_dir));
+  for (const auto& [r, w] : workers)
+    if (w.active && !w.failed) (void)SendCmd(r, {{"type", live::kAbort}, {"reason", "rank(s) " + names + " failed"}});
+  if (last_checkpoint_dir.empty() && start_step > 0)
+    return Unavailable("rank(s) " + names + " failed and there is no checkpoint to continue from");
+  const auto t0 = SteadyClock::now();
+  RETURN_IF_ERROR(CloseUntil(Position()));
+  running = false;
+  ckpts->CancelAll();
+  steps_ckpt = -1;
+  start_step = last_checkpoint_dir.empty() ? 0 : last_checkpoint_step;
+  while (!loss_curve.empty() && loss_curve.back().first >= start_step) loss_curve.pop_back();
+  loss_acc.clear();
+  json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))}, {"actions", json::array({"recover"})},
+                 {"from", plan.Describe(site_names)}, {"to", target.Describe(site_names)},
+                 {"reason", "rank(s) " + names + " " + what}, {"step", start_step},
+                 {"checkpoint", last_checkpoint_dir}, {"state_bytes", last_checkpoint_bytes},
+                 {"from_pipeline", DescribePipeline()}, {"failed_ranks", lost}};
+  plan = target;
+  if (target.paused()) {
+    action["to_pipeline"] = "paused";
+    action["lost_training_s"] = 0.0;
+    actions.push_back(action);
+    return Status::Ok();
+  }
+  ++epoch;
+  RETURN_IF_ERROR(BuildPipeline(target));
+  const size_t index = actions.size();
+  actions.push_back(action);
+  RETURN_IF_ERROR(AssignAndStart(last_checkpoint_dir));
+  actions[index]["to_pipeline"] = DescribePipeline();
+  actions[index]["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  return Status::Ok();
+}
+
 // Carries out a change of plan at a common step boundary: every stage rank halts there (keeping its
 // state in memory) after a checkpoint of that boundary; then, unless the new plan pauses, the new
 // pipeline is assigned (a new epoch) and continues from that step: ranks that keep their layers
 // from memory, the others from the checkpoint. The report records the action, its reason, the
 // state bytes written and the training time it cost.
 Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Action>& acts) {
-  const auto t0 = SteadyClock::now();
+  // Training time lost: from the last step completed before the halt (or now, when paused) until
+  // the new pipeline has started; the steps run while the halt boundary approaches are not lost.
+  auto stopped = SteadyClock::now();
   json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))},
                  {"from", plan.Describe(site_names)},
                  {"to", next.Describe(site_names)},
@@ -699,8 +763,12 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   std::string resume_dir = last_checkpoint_dir;
   double state_bytes = 0;
   if (running) {
-    const int64_t halt_at = SafeBoundary();
-    if (halt_at >= end_step) return Status::Ok();  // the run ends before the change could take effect
+    const int64_t halt_at = granted;  // no rank can be past it; none is granted more from now on
+    granting = false;
+    if (halt_at >= end_step) {  // the run ends before the change could take effect
+      granting = true;
+      return Status::Ok();
+    }
     std::set<int> writers;
     for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
     std::string why = "before the plan changes";
@@ -716,13 +784,16 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
     GT_INFO("live", "halting every stage before step " << halt_at << " for " << kinds.dump() << " to "
                                                        << next.Describe(site_names));
     halted.clear();
-    const auto deadline = SteadyClock::now() + std::chrono::duration<double>(opt.stall_seconds);
+    const auto deadline = SteadyClock::now() + opt.ack_timeout;
     while (static_cast<int>(halted.size()) < static_cast<int>(writers.size()) || ckpts->IsOpen(halt_at)) {
       if (Cancelled()) return Aborted("cancelled while reconfiguring");
-      if (SteadyClock::now() > deadline)
-        return Timeout("workers did not halt before step " + std::to_string(halt_at) + " within " +
-                       std::to_string(static_cast<int>(opt.stall_seconds)) + " s (" + std::to_string(halted.size()) +
-                       " of " + std::to_string(writers.size()) + " halted)");
+      if (SteadyClock::now() > deadline) {
+        std::set<int> lost;
+        for (int r : writers)
+          if (!halted.count(r)) lost.insert(r);
+        if (lost.empty()) return Timeout("the checkpoint before step " + std::to_string(halt_at) + " did not complete");
+        return RecoverWithout(lost, "did not acknowledge the halt before step " + std::to_string(halt_at), next);
+      }
       auto m = control->Receive(std::chrono::milliseconds(200));
       if (!m.ok()) {
         if (m.status().code() == Code::kTimeout) continue;
@@ -731,6 +802,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
       if (m->kind == FrameKind::kControl) RETURN_IF_ERROR(OnMessage(m->control));
     }
     running = false;
+    stopped = last_step_done;  // training stopped when the step before the boundary completed
     start_step = halt_at;
     resume_dir = last_checkpoint_dir;
     state_bytes = last_checkpoint_bytes;
@@ -747,7 +819,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   if (next.paused()) {
     // The allocation stays (booked idle, as the simulator books it); the state stays in memory.
     action["to_pipeline"] = "paused";
-    action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - stopped).count();
     actions.push_back(action);
     GT_INFO("live", "paused at step " << start_step << " (" << next.reason << ")");
     return Status::Ok();
@@ -756,7 +828,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   RETURN_IF_ERROR(BuildPipeline(next));
   RETURN_IF_ERROR(AssignAndStart(resume_dir));
   action["to_pipeline"] = DescribePipeline();
-  action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - stopped).count();
   actions.push_back(action);
   return Status::Ok();
 }
@@ -883,7 +955,8 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
 
 // Asks every stage rank for a checkpoint at the first boundary none of them can have passed.
 Status LiveCoordinator::Impl::RequestCheckpoint(const std::string& kind, const std::string& reason) {
-  const int64_t step = SafeBoundary();
+  // The furthest boundary granted: no rank can have passed it.
+  const int64_t step = std::max(granted, max_step_reported + 1);
   if (step >= end_step || ckpts->IsOpen(step)) return Status::Ok();  // the end checkpoint comes first
   std::set<int> writers;
   for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
@@ -901,6 +974,7 @@ Status LiveCoordinator::Impl::Committed(const std::optional<json>& record) {
   last_checkpoint_dir = (*record)["dir"].get<std::string>();
   last_checkpoint_bytes = (*record).value("bytes", 0.0);
   const int64_t step = (*record).value("step", int64_t{0});
+  last_checkpoint_step = step;
   if (step == steps_ckpt) {
     steps_ckpt = -1;
     RETURN_IF_ERROR(ScheduleStepsCheckpoint(step));
@@ -958,11 +1032,23 @@ json LiveCoordinator::Impl::CaptureState(int64_t step) const {
           {"policy_proposals_ignored", proposals_ignored}};
 }
 
-// The first step boundary no rank can have passed by the time a command sent now arrives: the
-// furthest step reported, plus the steps the pipeline makes in half a second at its measured pace.
-int64_t LiveCoordinator::Impl::SafeBoundary() const {
-  const double ahead = step_wall_s > 0 ? std::ceil(0.5 / step_wall_s) : 0;
-  return max_step_reported + 2 + static_cast<int64_t>(std::min(1000.0, ahead));
+// Steps granted ahead of the pipeline: about half a second at its measured pace (8 before it is
+// known), at least 2.
+int64_t LiveCoordinator::Impl::GrantWindow() const {
+  if (!(step_wall_s > 0)) return 8;
+  return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(0.5 / step_wall_s)), 2, 1000);
+}
+
+// Extends the grant once the pipeline has used part of it (not while a halt is under way).
+Status LiveCoordinator::Impl::Grant(int64_t completed_step) {
+  if (!running || !granting) return Status::Ok();
+  const int64_t window = GrantWindow();
+  const int64_t target = completed_step + 1 + window;
+  if (target < granted + std::max<int64_t>(1, window / 4)) return Status::Ok();
+  granted = target;
+  for (const auto& st : stages)
+    for (int r : st.ranks) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kAllow}, {"until", granted}}));
+  return Status::Ok();
 }
 
 Status LiveCoordinator::Impl::OnStepCompleted(int64_t step, double loss) {
@@ -971,6 +1057,7 @@ Status LiveCoordinator::Impl::OnStepCompleted(int64_t step, double loss) {
   if (step > start_step && gap < 5) step_wall_s = step_wall_s > 0 ? 0.8 * step_wall_s + 0.2 * gap : gap;
   last_step_done = now;
   loss_curve.emplace_back(step, loss);
+  RETURN_IF_ERROR(Grant(step));
   steps_in_interval += 1;
   if (step % 10 == 0 || step + 1 == end_step)
     GT_INFO("live", "step " << step << " loss " << std::fixed << std::setprecision(4) << loss << " ("
@@ -986,6 +1073,7 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
   const int rank = c.value("rank", -1);
   if (!workers.count(rank)) return Status::Ok();
   WorkerInfo& w = workers[rank];
+  if (w.failed) return Status::Ok();  // treated as failed: nothing it says counts any more
   if (type == live::kError)
     return Internal("worker rank " + std::to_string(rank) + " (stage " + std::to_string(w.stage) +
                     "): " + c.value("message", std::string()));
@@ -1095,7 +1183,7 @@ Result<json> LiveCoordinator::Impl::Run() {
     return InvalidArgument("nothing to do: the checkpoint is at step " + std::to_string(start_step) +
                            " and the run ends at step " + std::to_string(end_step) + " (raise --steps)");
   follow_plan = opt.sites == "plan";
-  if (resume_from) last_checkpoint_dir = resume_from->dir;
+  if (resume_from) last_checkpoint_dir = resume_from->dir, last_checkpoint_step = resume_from->step;
   RETURN_IF_ERROR(Place());
   last_running = plan;
   RETURN_IF_ERROR(Register());

@@ -72,6 +72,9 @@ struct LiveOptions {
   std::string sites = "plan";
   double timeout_seconds = 1800;    // the whole run
   double stall_seconds = 180;       // no progress for this long: the run fails
+  // A worker that does not acknowledge a halt or an assignment within this time is treated as
+  // failed: the epoch is abandoned and the plan carried out without it from the last checkpoint.
+  std::chrono::milliseconds ack_timeout{30000};
   std::chrono::milliseconds register_timeout{120000};
   std::function<bool()> cancelled;  // polled; true stops the run (Aborted)
 };

@@ -96,6 +96,12 @@ void LiveCheckpoints::Cancel(int64_t step) {
   fs::remove_all(fs::path(root_) / ckpt::StepDirName(step), ec);
 }
 
+void LiveCheckpoints::CancelAll() {
+  std::vector<int64_t> steps;
+  for (const auto& [step, r] : open_) steps.push_back(step);
+  for (int64_t s : steps) Cancel(s);
+}
+
 Result<std::optional<json>> LiveCheckpoints::MaybeCommit(int64_t step) {
   auto it = open_.find(step);
   Request& r = it->second;

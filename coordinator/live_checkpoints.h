@@ -58,6 +58,7 @@ class LiveCheckpoints {
   // Withdraws the request at `step` if open (its directory is removed); for a request whose writers
   // changed (a new pipeline re-opens the final checkpoint).
   void Cancel(int64_t step);
+  void CancelAll();
   // A rank's checkpoint_failed: abandons the request. Returns the abandoned request (to re-ask).
   std::optional<Request> OnFailed(int rank, const nlohmann::json& msg);
 

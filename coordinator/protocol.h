@@ -21,7 +21,11 @@
 //                                    ("" = fresh), store_endpoint, collective,
 //                                    members: [ranks of the stage's replicas], prev_key, next_key}
 //   worker -> coordinator  ready    {data_endpoint, next_step (= start_step once the state is loaded)}
-//   coordinator -> worker  start    {start_step, prev_endpoint, next_endpoint}
+//   coordinator -> worker  start    {start_step, allowed, prev_endpoint, next_endpoint}
+//   coordinator -> worker  allow    {epoch, until}  steps before `until` may run (a rank waits at the
+//                                    boundary of an ungranted step); the grant runs ahead of the
+//                                    pipeline by about half a second of steps, so that a halt or a
+//                                    checkpoint at the granted boundary is one no rank has passed
 //   worker -> coordinator  step     {stage, replica, step, loss, compute_s, wall_s, allreduce_s}  (each step)
 //   coordinator -> worker  checkpoint {step, dir, reason}   snapshot at the boundary before step `step`
 //                                    (after `step` steps; step may equal end_step) into the step
@@ -36,6 +40,8 @@
 //   worker -> coordinator  halted   {step}         the epoch's channels are closed; the worker waits
 //                                    for its next assign (the same layers at the same step continue
 //                                    from memory, others from the assign's resume_dir)
+//   coordinator -> worker  abort    {epoch, reason} leave the epoch now (a peer failed), drop its state,
+//                                    wait for the next assign (which resumes from a checkpoint)
 // Epochs. Every assignment carries an epoch (0, 1, ...); every worker message carries the epoch of
 // its assignment and every command to a worker the current epoch; either side drops messages of
 // another epoch. A worker serves one assignment after another until stop; idle workers wait too.
@@ -63,6 +69,8 @@ constexpr const char* kCheckpointWritten = "checkpoint_written";
 constexpr const char* kCheckpointFailed = "checkpoint_failed";
 constexpr const char* kHalt = "halt";
 constexpr const char* kHalted = "halted";
+constexpr const char* kAbort = "abort";
+constexpr const char* kAllow = "allow";
 constexpr const char* kDone = "done";
 constexpr const char* kError = "error";
 constexpr const char* kStop = "stop";

@@ -50,6 +50,22 @@ nlohmann::json TotalsJson(const LedgerTotals& t) {
 }
 
 // JSON numbers must be finite; a non-finite value (which Dispatch never produces) becomes null.
+// The PowerFlow fields of a ledger row, by their JSON names (ToJson and FromJson).
+const std::pair<const char*, double PowerFlow::*> kFlowFields[] = {
+    {"demand_mwh", &PowerFlow::demand_mwh},
+    {"renewable_available_mwh", &PowerFlow::renewable_available_mwh},
+    {"renewable_used_mwh", &PowerFlow::renewable_used_mwh},
+    {"battery_charge_mwh", &PowerFlow::battery_charge_mwh},
+    {"battery_discharge_mwh", &PowerFlow::battery_discharge_mwh},
+    {"battery_loss_mwh", &PowerFlow::battery_loss_mwh},
+    {"grid_mwh", &PowerFlow::grid_mwh},
+    {"unmet_mwh", &PowerFlow::unmet_mwh},
+    {"curtailed_mwh", &PowerFlow::curtailed_mwh},
+    {"soc_before_mwh", &PowerFlow::soc_before_mwh},
+    {"soc_after_mwh", &PowerFlow::soc_after_mwh},
+    {"carbon_kg", &PowerFlow::carbon_kg},
+    {"cost", &PowerFlow::cost}};
+
 nlohmann::json Num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 const char* kCsvHeader =
@@ -158,20 +174,8 @@ nlohmann::json Ledger::ToJson() const {
                     {"busy_gpus", r.busy_gpus},
                     {"idle_gpus", r.idle_gpus},
                     {"work_steps", Num(r.work_steps)},
-                    {"carbon_g_per_kwh", Num(r.carbon_g_per_kwh)},
-                    {"demand_mwh", Num(f.demand_mwh)},
-                    {"renewable_available_mwh", Num(f.renewable_available_mwh)},
-                    {"renewable_used_mwh", Num(f.renewable_used_mwh)},
-                    {"battery_charge_mwh", Num(f.battery_charge_mwh)},
-                    {"battery_discharge_mwh", Num(f.battery_discharge_mwh)},
-                    {"battery_loss_mwh", Num(f.battery_loss_mwh)},
-                    {"grid_mwh", Num(f.grid_mwh)},
-                    {"unmet_mwh", Num(f.unmet_mwh)},
-                    {"curtailed_mwh", Num(f.curtailed_mwh)},
-                    {"soc_before_mwh", Num(f.soc_before_mwh)},
-                    {"soc_after_mwh", Num(f.soc_after_mwh)},
-                    {"carbon_kg", Num(f.carbon_kg)},
-                    {"cost", Num(f.cost)}});
+                    {"carbon_g_per_kwh", Num(r.carbon_g_per_kwh)}});
+    for (const auto& [name, field] : kFlowFields) rows.back()[name] = Num(f.*field);
   }
   nlohmann::json sites = nlohmann::json::object();
   for (const auto& [name, t] : TotalsBySite()) sites[name] = TotalsJson(t);
@@ -194,20 +198,7 @@ Result<Ledger> Ledger::FromJson(const nlohmann::json& j) {
       row.idle_gpus = r.at("idle_gpus").get<int>();
       row.work_steps = num("work_steps");
       row.carbon_g_per_kwh = num("carbon_g_per_kwh");
-      PowerFlow& f = row.flow;
-      f.demand_mwh = num("demand_mwh");
-      f.renewable_available_mwh = num("renewable_available_mwh");
-      f.renewable_used_mwh = num("renewable_used_mwh");
-      f.battery_charge_mwh = num("battery_charge_mwh");
-      f.battery_discharge_mwh = num("battery_discharge_mwh");
-      f.battery_loss_mwh = num("battery_loss_mwh");
-      f.grid_mwh = num("grid_mwh");
-      f.unmet_mwh = num("unmet_mwh");
-      f.curtailed_mwh = num("curtailed_mwh");
-      f.soc_before_mwh = num("soc_before_mwh");
-      f.soc_after_mwh = num("soc_after_mwh");
-      f.carbon_kg = num("carbon_kg");
-      f.cost = num("cost");
+      for (const auto& [name, field] : kFlowFields) row.flow.*field = num(name);
     } catch (const nlohmann::json::exception& e) {
       return ParseError("ledger JSON row " + std::to_string(n) + ": " + e.what());
     }

@@ -51,7 +51,7 @@ std::string SelfExe() {
 
 std::vector<std::string> LiveValueFlags() {
   return {"--run-dir", "--run-name", "--steps", "--checkpoint-every", "--seed", "--policy", "--timeout",
-          "--workers", "--bind-host", "--np", "--sites"};
+          "--workers", "--bind-host", "--np", "--sites", "--ack-timeout"};
 }
 std::vector<std::string> LiveSwitches() { return {"--resume"}; }
 
@@ -76,12 +76,15 @@ Result<LiveOptions> LiveOptionsFromFlags(const Flags& flags, const Config& confi
     if (flags.Has("--checkpoint-every")) o.checkpoint_every = std::stoll(flags.Get("--checkpoint-every"));
     if (flags.Has("--seed")) o.seed = std::stoull(flags.Get("--seed"));
     if (flags.Has("--timeout")) o.timeout_seconds = std::stod(flags.Get("--timeout"));
+    if (flags.Has("--ack-timeout"))
+      o.ack_timeout = std::chrono::milliseconds(static_cast<int64_t>(1000 * std::stod(flags.Get("--ack-timeout"))));
     o.workers = flags.Has("--workers") ? std::stoi(flags.Get("--workers")) : live::TotalRanks(config);
   } catch (const std::exception&) {
-    return InvalidArgument("--steps, --checkpoint-every, --seed, --timeout and --workers take numbers");
+    return InvalidArgument("--steps, --checkpoint-every, --seed, --timeout, --ack-timeout and --workers take numbers");
   }
   if (flags.Has("--steps") && o.steps < 1) return InvalidArgument("--steps must be >= 1");
   if (o.checkpoint_every < 0) return InvalidArgument("--checkpoint-every must be >= 0");
+  if (o.ack_timeout.count() < 100) return InvalidArgument("--ack-timeout must be at least 0.1 s");
   if (o.workers < 1) return InvalidArgument("no workers: sites[].ranks sum to 0 and --workers is not given");
   return o;
 }

@@ -40,7 +40,8 @@ Result<std::string> ReadFileText(const std::string& path) {
 
 // Waits for a control message of type `type` from the coordinator; a "stop" ends the wait with
 // Aborted (reason in the message).
-Result<json> AwaitControl(Transport& t, const std::string& type, std::chrono::milliseconds timeout) {
+Result<json> AwaitControl(Transport& t, const std::string& type, std::chrono::milliseconds timeout,
+                          bool* abandoned = nullptr) {
   const auto deadline = SteadyClock::now() + timeout;
   while (SteadyClock::now() < deadline) {
     auto r = t.Receive(std::chrono::milliseconds(200));
@@ -52,6 +53,10 @@ Result<json> AwaitControl(Transport& t, const std::string& type, std::chrono::mi
     const json& c = r->control;
     const std::string got = c.value("type", "");
     if (got == live::kStop) return Aborted("stopped by the coordinator: " + c.value("reason", std::string("")));
+    if (got == live::kAbort && abandoned) {
+      *abandoned = true;
+      return Aborted("epoch abandoned by the coordinator: " + c.value("reason", std::string("")));
+    }
     if (got == type) return c;
     GT_WARN("worker", "ignoring control message '" << got << "' while waiting for '" << type << "'");
   }
@@ -70,6 +75,8 @@ struct Worker {
   double last_snapshot_seconds = 0;  // training time the latest checkpoint snapshot took
   int64_t epoch = 0;                  // of the current assignment; stale commands are dropped
   std::optional<int64_t> pending_halt;  // halt at the boundary before this step
+  int64_t allowed = 0;                  // steps before this one may run (the coordinator's grant)
+  bool abort_requested = false;         // the coordinator abandoned the current epoch
   // The state this rank held when it last halted, for the next assignment (pause/resume in memory).
   LayerState held;
   int64_t held_step = -1;
@@ -85,9 +92,10 @@ struct Worker {
 
   // Drains the control channel without waiting: records stop and checkpoint commands. True once
   // stopped.
-  bool PollControl() {
+  bool PollControl(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) {
     while (!stop_requested) {
-      auto r = control->Receive(std::chrono::milliseconds(0));
+      auto r = control->Receive(wait);
+      wait = std::chrono::milliseconds(0);
       if (!r.ok() || r->kind != FrameKind::kControl) break;
       const json& c = r->control;
       const std::string type = c.value("type", "");
@@ -96,8 +104,14 @@ struct Worker {
         stop_requested = true;
       } else if (c.value("epoch", int64_t{-1}) != epoch) {
         GT_INFO("worker", "rank " << rank << " drops a stale '" << type << "' of epoch " << c.value("epoch", -1));
+      } else if (type == live::kAbort) {
+        GT_WARN("worker", "rank " << rank << " leaves epoch " << epoch << ": " << c.value("reason", std::string()));
+        abort_requested = true;
+        break;
       } else if (type == live::kHalt && c.contains("step") && c["step"].is_number_integer()) {
         pending_halt = c["step"].get<int64_t>();
+      } else if (type == live::kAllow && c.contains("until") && c["until"].is_number_integer()) {
+        allowed = std::max(allowed, c["until"].get<int64_t>());
       } else if (type == live::kCheckpoint && c.contains("step") && c["step"].is_number_integer() &&
                  c.contains("dir") && c["dir"].is_string()) {
         pending_checkpoints[c["step"].get<int64_t>()] = c["dir"].get<std::string>();
@@ -105,7 +119,7 @@ struct Worker {
         GT_WARN("worker", "rank " << rank << " ignores control message '" << type << "' during training");
       }
     }
-    return stop_requested;
+    return stop_requested || abort_requested;
   }
 
   Status Setup() {
@@ -280,8 +294,16 @@ struct Worker {
     held_step = -1;
     ready["next_step"] = next_step;
     RETURN_IF_ERROR(SendToCoordinator(ready));
-    ASSIGN_OR_RETURN(json start, AwaitControl(*control, live::kStart, opt.connect_timeout));
+    bool abandoned = false;
+    auto started = AwaitControl(*control, live::kStart, opt.connect_timeout, &abandoned);
+    if (abandoned) {
+      abort_requested = true;
+      return Status::Ok();
+    }
+    if (!started.ok()) return started.status();
+    const json& start = *started;
     const int64_t start_step = start.at("start_step");
+    allowed = start.value("allowed", end_step);
     if (data) {
       const std::string prev_key = a.value("prev_key", std::string()), next_key = a.value("next_key", std::string());
       if (role.stage > 0) RETURN_IF_ERROR(data->Connect("prev", start.at("prev_endpoint"), prev_key));
@@ -302,6 +324,17 @@ struct Worker {
       if (PollControl()) return Status::Ok();
       RETURN_IF_ERROR(CheckpointAt(s, *pr, writer, my_layers));
       if (pending_halt && s >= *pending_halt) return Halt(s, *pr, writer);
+      // Step s runs only once granted: every stage then stops at the same boundary when the
+      // coordinator halts at the last step it granted (no rank can be past it).
+      const auto grant_deadline = SteadyClock::now() + opt.receive_timeout;
+      while (s >= allowed) {
+        if (PollControl(std::chrono::milliseconds(50))) return Status::Ok();
+        RETURN_IF_ERROR(CheckpointAt(s, *pr, writer, my_layers));
+        if (pending_halt && s >= *pending_halt) return Halt(s, *pr, writer);
+        if (SteadyClock::now() > grant_deadline)
+          return Timeout("no grant to run step " + std::to_string(s) + " from the coordinator within " +
+                         std::to_string(opt.receive_timeout.count() / 1000) + " s");
+      }
       StepStats st;
       RETURN_IF_ERROR(pr->Step(s, &st, cancelled));
       json m = {{"type", live::kStep}, {"stage", role.stage}, {"replica", role.replica}, {"step", s},
@@ -314,7 +347,7 @@ struct Worker {
     const auto end_deadline = SteadyClock::now() + std::chrono::seconds(2);
     while (!pending_checkpoints.count(end_step) && SteadyClock::now() < end_deadline && !PollControl())
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (stop_requested) return Status::Ok();
+    if (stop_requested || abort_requested) return Status::Ok();
     RETURN_IF_ERROR(CheckpointAt(end_step, *pr, writer, my_layers));
     if (auto f = writer.WaitFinished()) RETURN_IF_ERROR(ReportWritten(*f));
     // Training is over: close the pipeline channels (ZeroMQ still delivers what is queued), so that
@@ -354,6 +387,7 @@ struct Worker {
         return a.status();
       }
       epoch = a->value("epoch", int64_t{0});
+      abort_requested = false;
       pending_halt.reset();
       pending_checkpoints.clear();
       if (a->value("role", std::string()) != "stage") {
@@ -365,6 +399,16 @@ struct Worker {
         s = Train(*a);
       } catch (const std::exception& e) {  // json type errors in a malformed assignment
         s = InvalidArgument(std::string("malformed assignment from the coordinator: ") + e.what());
+      }
+      if (abort_requested && !stop_requested) {
+        // The epoch was abandoned (a peer failed): its state is dropped; the next assignment loads a
+        // checkpoint.
+        held_step = -1;
+        if (data) {
+          (void)data->Disconnect("next");
+          (void)data->Disconnect("prev");
+        }
+        continue;
       }
       if (!s.ok()) {
         if (s.code() == Code::kAborted && stop_requested) return Status::Ok();
