@@ -216,6 +216,7 @@ struct LiveCoordinator::Impl {
 
   // ---- training progress (Train, OnMessage) ----
   int64_t start_step = 0, end_step = 0, max_step_reported = -1, last_ckpt_step = 0;
+  int64_t first_step = 0;                 // where this process's run began (0, or the resumed step)
   double step_wall_s = 0;                 // recent wall time per completed step (moving average)
   int64_t granted = 0;                    // steps before this may run (the last allow sent)
   bool granting = true;                   // false while a halt is under way
@@ -1183,6 +1184,7 @@ Result<json> LiveCoordinator::Impl::Run() {
     return InvalidArgument("nothing to do: the checkpoint is at step " + std::to_string(start_step) +
                            " and the run ends at step " + std::to_string(end_step) + " (raise --steps)");
   follow_plan = opt.sites == "plan";
+  first_step = start_step;
   if (resume_from) last_checkpoint_dir = resume_from->dir, last_checkpoint_step = resume_from->step;
   RETURN_IF_ERROR(Place());
   last_running = plan;
@@ -1267,7 +1269,7 @@ json LiveCoordinator::Impl::BuildReport() const {
   report["idle_ranks"] = idle;
   report["model"] = DescribeLiveModel(model);
   report["micro_batches_per_replica"] = model.global_batch / (R * model.micro_batch);
-  report["start_step"] = start_step;
+  report["start_step"] = first_step;
   report["end_step"] = end_step;
   report["seed"] = opt.seed;
   json lc = json::array();

@@ -222,7 +222,8 @@ int RunRun(const Args& args) { return RunLiveCommand("run", args); }
 }  // namespace
 
 GT_REGISTER_COMMAND(run_cmd, "run",
-                    "run [CONFIG] [--steps N] [--resume] [--sites plan|all] [--run-dir D] [--seed S] [--policy P]",
-                    "live training on one box: coordinator + mpirun workers (one rank per site rank)", RunRun);
+                    "run [CONFIG] [--steps N] [--resume] [--sites plan|all] [--run-dir D] [--seed S] [--policy P] "
+                    "[--checkpoint-every N] [--ack-timeout S] [--timeout S]",
+                    "live training on one box following the policy's plan: coordinator + mpirun workers", RunRun);
 
 }  // namespace gt::cli

@@ -1,11 +1,12 @@
 #include "worker/async_checkpoint.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
 namespace gt::worker {
 
-AsyncCheckpointWriter::AsyncCheckpointWriter() : thread_([this] { Loop(); }) {}
+AsyncCheckpointWriter::AsyncCheckpointWriter(int threads) : threads_(std::max(1, threads)), thread_([this] { Loop(); }) {}
 
 AsyncCheckpointWriter::~AsyncCheckpointWriter() {
   {
@@ -69,7 +70,7 @@ void AsyncCheckpointWriter::Loop() {
     if (ec) {
       f.status = IoError("cannot create checkpoint directory '" + job.dir + "': " + ec.message());
     } else {
-      auto files = WriteLayerFiles(job.dir, buffer_, job.layers);
+      auto files = WriteLayerFiles(job.dir, buffer_, job.layers, threads_);
       if (files.ok()) {
         f.files = std::move(files).value();
         for (const auto& e : f.files) f.bytes += e.bytes;
