@@ -65,10 +65,10 @@ struct LiveOptions {
   bool resume = false;              // continue from the newest valid checkpoint in run_dir/checkpoints
   uint64_t seed = 1;                // model initialisation and data order
   std::string policy;               // "" = config.policy.name
-  // "plan": one stage per site the plan uses. "all": one stage per site with workers (the plan's
-  // sites first, in plan order, then the others in config order); the plan's busy GPUs are then
-  // spread evenly over the pipeline's sites for the ledger. The demo uses "all" so that the live
-  // pipeline crosses every simulated region even when the policy picks a single site.
+  // "plan": the pipeline follows the policy's plan as it changes (see 2. above). "all": one stage
+  // per site with workers (the plan's sites first, in plan order, then the others in config order),
+  // fixed for the run; the plan's busy GPUs are spread evenly over the pipeline's sites for the
+  // ledger and its later proposals are only logged.
   std::string sites = "plan";
   double timeout_seconds = 1800;    // the whole run
   double stall_seconds = 180;       // no progress for this long: the run fails

@@ -16,7 +16,7 @@
 //
 // Sequence (one run; every message carries "rank" when sent by a worker):
 //   worker -> coordinator  register {rank, size, site, host, control_endpoint, data_key}
-//   coordinator -> worker  assign   {role: "stage"|"idle", stage, num_stages, replica, replicas,
+//   coordinator -> worker  assign   {epoch, role: "stage"|"idle", stage, num_stages, replica, replicas,
 //                                    first, last, job, seed, start_step, end_step, resume_dir
 //                                    ("" = fresh), store_endpoint, collective,
 //                                    members: [ranks of the stage's replicas], prev_key, next_key}
