@@ -223,6 +223,7 @@ struct LiveCoordinator::Impl {
   int64_t steps_ckpt = -1;                // the --checkpoint-every request open ahead, if any
   SteadyClock::time_point last_step_done;
   SteadyClock::time_point run_t0, train_t0, last_progress;
+  std::unique_ptr<Clock> trace_clock;  // trace time (TraceReplayClock, or the test's FakeClock)
   double interval_wall = 1;
   double booked = 0;             // trace position booked into the ledger so far
   double last_ckpt_pos = 0;      // trace position of the last committed (or resumed-from) checkpoint
@@ -286,7 +287,10 @@ struct LiveCoordinator::Impl {
   Status Reconfigure(const Plan& next, const std::vector<Action>& acts);
   Status RecoverWithout(const std::set<int>& lost, const std::string& what, const Plan& target);
   Status Train();
-  double Position() const { return pos0 + Since(train_t0) / interval_wall; }
+  // The trace position (intervals since the supply's start) on the trace clock.
+  double Position() const {
+    return static_cast<double>(trace_clock->Now() - sim->supply()[0].start) / opt.config.interval_seconds;
+  }
   UnixSeconds TimeAt(double pos) const;
   Status BookInto(double from, double to, Ledger& l, std::vector<double>& soc_v) const;
   Status CloseUntil(double pos);
@@ -1191,6 +1195,10 @@ Result<json> LiveCoordinator::Impl::Run() {
   RETURN_IF_ERROR(Register());
   RETURN_IF_ERROR(BuildPipeline(plan));
   train_t0 = SteadyClock::now();  // the trace clock starts with the first assignment
+  trace_clock = opt.make_clock ? opt.make_clock(TimeAt(pos0))
+                               : std::make_unique<TraceReplayClock>(TimeAt(pos0), cfg.runtime.wall_seconds_per_trace_hour);
+  pos0 = Position();  // on whole trace seconds
+  booked = pos0;
   soc_at_start = soc;
   plan_timeline.emplace_back(static_cast<size_t>(pos0), plan);
   RETURN_IF_ERROR(AssignAndStart(last_checkpoint_dir));
@@ -1279,7 +1287,7 @@ json LiveCoordinator::Impl::BuildReport() const {
   report["wall_seconds"] = Since(run_t0);
   report["train_wall_seconds"] = train_wall;
   report["trace_start"] = FormatIsoTime(TimeAt(pos0));
-  report["trace_hours"] = train_wall / cfg.runtime.wall_seconds_per_trace_hour;
+  report["trace_hours"] = (booked - pos0) * dt;
   json sts = json::object();
   for (const auto& [k, v] : stage_wall) {
     auto it = stage_compute.find(k);

@@ -47,6 +47,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/status.h"
 #include "energy/ledger.h"
@@ -77,6 +78,9 @@ struct LiveOptions {
   std::chrono::milliseconds ack_timeout{30000};
   std::chrono::milliseconds register_timeout{120000};
   std::function<bool()> cancelled;  // polled; true stops the run (Aborted)
+  // The trace clock (common/clock.h), made when training starts at `trace_start`; empty = a
+  // TraceReplayClock at runtime.wall_seconds_per_trace_hour. Tests pass a FakeClock they advance.
+  std::function<std::unique_ptr<Clock>(UnixSeconds trace_start)> make_clock;
 };
 
 // The modelled energy of one site over one interval of a live run (see the header comment, 3.).
