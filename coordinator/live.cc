@@ -215,7 +215,7 @@ struct LiveCoordinator::Impl {
   std::vector<int> idle, site_workers, model_gpus;
 
   // ---- training progress (Train, OnMessage) ----
-  int64_t start_step = 0, end_step = 0, max_step_reported = -1, last_ckpt_step = 0;
+  int64_t start_step = 0, end_step = 0, max_step_reported = -1;
   int64_t first_step = 0;                 // where this process's run began (0, or the resumed step)
   double step_wall_s = 0;                 // recent wall time per completed step (moving average)
   int64_t granted = 0;                    // steps before this may run (the last allow sent)
@@ -909,11 +909,9 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
     }
     if (change) {
       const double since = (static_cast<double>(i) - last_ckpt_pos) * dt;
-      const Plan before = plan;
       RETURN_IF_ERROR(Reconfigure(p, DeriveActions(plan, p, since, 0)));
       if (!p.paused()) last_running = p;
       last_proposal = p;
-      (void)before;
       plan_timeline.emplace_back(i, p);
       return Status::Ok();
     }
@@ -968,7 +966,6 @@ Status LiveCoordinator::Impl::RequestCheckpoint(const std::string& kind, const s
   ASSIGN_OR_RETURN(json cmd, ckpts->Open(step, kind, reason, FormatIsoTime(TimeAt(Position())), writers));
   GT_INFO("live", "checkpoint requested at step " << step << " (" << reason << ")");
   for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
-  last_ckpt_step = step;
   if (!loss_curve.empty() && loss_curve.back().first + 1 >= step)
     return SetCheckpointState(step);
   return Status::Ok();
