@@ -219,6 +219,9 @@ struct LiveCoordinator::Impl {
   int64_t first_step = 0;                 // where this process's run began (0, or the resumed step)
   double step_wall_s = 0;                 // recent wall time per completed step (moving average)
   int64_t granted = 0;                    // steps before this may run (the last allow sent)
+  double reconfig_wall_s = 0;             // measured wall time of a reconfiguration (moving average)
+  double decided_ahead_wall_s = 0;        // how early the current interval's plan was acted on
+  int64_t decided_for = -1;               // the interval whose plan has been acted on
   bool granting = true;                   // false while a halt is under way
   int64_t steps_ckpt = -1;                // the --checkpoint-every request open ahead, if any
   SteadyClock::time_point last_step_done;
@@ -755,6 +758,15 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   // Training time lost: from the last step completed before the halt (or now, when paused) until
   // the new pipeline has started; the steps run while the halt boundary approaches are not lost.
   auto stopped = SteadyClock::now();
+  const auto begun = stopped;
+  struct Measure {  // the wall time of the whole reconfiguration, for deciding the next one early
+    SteadyClock::time_point t0;
+    double* avg;
+    ~Measure() {
+      const double s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+      *avg = *avg > 0 ? 0.7 * *avg + 0.3 * s : s;
+    }
+  } measure{begun, &reconfig_wall_s};
   json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))},
                  {"from", plan.Describe(site_names)},
                  {"to", next.Describe(site_names)},
@@ -821,6 +833,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   action["step"] = start_step;
   action["checkpoint"] = resume_dir;
   action["state_bytes"] = state_bytes;
+  action["started_ahead_of_interval_s"] = decided_ahead_wall_s;
   if (next.paused()) {
     // The allocation stays (booked idle, as the simulator books it); the state stays in memory.
     action["to_pipeline"] = "paused";
@@ -1132,9 +1145,19 @@ Status LiveCoordinator::Impl::Train() {
                      " s; a worker is stuck or dead");
     const double pos = Position();
     const double boundary = std::floor(booked) + 1;
+    // A plan change takes effect at the boundary: it is decided ahead by the reconfiguration time
+    // measured so far (at most half an interval), so that the pipeline already runs where the plan
+    // wants it when the interval starts (before the old site's power drops).
+    const double lead = follow_plan ? std::min(0.5, 1.2 * reconfig_wall_s / interval_wall) : 0.0;
+    if (pos >= boundary - lead && decided_for != static_cast<int64_t>(boundary)) {
+      decided_for = static_cast<int64_t>(boundary);
+      decided_ahead_wall_s = std::max(0.0, (boundary - pos) * interval_wall);
+      RETURN_IF_ERROR(CloseUntil(std::min(pos, boundary)));
+      RETURN_IF_ERROR(OnIntervalBoundary(static_cast<size_t>(boundary)));
+      continue;
+    }
     if (pos >= boundary) {
       RETURN_IF_ERROR(CloseUntil(boundary));
-      RETURN_IF_ERROR(OnIntervalBoundary(static_cast<size_t>(boundary)));
       continue;
     }
     const double to_boundary = (boundary - pos) * interval_wall;
