@@ -302,6 +302,8 @@ struct LiveCoordinator::Impl {
   Status OnStepCompleted(int64_t step, double loss);
   Status RequestCheckpoint(const std::string& kind, const std::string& reason);
   Status ScheduleStepsCheckpoint(int64_t after);
+  std::set<int> StageRanks() const;
+  Status OpenCheckpoint(int64_t step, const std::string& kind, const std::string& reason);
   int64_t GrantWindow() const;
   Status Grant(int64_t completed_step);
   Status Committed(const std::optional<json>& record);
@@ -461,7 +463,6 @@ Status LiveCoordinator::Impl::Place() {
     GT_INFO("live", placement_note);
   }
   last_proposal = plan;
-  booked = pos0;
   GT_INFO("live", "plan at " << FormatIsoTime(TimeAt(pos0)) << ": " << plan.Describe(site_names) << " ("
                              << plan.reason << ")");
   return Status::Ok();
@@ -674,11 +675,8 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   last_progress = SteadyClock::now();
   running = true;
   // The final state is always saved: a later --resume continues from it.
-  std::set<int> writers;
-  for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
   ckpts->Cancel(end_step);
-  ASSIGN_OR_RETURN(json cmd, ckpts->Open(end_step, "end", "end of the run", FormatIsoTime(TimeAt(Position())), writers));
-  for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
+  RETURN_IF_ERROR(OpenCheckpoint(end_step, "end", "end of the run"));
   ckpts->Cancel(steps_ckpt);
   steps_ckpt = -1;
   return ScheduleStepsCheckpoint(start_step);
@@ -690,13 +688,23 @@ Status LiveCoordinator::Impl::ScheduleStepsCheckpoint(int64_t after) {
   if (opt.checkpoint_every <= 0) return Status::Ok();
   const int64_t next = (after / opt.checkpoint_every + 1) * opt.checkpoint_every;
   if (next >= end_step || ckpts->IsOpen(next)) return Status::Ok();
-  std::set<int> writers;
-  for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
-  ASSIGN_OR_RETURN(json cmd, ckpts->Open(next, "steps", "every " + std::to_string(opt.checkpoint_every) +
-                                                            " steps (--checkpoint-every)",
-                                         FormatIsoTime(TimeAt(Position())), writers));
-  for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
+  RETURN_IF_ERROR(
+      OpenCheckpoint(next, "steps", "every " + std::to_string(opt.checkpoint_every) + " steps (--checkpoint-every)"));
   steps_ckpt = next;
+  return Status::Ok();
+}
+
+std::set<int> LiveCoordinator::Impl::StageRanks() const {
+  std::set<int> ranks;
+  for (const auto& st : stages) ranks.insert(st.ranks.begin(), st.ranks.end());
+  return ranks;
+}
+
+// Opens the checkpoint request at `step` and sends it to every stage rank (each writes its share).
+Status LiveCoordinator::Impl::OpenCheckpoint(int64_t step, const std::string& kind, const std::string& reason) {
+  const std::set<int> writers = StageRanks();
+  ASSIGN_OR_RETURN(json cmd, ckpts->Open(step, kind, reason, FormatIsoTime(TimeAt(Position())), writers));
+  for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
   return Status::Ok();
 }
 
@@ -786,17 +794,13 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
       granting = true;
       return Status::Ok();
     }
-    std::set<int> writers;
-    for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
+    const std::set<int> writers = StageRanks();
     std::string why = "before the plan changes";
     for (const Action& a : acts)
       if (a.kind == ActionKind::kCheckpoint) why = a.reason;
-    if (!ckpts->IsOpen(halt_at)) {
-      ASSIGN_OR_RETURN(json cmd, ckpts->Open(halt_at, "plan", "policy: " + why + " (" + plan.Describe(site_names) +
-                                                                  " -> " + next.Describe(site_names) + ")",
-                                             FormatIsoTime(TimeAt(Position())), writers));
-      for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
-    }
+    if (!ckpts->IsOpen(halt_at))
+      RETURN_IF_ERROR(OpenCheckpoint(halt_at, "plan", "policy: " + why + " (" + plan.Describe(site_names) + " -> " +
+                                                          next.Describe(site_names) + ")"));
     for (int r : writers) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kHalt}, {"step", halt_at}}));
     GT_INFO("live", "halting every stage before step " << halt_at << " for " << kinds.dump() << " to "
                                                        << next.Describe(site_names));
@@ -974,11 +978,8 @@ Status LiveCoordinator::Impl::RequestCheckpoint(const std::string& kind, const s
   // The furthest boundary granted: no rank can have passed it.
   const int64_t step = std::max(granted, max_step_reported + 1);
   if (step >= end_step || ckpts->IsOpen(step)) return Status::Ok();  // the end checkpoint comes first
-  std::set<int> writers;
-  for (const auto& st : stages) writers.insert(st.ranks.begin(), st.ranks.end());
-  ASSIGN_OR_RETURN(json cmd, ckpts->Open(step, kind, reason, FormatIsoTime(TimeAt(Position())), writers));
   GT_INFO("live", "checkpoint requested at step " << step << " (" << reason << ")");
-  for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
+  RETURN_IF_ERROR(OpenCheckpoint(step, kind, reason));
   if (!loss_curve.empty() && loss_curve.back().first + 1 >= step)
     return SetCheckpointState(step);
   return Status::Ok();
@@ -1061,8 +1062,7 @@ Status LiveCoordinator::Impl::Grant(int64_t completed_step) {
   const int64_t target = completed_step + 1 + window;
   if (target < granted + std::max<int64_t>(1, window / 4)) return Status::Ok();
   granted = target;
-  for (const auto& st : stages)
-    for (int r : st.ranks) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kAllow}, {"until", granted}}));
+  for (int r : StageRanks()) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kAllow}, {"until", granted}}));
   return Status::Ok();
 }
 

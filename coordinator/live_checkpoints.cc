@@ -84,9 +84,7 @@ std::optional<LiveCheckpoints::Request> LiveCheckpoints::OnFailed(int rank, cons
   GT_WARN("live", "checkpoint at step " << step << " abandoned: rank " << rank << ": "
                                         << msg.value("message", std::string()));
   Request r = std::move(it->second);
-  open_.erase(it);
-  std::error_code ec;
-  fs::remove_all(fs::path(root_) / ckpt::StepDirName(step), ec);
+  Cancel(step);
   return r;
 }
 

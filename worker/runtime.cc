@@ -165,6 +165,14 @@ struct Worker {
     return SendToCoordinator(reg);
   }
 
+  // Closes the links to the neighbour stages at the end of an epoch (ZeroMQ still delivers what is
+  // queued), so that the neighbours' exits are not reported as lost peers.
+  void ClosePipelineLinks() {
+    if (!data) return;
+    (void)data->Disconnect("next");
+    (void)data->Disconnect("prev");
+  }
+
   Status ReportWritten(const AsyncCheckpointWriter::Finished& f) {
     if (!f.status.ok())
       return SendToCoordinator({{"type", live::kCheckpointFailed}, {"step", f.job.step}, {"message", f.status.ToString()}});
@@ -206,10 +214,7 @@ struct Worker {
     while (auto f = writer.WaitFinished()) RETURN_IF_ERROR(ReportWritten(*f));
     RETURN_IF_ERROR(pr.Snapshot(&held));
     held_step = step;
-    if (data) {
-      (void)data->Disconnect("next");
-      (void)data->Disconnect("prev");
-    }
+    ClosePipelineLinks();
     GT_INFO("worker", "rank " << rank << " halted before step " << step << " (epoch " << epoch << ")");
     return SendToCoordinator({{"type", live::kHalted}, {"step", step}});
   }
@@ -350,12 +355,7 @@ struct Worker {
     if (stop_requested || abort_requested) return Status::Ok();
     RETURN_IF_ERROR(CheckpointAt(end_step, *pr, writer, my_layers));
     if (auto f = writer.WaitFinished()) RETURN_IF_ERROR(ReportWritten(*f));
-    // Training is over: close the pipeline channels (ZeroMQ still delivers what is queued), so that
-    // the neighbours' exits are not reported as lost peers.
-    if (data) {
-      (void)data->Disconnect("next");
-      (void)data->Disconnect("prev");
-    }
+    ClosePipelineLinks();  // training is over
     RETURN_IF_ERROR(SendToCoordinator({{"type", live::kDone}, {"next_step", end_step}}));
     return Status::Ok();
   }
@@ -404,10 +404,7 @@ struct Worker {
         // The epoch was abandoned (a peer failed): its state is dropped; the next assignment loads a
         // checkpoint.
         held_step = -1;
-        if (data) {
-          (void)data->Disconnect("next");
-          (void)data->Disconnect("prev");
-        }
+        ClosePipelineLinks();
         continue;
       }
       if (!s.ok()) {
