@@ -5,8 +5,10 @@
 //
 // Targets (issue: the live run follows green power), on one box with the demo model:
 //   pause + resume lost < 1 s; resize lost < 1 s; migration lost < 1 s + state bytes / transport rate.
-// Moves go through the checkpoint (written at the halt, read by the new ranks), not over the
-// transport; the transport figure is the baseline the target names. JSON lines.
+// Moved layers travel between ranks over the CURVE transport (worker/state_transfer.h); the
+// migration's rate is its transferred bytes over the slowest receiving rank's state time, against the
+// transport's throughput on loopback measured in the same run. A checkpoint is still written at every
+// halt (it is part of the lost time). JSON lines.
 //
 //   bench_actions [--steps N]      (default 300; about 5 minutes on 2 cores, most of it paused trace hours)
 #include <sys/wait.h>
@@ -119,9 +121,10 @@ int main(int argc, char** argv) {
     if (kind.empty()) continue;
     const double s = a.value("lost_training_s", 0.0);
     lost[kind].push_back(s);
-    if (kind == "migrate" && s > 0) {
-      move_bytes.push_back(a.value("state_bytes", 0.0));
-      move_rate.push_back(a.value("state_bytes", 0.0) / s);
+    const double moved = a.value("state_transfer_bytes", 0.0), load_s = a.value("state_load_s", 0.0);
+    if (kind == "migrate" && moved > 0 && load_s > 0) {
+      move_bytes.push_back(moved);
+      move_rate.push_back(moved / load_s);
     }
   }
   auto line = [&](const char* name, double value, double target, const std::string& extra) {

@@ -255,6 +255,13 @@ struct LiveCoordinator::Impl {
   double last_checkpoint_bytes = 0;
   int64_t last_checkpoint_step = 0;
   int recoveries = 0;
+  // The stages whose ranks kept their layers in memory when they last halted (before held_at); the
+  // next epoch takes state from them (memory, send_state) instead of the checkpoint. Cleared when
+  // the workers drop it (start) or lose it (abort).
+  std::vector<LiveStage> held_by;
+  int64_t held_at = -1;
+  std::map<int, json> state_sources;  // of the epoch being started: rank -> its state_from
+  json state_moves;                   // of the epoch being started: how the stage ranks got their state
 
   ~Impl() {
     std::error_code ec;
@@ -286,6 +293,10 @@ struct LiveCoordinator::Impl {
   Status BuildPipeline(const Plan& p);
   std::string DescribePipeline() const;
   Status SendCmd(int rank, json body);
+  json StateSources(int rank) const;
+  Status SendStateRequests(int receiver, const std::string& endpoint);
+  void CountStateMove(const json& ready);
+  void RecordStateMoves(json& action) const;
   Status AssignAndStart(const std::string& resume_dir);
   Status Reconfigure(const Plan& next, const std::vector<Action>& acts);
   Status RecoverWithout(const std::set<int>& lost, const std::string& what, const Plan& target);
@@ -604,14 +615,79 @@ Status LiveCoordinator::Impl::SendCmd(int rank, json body) {
   return Send(workers[rank], body);
 }
 
-// Assigns every worker its role for this epoch, waits until the stage ranks are ready (state loaded)
-// and starts them at start_step.
+// The ranks that send stage rank `rank` its layers at start_step ([{rank, key, first, last}]): empty
+// when it kept exactly its layers itself or when some of them are held by no live rank (the memory
+// or checkpoint path then applies). Per old stage overlapping its layers, one holder: itself, else one
+// at its own site (no WAN traffic), else the counterpart of its replica index.
+json LiveCoordinator::Impl::StateSources(int rank) const {
+  const WorkerInfo& w = workers.at(rank);
+  if (held_by.empty() || held_at != start_step || !w.active) return json::array();
+  const LiveStage& mine = stages[w.stage];
+  json out = json::array();
+  for (const LiveStage& old : held_by) {
+    const int first = std::max(old.first, mine.first), last = std::min(old.last, mine.last);
+    if (first >= last) continue;
+    std::vector<int> alive;
+    for (int r : old.ranks)
+      if (!workers.at(r).failed) alive.push_back(r);
+    if (alive.empty()) return json::array();
+    if (old.first == mine.first && old.last == mine.last &&
+        std::find(alive.begin(), alive.end(), rank) != alive.end())
+      return json::array();  // its own layers, from memory
+    int pick = alive[static_cast<size_t>(w.replica) % alive.size()];
+    for (int r : alive)
+      if (workers.at(r).site == w.site) pick = r;
+    if (std::find(alive.begin(), alive.end(), rank) != alive.end()) pick = rank;
+    out.push_back({{"rank", pick}, {"key", workers.at(pick).data_key}, {"first", first}, {"last", last}});
+  }
+  return out;
+}
+
+// A receiver bound its data endpoint: each of its sources (other than itself) is asked to send.
+Status LiveCoordinator::Impl::SendStateRequests(int receiver, const std::string& endpoint) {
+  auto it = state_sources.find(receiver);
+  if (it == state_sources.end()) return Status::Ok();
+  for (const json& src : it->second) {
+    const int from = src.at("rank");
+    if (from == receiver) continue;
+    RETURN_IF_ERROR(SendCmd(from, {{"type", live::kSendState}, {"to", receiver}, {"endpoint", endpoint},
+                                   {"key", workers[receiver].data_key}, {"first", src.at("first")},
+                                   {"last", src.at("last")}, {"step", start_step}}));
+  }
+  return Status::Ok();
+}
+
+// Adds a ready rank's state_via / state_bytes / state_s to state_moves.
+void LiveCoordinator::Impl::CountStateMove(const json& c) {
+  const std::string via = c.value("state_via", std::string("fresh"));
+  state_moves["ranks"][via] = state_moves["ranks"].value(via, 0) + 1;
+  state_moves["bytes"][via] = state_moves["bytes"].value(via, 0.0) + c.value("state_bytes", 0.0);
+  state_moves["slowest_s"] = std::max(state_moves.value("slowest_s", 0.0), c.value("state_s", 0.0));
+}
+
+// The state moved to start the epoch, into a reconfiguration's report entry: state_bytes (the bytes
+// the new stage ranks did not have in memory: received from peers or read from the checkpoint),
+// state_transfer_bytes (those received from peers over the transport), state_via (stage ranks per
+// source) and state_load_s (the slowest rank's time to get its state).
+void LiveCoordinator::Impl::RecordStateMoves(json& action) const {
+  const json& bytes = state_moves.at("bytes");
+  action["state_transfer_bytes"] = bytes.value("peers", 0.0);
+  action["state_bytes"] = bytes.value("peers", 0.0) + bytes.value("checkpoint", 0.0);
+  action["state_via"] = state_moves.at("ranks");
+  action["state_load_s"] = state_moves.value("slowest_s", 0.0);
+}
+
+// Assigns every worker its role for this epoch, waits until the stage ranks are ready (state loaded:
+// from memory, from the ranks holding it, or from the checkpoint resume_dir) and starts them at
+// start_step.
 Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   const Config& cfg = opt.config;
   const std::string store_ep = store->endpoint();
+  state_sources.clear();
+  state_moves = {{"ranks", json::object()}, {"bytes", json::object()}, {"slowest_s", 0.0}};
   for (auto& [rank, w] : workers) {
     if (w.failed) continue;
-    json a = {{"type", live::kAssign}, {"role", w.active ? "stage" : "idle"}};
+    json a = {{"type", live::kAssign}, {"role", w.active ? "stage" : "idle"}, {"start_step", start_step}};
     if (w.active) {
       const LiveStage& st = stages[w.stage];
       a.update({{"stage", w.stage}, {"num_stages", S}, {"replica", w.replica}, {"replicas", R},
@@ -620,6 +696,8 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
                 {"store_endpoint", store_ep}, {"collective", cfg.runtime.collective}, {"members", st.ranks}});
       if (w.stage > 0) a["prev_key"] = workers[stages[w.stage - 1].ranks[w.replica]].data_key;
       if (w.stage + 1 < S) a["next_key"] = workers[stages[w.stage + 1].ranks[w.replica]].data_key;
+      a["state_from"] = StateSources(rank);
+      if (!a["state_from"].empty()) state_sources[rank] = a["state_from"];
     }
     RETURN_IF_ERROR(SendCmd(rank, a));
   }
@@ -645,10 +723,16 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
     const int rank = c.value("rank", -1);
     if (type == live::kError && workers.count(rank) && !workers[rank].failed)
       return Internal("worker rank " + std::to_string(rank) + ": " + c.value("message", std::string()));
-    if (type != live::kReady || !workers.count(rank) || c.value("epoch", int64_t{-1}) != epoch) {
-      if (type != live::kReady) RETURN_IF_ERROR(OnMessage(c));  // late checkpoint reports and the like
+    const bool current = workers.count(rank) && c.value("epoch", int64_t{-1}) == epoch;
+    if (type == live::kReceiving && current) {
+      RETURN_IF_ERROR(SendStateRequests(rank, c.value("data_endpoint", std::string())));
       continue;
     }
+    if (type != live::kReady || !current) {
+      if (type != live::kReady && type != live::kReceiving) RETURN_IF_ERROR(OnMessage(c));  // late checkpoint reports
+      continue;
+    }
+    CountStateMove(c);
     workers[rank].data_endpoint = c.value("data_endpoint", "");
     workers[rank].next_step = c.value("next_step", int64_t{0});
     if (workers[rank].next_step != start_step)
@@ -657,6 +741,7 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
     ready.insert(rank);
   }
   granting = true;
+  held_by.clear();  // every rank is ready: the workers drop what they held
   granted = start_step + GrantWindow();
   for (auto& [rank, w] : workers) {
     if (!w.active) continue;
@@ -738,9 +823,10 @@ Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const st
   json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))}, {"actions", json::array({"recover"})},
                  {"from", plan.Describe(site_names)}, {"to", target.Describe(site_names)},
                  {"reason", "rank(s) " + names + " " + what}, {"step", start_step},
-                 {"checkpoint", last_checkpoint_dir}, {"state_bytes", last_checkpoint_bytes},
+                 {"checkpoint", last_checkpoint_dir}, {"state_bytes", 0.0},
                  {"from_pipeline", DescribePipeline()}, {"failed_ranks", lost}};
   plan = target;
+  held_by.clear();  // the epoch's ranks drop their state when they leave it
   if (target.paused()) {
     action["to_pipeline"] = "paused";
     action["lost_training_s"] = 0.0;
@@ -752,6 +838,7 @@ Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const st
   const size_t index = actions.size();
   actions.push_back(action);
   RETURN_IF_ERROR(AssignAndStart(last_checkpoint_dir));
+  RecordStateMoves(actions[index]);
   actions[index]["to_pipeline"] = DescribePipeline();
   actions[index]["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   return Status::Ok();
@@ -786,7 +873,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   action["actions"] = kinds;
   action["from_pipeline"] = DescribePipeline();
   std::string resume_dir = last_checkpoint_dir;
-  double state_bytes = 0;
+  double checkpoint_bytes = 0;
   if (running) {
     const int64_t halt_at = granted;  // no rank can be past it; none is granted more from now on
     granting = false;
@@ -826,17 +913,17 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
     stopped = last_step_done;  // training stopped when the step before the boundary completed
     start_step = halt_at;
     resume_dir = last_checkpoint_dir;
-    state_bytes = last_checkpoint_bytes;
+    checkpoint_bytes = last_checkpoint_bytes;
+    held_by = stages;  // every stage rank halted holding its layers
+    held_at = halt_at;
     // The old pipeline's load is booked up to here; the new one's from here.
     RETURN_IF_ERROR(CloseUntil(Position()));
   }
   plan = next;
-  bool moves_state = false;
-  for (const auto& k : kinds) moves_state |= k == "migrate" || k == "resize";
-  if (moves_state) state_bytes = last_checkpoint_bytes;  // moved through the checkpoint
   action["step"] = start_step;
   action["checkpoint"] = resume_dir;
-  action["state_bytes"] = state_bytes;
+  action["checkpoint_bytes"] = checkpoint_bytes;
+  action["state_bytes"] = 0.0;
   action["started_ahead_of_interval_s"] = decided_ahead_wall_s;
   if (next.paused()) {
     // The allocation stays (booked idle, as the simulator books it); the state stays in memory.
@@ -849,6 +936,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   ++epoch;
   RETURN_IF_ERROR(BuildPipeline(next));
   RETURN_IF_ERROR(AssignAndStart(resume_dir));
+  RecordStateMoves(action);
   action["to_pipeline"] = DescribePipeline();
   action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - stopped).count();
   actions.push_back(action);
@@ -1445,7 +1533,9 @@ std::string FormatLiveReport(const json& r, int every) {
     for (const auto& a : r["actions"])
       os << "  " << a.value("trace_time", "") << "  step " << std::setw(5) << a.value("step", 0) << "  "
          << std::left << std::setw(18) << a["actions"].dump() << std::right << " " << a.value("from", "") << " -> "
-         << a.value("to", "") << "  (" << std::setprecision(1) << a.value("state_bytes", 0.0) / 1e6 << " MB of state saved/moved, "
+         << a.value("to", "") << "  (" << std::setprecision(1) << a.value("checkpoint_bytes", 0.0) / 1e6
+         << " MB checkpointed, " << a.value("state_transfer_bytes", 0.0) / 1e6 << " MB moved between ranks, "
+         << (a.value("state_bytes", 0.0) - a.value("state_transfer_bytes", 0.0)) / 1e6 << " MB read back; "
          << std::setprecision(2) << a.value("lost_training_s", 0.0) << " s of training lost)\n";
   }
   if (r.contains("simulator_prediction") && r["simulator_prediction"].contains("simulated_carbon_kg")) {

@@ -12,7 +12,8 @@
 //     replica count) every stage rank halts at one step boundary after a checkpoint of it, keeping
 //     its state in memory; the new pipeline is assigned in a new epoch (fresh collective
 //     generation and pipeline links) and continues at that step, ranks keeping their layers from
-//     memory, the others from the checkpoint. A paused allocation is booked at idle power. Every
+//     memory, the others receiving them from the ranks that held them (worker/state_transfer.h;
+//     the checkpoint only when no live rank holds them: after a failure or on resume). A paused allocation is booked at idle power. Every
 //     action is reported with its trace time, reason, state bytes and the training time it cost.
 //     With sites "all" the pipeline is fixed on every site with workers (the plan's proposals are
 //     logged, not applied). Replicas per stage: R = the fewest ranks of any stage's site, reduced

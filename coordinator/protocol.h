@@ -19,8 +19,18 @@
 //   coordinator -> worker  assign   {epoch, role: "stage"|"idle", stage, num_stages, replica, replicas,
 //                                    first, last, job, seed, start_step, end_step, resume_dir
 //                                    ("" = fresh), store_endpoint, collective,
-//                                    members: [ranks of the stage's replicas], prev_key, next_key}
-//   worker -> coordinator  ready    {data_endpoint, next_step (= start_step once the state is loaded)}
+//                                    members: [ranks of the stage's replicas], prev_key, next_key,
+//                                    state_from: [{rank, key, first, last}]}
+//                                    (idle ranks get {epoch, role: "idle", start_step})
+//   The state of a stage rank comes, in this order, from: memory (it halted before start_step holding
+//   exactly its new layers); the ranks in state_from (resize, migration: they halted holding those
+//   layers; see "state transfer" below); the checkpoint resume_dir; nothing (fresh, step 0).
+//   worker -> coordinator  receiving {data_endpoint}   (only with state_from) where to send the layers
+//   coordinator -> worker  send_state {epoch, to, endpoint, key, first, last, step}   to each rank in
+//                                    the receiver's state_from: send layers [first, last) held at the
+//                                    boundary before `step` (worker/state_transfer.h)
+//   worker -> coordinator  ready    {data_endpoint, next_step (= start_step once the state is loaded),
+//                                    state_via: memory|peers|checkpoint|fresh, state_bytes, state_s}
 //   coordinator -> worker  start    {start_step, allowed, prev_endpoint, next_endpoint}
 //   coordinator -> worker  allow    {epoch, until}  steps before `until` may run (a rank waits at the
 //                                    boundary of an ungranted step); the grant runs ahead of the
@@ -42,6 +52,12 @@
 //                                    from memory, others from the assign's resume_dir)
 //   coordinator -> worker  abort    {epoch, reason} leave the epoch now (a peer failed), drop its state,
 //                                    wait for the next assign (which resumes from a checkpoint)
+// State transfer. A rank that halts keeps its layers in memory until every rank of the next epoch is
+// ready (start) or an assignment for another step arrives. A receiver binds its data endpoint with the
+// sources' data keys allowed (CURVE: only they can send), tells the coordinator (receiving), which
+// asks each source (send_state); each source opens a send-only channel with its data key and sends
+// its fragment (layers its own state covers come from its memory). A source that cannot send logs it;
+// the receiver then misses the acknowledgement time like any silent rank.
 // Epochs. Every assignment carries an epoch (0, 1, ...); every worker message carries the epoch of
 // its assignment and every command to a worker the current epoch; either side drops messages of
 // another epoch. A worker serves one assignment after another until stop; idle workers wait too.
@@ -62,6 +78,8 @@ namespace gt::live {
 constexpr const char* kRegister = "register";
 constexpr const char* kAssign = "assign";
 constexpr const char* kReady = "ready";
+constexpr const char* kReceiving = "receiving";
+constexpr const char* kSendState = "send_state";
 constexpr const char* kStart = "start";
 constexpr const char* kStep = "step";
 constexpr const char* kCheckpoint = "checkpoint";

@@ -21,6 +21,7 @@
 #include "worker/async_checkpoint.h"
 #include "worker/model.h"
 #include "worker/pipeline.h"
+#include "worker/state_transfer.h"
 
 namespace gt::worker {
 namespace {
@@ -38,31 +39,6 @@ Result<std::string> ReadFileText(const std::string& path) {
   return s;
 }
 
-// Waits for a control message of type `type` from the coordinator; a "stop" ends the wait with
-// Aborted (reason in the message).
-Result<json> AwaitControl(Transport& t, const std::string& type, std::chrono::milliseconds timeout,
-                          bool* abandoned = nullptr) {
-  const auto deadline = SteadyClock::now() + timeout;
-  while (SteadyClock::now() < deadline) {
-    auto r = t.Receive(std::chrono::milliseconds(200));
-    if (!r.ok()) {
-      if (r.status().code() == Code::kTimeout) continue;
-      return r.status();
-    }
-    if (r->kind != FrameKind::kControl) continue;
-    const json& c = r->control;
-    const std::string got = c.value("type", "");
-    if (got == live::kStop) return Aborted("stopped by the coordinator: " + c.value("reason", std::string("")));
-    if (got == live::kAbort && abandoned) {
-      *abandoned = true;
-      return Aborted("epoch abandoned by the coordinator: " + c.value("reason", std::string("")));
-    }
-    if (got == type) return c;
-    GT_WARN("worker", "ignoring control message '" << got << "' while waiting for '" << type << "'");
-  }
-  return Timeout("no '" + type + "' from the coordinator within " + std::to_string(timeout.count()) + " ms");
-}
-
 struct Worker {
   WorkerOptions opt;
   Config config;
@@ -77,9 +53,118 @@ struct Worker {
   std::optional<int64_t> pending_halt;  // halt at the boundary before this step
   int64_t allowed = 0;                  // steps before this one may run (the coordinator's grant)
   bool abort_requested = false;         // the coordinator abandoned the current epoch
-  // The state this rank held when it last halted, for the next assignment (pause/resume in memory).
+  // The state this rank held when it last halted, for the next assignment (pause/resume in memory)
+  // and for the ranks it is asked to send layers to (send_state). state_senders send zero-copy from
+  // `held`: they are destroyed (which waits for ZeroMQ to release the buffers) before it changes.
   LayerState held;
   int64_t held_step = -1;
+  std::vector<std::unique_ptr<Transport>> state_senders;
+
+  void DropHeld() {
+    state_senders.clear();
+    held = LayerState{};
+    held_step = -1;
+  }
+
+  // send_state {to, endpoint, key, first, last, step}: sends layers of the held state to the rank
+  // `to` over a send-only channel authenticated with this rank's data key. A failure is logged, not
+  // fatal: the receiver then does not get ready and the coordinator's acknowledgement timeout acts.
+  void ServeState(const json& c) {
+    Status s = [&]() -> Status {
+      if (!c.contains("step") || !c["step"].is_number_integer() || !c.contains("to") || !c["to"].is_number_integer() ||
+          !c.contains("first") || !c["first"].is_number_integer() || !c.contains("last") ||
+          !c["last"].is_number_integer() || !c.contains("endpoint") || !c["endpoint"].is_string())
+        return InvalidArgument("malformed send_state: " + c.dump());
+      const int64_t step = c.at("step");
+      const int to_rank = c.at("to"), first = c.at("first"), last = c.at("last");
+      if (step != held_step)
+        return InvalidArgument("asked for layers at step " + std::to_string(step) + " but this rank holds step " +
+                                  std::to_string(held_step));
+      TransportOptions to;
+      to.name = "worker" + std::to_string(rank) + "-state";
+      to.plaintext = !curve;
+      to.keys = data_keys;
+      to.linger = std::chrono::milliseconds(5000);
+      ASSIGN_OR_RETURN(auto t, Transport::Create(to));
+      RETURN_IF_ERROR(t->Connect("dst", c.at("endpoint").get<std::string>(), c.value("key", std::string())));
+      const auto t0 = SteadyClock::now();
+      ASSIGN_OR_RETURN(int64_t bytes, SendLayers(*t, "dst", held, first, last, step));
+      state_senders.push_back(std::move(t));
+      GT_INFO("worker", "rank " << rank << " sent layers [" << first << "," << last << ") at step " << step << " to rank "
+                                << to_rank << " (" << bytes / 1e6 << " MB queued in "
+                                << std::chrono::duration<double>(SteadyClock::now() - t0).count() << " s)");
+      return Status::Ok();
+    }();
+    if (!s.ok()) GT_WARN("worker", "rank " << rank << " could not send state: " << s.ToString());
+  }
+
+  // Receives layers [first, last) at the boundary before `step` from the ranks in `sources` (the
+  // assign's state_from: [{rank, key, first, last}]) on the data channel, after telling the
+  // coordinator where to send them (receiving); layers this rank holds itself are copied from
+  // `held`. Serves send_state meanwhile (ranks may swap layers); an abort sets *abandoned.
+  Result<LayerState> ReceiveState(const json& sources, const ModelConfig& model, int first, int last, int64_t step,
+                                  bool* abandoned) {
+    std::map<std::string, StateAssembler::Fragment> senders;
+    std::optional<StateAssembler::Fragment> own;
+    for (const json& src : sources) {
+      StateAssembler::Fragment f{src.at("first").get<int>(), src.at("last").get<int>()};
+      const int r = src.at("rank").get<int>();
+      if (r == rank) own = f;
+      senders["src" + std::to_string(r)] = f;
+    }
+    StateAssembler assembler(model, first, last, step, senders);
+    RETURN_IF_ERROR(assembler.Validate());
+    if (own) RETURN_IF_ERROR(assembler.AcceptLocal("src" + std::to_string(rank), held, step));
+    RETURN_IF_ERROR(SendToCoordinator({{"type", live::kReceiving}, {"data_endpoint", data->endpoint()}}));
+    const auto deadline = SteadyClock::now() + opt.connect_timeout;
+    while (!assembler.complete()) {
+      if (PollControl()) {
+        *abandoned = abort_requested;
+        return Aborted("left while receiving state");
+      }
+      if (SteadyClock::now() > deadline)
+        return Timeout("the state of layers [" + std::to_string(first) + "," + std::to_string(last) +
+                       ") did not arrive within " + std::to_string(opt.connect_timeout.count() / 1000) + " s");
+      auto m = data->Receive(std::chrono::milliseconds(50));
+      if (!m.ok()) {
+        if (m.status().code() == Code::kTimeout) continue;
+        return m.status();
+      }
+      RETURN_IF_ERROR(assembler.Accept(*m));
+    }
+    GT_INFO("worker", "rank " << rank << " received layers [" << first << "," << last << ") at step " << step << " ("
+                              << assembler.bytes_received() / 1e6 << " MB from peers)");
+    return assembler.Take();
+  }
+
+  // Waits for a control message of type `type` from the coordinator, serving send_state requests
+  // meanwhile; a "stop" ends the wait with Aborted (reason in the message), and so does an abort of
+  // the epoch when `abandoned` is given.
+  Result<json> AwaitControl(const std::string& type, std::chrono::milliseconds timeout, bool* abandoned = nullptr) {
+    const auto deadline = SteadyClock::now() + timeout;
+    while (SteadyClock::now() < deadline) {
+      auto r = control->Receive(std::chrono::milliseconds(200));
+      if (!r.ok()) {
+        if (r.status().code() == Code::kTimeout) continue;
+        return r.status();
+      }
+      if (r->kind != FrameKind::kControl) continue;
+      const json& c = r->control;
+      const std::string got = c.value("type", "");
+      if (got == live::kStop) return Aborted("stopped by the coordinator: " + c.value("reason", std::string("")));
+      if (got == live::kAbort && abandoned) {
+        *abandoned = true;
+        return Aborted("epoch abandoned by the coordinator: " + c.value("reason", std::string("")));
+      }
+      if (got == type) return c;
+      if (got == live::kSendState && c.value("epoch", int64_t{-1}) == epoch) {
+        ServeState(c);
+        continue;
+      }
+      GT_WARN("worker", "ignoring control message '" << got << "' while waiting for '" << type << "'");
+    }
+    return Timeout("no '" + type + "' from the coordinator within " + std::to_string(timeout.count()) + " ms");
+  }
 
   Status SendToCoordinator(json body) {
     body["rank"] = rank;
@@ -108,6 +193,8 @@ struct Worker {
         GT_WARN("worker", "rank " << rank << " leaves epoch " << epoch << ": " << c.value("reason", std::string()));
         abort_requested = true;
         break;
+      } else if (type == live::kSendState) {
+        ServeState(c);
       } else if (type == live::kHalt && c.contains("step") && c["step"].is_number_integer()) {
         pending_halt = c["step"].get<int64_t>();
       } else if (type == live::kAllow && c.contains("until") && c["until"].is_number_integer()) {
@@ -212,6 +299,7 @@ struct Worker {
       return Internal("asked to halt before step " + std::to_string(*pending_halt) + " but already at step " +
                       std::to_string(step) + " (the command came too late)");
     while (auto f = writer.WaitFinished()) RETURN_IF_ERROR(ReportWritten(*f));
+    DropHeld();
     RETURN_IF_ERROR(pr.Snapshot(&held));
     held_step = step;
     ClosePipelineLinks();
@@ -251,11 +339,20 @@ struct Worker {
     to.keys = data_keys;
     to.linger = std::chrono::milliseconds(2000);
     to.heartbeat_timeout = std::chrono::milliseconds(30000);
+    const json state_from = a.value("state_from", json::array());
+    const bool from_memory =
+        held_step == assigned_start && held.first == role.first_layer && held.last == role.last_layer;
+    const bool from_peers = !from_memory && !state_from.empty();
     if (curve) {
       if (a.contains("prev_key")) to.allowed_peers[a.at("prev_key").get<std::string>()] = "prev";
       if (a.contains("next_key")) to.allowed_peers[a.at("next_key").get<std::string>()] = "next";
+      if (from_peers)
+        for (const json& src : state_from)
+          if (src.at("rank").get<int>() != rank)
+            to.allowed_peers[src.at("key").get<std::string>()] = "src" + std::to_string(src.at("rank").get<int>());
     }
-    if (role.num_stages > 1) { ASSIGN_OR_RETURN(data, Transport::Create(to)); }
+    data.reset();
+    if (role.num_stages > 1 || from_peers) { ASSIGN_OR_RETURN(data, Transport::Create(to)); }
     if (role.stage > 0) role.prev_peer = "prev";
     if (role.stage + 1 < role.num_stages) role.next_peer = "next";
 
@@ -277,12 +374,26 @@ struct Worker {
       ASSIGN_OR_RETURN(coll, MakeCollective(a.value("collective", std::string("gloo")), co));
     }
     ASSIGN_OR_RETURN(pr, PipelineRank::Create(model, role, &sampler, data.get(), coll.get()));
-    if (held_step == assigned_start && held.first == role.first_layer && held.last == role.last_layer) {
+    const auto state_t0 = SteadyClock::now();
+    std::string state_via = "fresh";
+    int64_t state_bytes = 0;
+    if (from_memory) {
       // The same layers at the same step: the state this rank kept when it halted.
       RETURN_IF_ERROR(pr->Restore(held));
       next_step = assigned_start;
+      state_via = "memory";
       GT_INFO("worker", "rank " << rank << " continues layers [" << role.first_layer << "," << role.last_layer
                                 << ") from memory at step " << next_step);
+    } else if (from_peers) {
+      // Resize or migration: the layers come from the ranks that kept them in memory.
+      bool abandoned = false;
+      auto state = ReceiveState(state_from, model, role.first_layer, role.last_layer, assigned_start, &abandoned);
+      if (abandoned) return Status::Ok();
+      if (!state.ok()) return state.status().WithContext("receiving stage " + std::to_string(role.stage) + "'s state");
+      state_bytes = state->size_bytes();
+      RETURN_IF_ERROR(pr->Restore(*state));
+      next_step = assigned_start;
+      state_via = "peers";
     } else if (!resume_dir.empty()) {
       // Any split may have written the checkpoint: the layers of this stage are assembled from it.
       LayerState state;
@@ -290,22 +401,27 @@ struct Worker {
                           .WithContext("resuming stage " + std::to_string(role.stage)));
       RETURN_IF_ERROR(pr->Restore(state));
       next_step = assigned_start;
+      state_via = "checkpoint";
+      state_bytes = state.size_bytes();
       GT_INFO("worker", "rank " << rank << " resumed layers [" << role.first_layer << "," << role.last_layer
                                 << ") at step " << next_step << " from " << resume_dir);
     } else if (assigned_start != 0) {
       return InvalidArgument("assigned to start at step " + std::to_string(assigned_start) +
                              " with no state to start from (no checkpoint, nothing held in memory)");
     }
-    held_step = -1;
     ready["next_step"] = next_step;
+    ready["state_via"] = state_via;
+    ready["state_bytes"] = state_bytes;
+    ready["state_s"] = std::chrono::duration<double>(SteadyClock::now() - state_t0).count();
     RETURN_IF_ERROR(SendToCoordinator(ready));
     bool abandoned = false;
-    auto started = AwaitControl(*control, live::kStart, opt.connect_timeout, &abandoned);
+    auto started = AwaitControl(live::kStart, opt.connect_timeout, &abandoned);
     if (abandoned) {
       abort_requested = true;
       return Status::Ok();
     }
     if (!started.ok()) return started.status();
+    DropHeld();  // every rank of the epoch is ready: no one needs the held state any more
     const json& start = *started;
     const int64_t start_step = start.at("start_step");
     allowed = start.value("allowed", end_step);
@@ -365,7 +481,7 @@ struct Worker {
   Result<json> AwaitAssignment() {
     auto lost_since = SteadyClock::now();
     while (true) {
-      auto a = AwaitControl(*control, live::kAssign, std::chrono::milliseconds(1000));
+      auto a = AwaitControl(live::kAssign, std::chrono::milliseconds(1000));
       if (a.ok() || a.status().code() != Code::kTimeout) return a;
       if (control->GetPeerState("coordinator").connected) {
         lost_since = SteadyClock::now();
@@ -387,6 +503,8 @@ struct Worker {
         return a.status();
       }
       epoch = a->value("epoch", int64_t{0});
+      // Held state of an older boundary is of no use to anyone any more.
+      if (a->value("start_step", int64_t{-1}) != held_step) DropHeld();
       abort_requested = false;
       pending_halt.reset();
       pending_checkpoints.clear();
@@ -403,7 +521,7 @@ struct Worker {
       if (abort_requested && !stop_requested) {
         // The epoch was abandoned (a peer failed): its state is dropped; the next assignment loads a
         // checkpoint.
-        held_step = -1;
+        DropHeld();
         ClosePipelineLinks();
         continue;
       }

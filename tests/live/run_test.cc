@@ -398,8 +398,24 @@ TEST_F(LiveRunTest, FollowsThePlanPausesMovesAndResizesWithoutChangingTraining) 
     EXPECT_TRUE(r["follows_plan"].get<bool>());
     EXPECT_EQ(r["policy_proposals_ignored"], 0);
     EXPECT_FALSE(r["actions"].empty());
-    for (const auto& a : r["actions"])
-      for (const auto& k : a["actions"]) kinds[k.get<std::string>()]++;
+    for (const auto& a : r["actions"]) {
+      bool migrates = false;
+      for (const auto& k : a["actions"]) {
+        kinds[k.get<std::string>()]++;
+        migrates |= k == "migrate";
+      }
+      // Layers a rank did not hold come from the ranks that held them, over the transport; state kept
+      // in memory is never read back from disk.
+      const json via = a.value("state_via", json::object());
+      if (via.value("peers", 0) > 0) {
+        EXPECT_GT(a["state_transfer_bytes"].get<double>(), 0.0) << a.dump();
+        kinds["moved between ranks"]++;
+      }
+      if (migrates) {
+        EXPECT_GT(via.value("peers", 0), 0) << a.dump();
+      }
+      EXPECT_EQ(via.value("checkpoint", 0), 0) << a.dump();
+    }
     bool plan_checkpoint = false;
     for (const auto& c : r["checkpoints"]) plan_checkpoint |= c["kind"] == "plan";
     EXPECT_TRUE(plan_checkpoint) << "the state is on disk before a pause or a move";
@@ -415,6 +431,7 @@ TEST_F(LiveRunTest, FollowsThePlanPausesMovesAndResizesWithoutChangingTraining) 
   EXPECT_GT(kinds["resume"], 0);
   EXPECT_GT(kinds["migrate"], 0);
   EXPECT_GT(kinds["resize"], 0);
+  EXPECT_GT(kinds["moved between ranks"], 0);
 }
 
 // The pid of the worker of `rank` in the run writing to `run_dir`, or -1.
