@@ -94,6 +94,17 @@ std::string EventName(uint16_t ev) {
 // between Transports. The context has one ZAP handler (ZeroMQ allows one per context); each
 // Transport registers its own ZAP domain with a callback that checks client keys against its
 // allow-list. Never destroyed (threads that outlive main must not touch a destroyed context).
+// Closes a socket that has a monitor attached (AttachMonitor), stopping the monitor first. A closed
+// socket lingers and keeps emitting events; libzmq sends them to the monitor's PAIR socket with a
+// blocking send from its I/O or reaper thread, so once the reader is gone (Shutdown drops the
+// monitors) that thread would block for good and with it every socket it serves, in every
+// Transport of the process. Stopping the monitor while the socket is still open ends the events.
+void CloseMonitored(zmq::socket_t& sock) {
+  if (!sock.handle()) return;
+  (void)zmq_socket_monitor(sock.handle(), nullptr, 0);
+  sock.close();
+}
+
 class SharedZmq {
  public:
   // Returns the user id (peer name) for an accepted client, or an error text for a refused one.
@@ -200,6 +211,7 @@ struct Transport::Impl {
     uint64_t channel = 0;
     std::mutex mu;
     zmq::socket_t sock;
+    ~Peer() { CloseMonitored(sock); }
   };
   mutable std::mutex peers_mu;
   mutable std::condition_variable peers_cv;  // signalled on peer state changes
@@ -441,19 +453,21 @@ Transport::~Transport() = default;
 void Transport::Impl::Shutdown() {
   if (shut_down) return;
   shut_down = true;
-  stop = true;
+  // Sockets (and their monitors) are closed while the monitor thread still reads: stopping a
+  // monitor sends it a last event, which would block with no reader.
   {
     std::lock_guard<std::mutex> lock(peers_mu);
     for (auto& kv : peers) {
       std::lock_guard<std::mutex> plock(kv.second->mu);
-      kv.second->sock.close();
+      CloseMonitored(kv.second->sock);
     }
     peers.clear();
   }
   {
     std::lock_guard<std::mutex> lock(recv_mu);
-    if (pull) pull->close();
+    if (pull) CloseMonitored(*pull);
   }
+  stop = true;
   if (!zap_domain.empty()) SharedZmq::Get().Unregister(zap_domain);
   if (monitor_thread.joinable()) monitor_thread.join();
   {
@@ -622,7 +636,7 @@ Status Transport::Disconnect(const std::string& peer) {
     d.states.erase(peer);
   }
   std::lock_guard<std::mutex> plock(p->mu);
-  p->sock.close();
+  CloseMonitored(p->sock);
   return Status::Ok();
 }
 
