@@ -218,8 +218,10 @@ struct LiveCoordinator::Impl {
   int64_t start_step = 0, end_step = 0, max_step_reported = -1;
   int64_t first_step = 0;                 // where this process's run began (0, or the resumed step)
   double step_wall_s = 0;                 // recent wall time per completed step (moving average)
+  double step_intervals = 0;              // recent trace time per completed step, in intervals (same)
+  double last_step_pos = 0;               // trace position of the last completed step
   int64_t granted = 0;                    // steps before this may run (the last allow sent)
-  double reconfig_wall_s = 0;             // measured wall time of a reconfiguration (moving average)
+  double reconfig_intervals = 0;          // measured trace time of a reconfiguration (moving average)
   double decided_ahead_wall_s = 0;        // how early the current interval's plan was acted on
   int64_t decided_for = -1;               // the interval whose plan has been acted on
   bool granting = true;                   // false while a halt is under way
@@ -269,6 +271,9 @@ struct LiveCoordinator::Impl {
   }
 
   bool Cancelled() const { return opt.cancelled && opt.cancelled(); }
+  void Notify(const json& event) const {
+    if (opt.observer) opt.observer(event);
+  }
 
   Status Send(const WorkerInfo& w, const json& body) { return control->SendControl(w.peer, body); }
 
@@ -476,6 +481,9 @@ Status LiveCoordinator::Impl::Place() {
   last_proposal = plan;
   GT_INFO("live", "plan at " << FormatIsoTime(TimeAt(pos0)) << ": " << plan.Describe(site_names) << " ("
                              << plan.reason << ")");
+  Notify({{"event", "interval"}, {"interval", start_i}, {"time", TimeAt(pos0)}, {"trace_time", FormatIsoTime(TimeAt(pos0))},
+          {"plan", plan.Describe(site_names)}, {"paused", plan.paused()}, {"steps_per_hour", plan.steps_per_hour},
+          {"work_left_steps", cfg.job.steps - work_done}});
   return Status::Ok();
 }
 
@@ -853,15 +861,17 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   // Training time lost: from the last step completed before the halt (or now, when paused) until
   // the new pipeline has started; the steps run while the halt boundary approaches are not lost.
   auto stopped = SteadyClock::now();
-  const auto begun = stopped;
-  struct Measure {  // the wall time of the whole reconfiguration, for deciding the next one early
-    SteadyClock::time_point t0;
+  struct Measure {  // the trace time of the whole reconfiguration, for deciding the next one early
+    const Impl* self;
+    double p0;
     double* avg;
     ~Measure() {
-      const double s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+      const double s = std::max(0.0, self->Position() - p0);
       *avg = *avg > 0 ? 0.7 * *avg + 0.3 * s : s;
     }
-  } measure{begun, &reconfig_wall_s};
+  } measure{this, Position(), &reconfig_intervals};
+  Notify({{"event", "reconfigure"}, {"from", plan.Describe(site_names)}, {"to", next.Describe(site_names)},
+          {"overhead_hours", engine->Cost(plan, next).overhead_hours}});
   json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))},
                  {"from", plan.Describe(site_names)},
                  {"to", next.Describe(site_names)},
@@ -1001,7 +1011,12 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
     return Status::Ok();
   }
   const double frac = loss_curve.empty() ? 0 : double(loss_curve.back().first + 1) / end_step;
-  Plan p = Decide(i, cfg.job.steps * (1 - frac), plan);
+  const double work_left = cfg.job.steps * (1 - frac);
+  Plan p = Decide(i, work_left, plan);
+  Notify({{"event", "interval"}, {"interval", i}, {"time", engine->input().now},
+          {"trace_time", FormatIsoTime(engine->input().now)},
+          {"plan", p.Describe(site_names)}, {"paused", p.paused()}, {"steps_per_hour", p.steps_per_hour},
+          {"work_left_steps", work_left}});
   if (follow_plan) {
     // The live run carries out the plan: a pause, a resume, another pipeline (resize or move), or
     // only other modelled GPUs behind the same live ranks (booked from here on).
@@ -1138,9 +1153,13 @@ json LiveCoordinator::Impl::CaptureState(int64_t step) const {
 
 // Steps granted ahead of the pipeline: about half a second at its measured pace (8 before it is
 // known), at least 2.
+// Steps granted ahead of the last completed one: about half a second of wall time, and at most 5 %
+// of an interval of trace time (a plan change decided at a boundary then takes effect within it,
+// however compressed the trace clock); at least 2, so that the pipeline never waits for a grant.
 int64_t LiveCoordinator::Impl::GrantWindow() const {
-  if (!(step_wall_s > 0)) return 8;
-  return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(0.5 / step_wall_s)), 2, 1000);
+  double w = step_wall_s > 0 ? std::ceil(0.5 / step_wall_s) : 8;
+  if (step_intervals > 0) w = std::min(w, std::ceil(0.05 / step_intervals));
+  return std::clamp<int64_t>(static_cast<int64_t>(w), 2, 1000);
 }
 
 // Extends the grant once the pipeline has used part of it (not while a halt is under way).
@@ -1157,9 +1176,16 @@ Status LiveCoordinator::Impl::Grant(int64_t completed_step) {
 Status LiveCoordinator::Impl::OnStepCompleted(int64_t step, double loss) {
   const auto now = SteadyClock::now();
   const double gap = std::chrono::duration<double>(now - last_step_done).count();
-  if (step > start_step && gap < 5) step_wall_s = step_wall_s > 0 ? 0.8 * step_wall_s + 0.2 * gap : gap;
+  const double pos = Position();
+  if (step > start_step && gap < 5) {
+    step_wall_s = step_wall_s > 0 ? 0.8 * step_wall_s + 0.2 * gap : gap;
+    const double d = std::max(0.0, pos - last_step_pos);
+    step_intervals = step_intervals > 0 ? 0.8 * step_intervals + 0.2 * d : d;
+  }
   last_step_done = now;
+  last_step_pos = pos;
   loss_curve.emplace_back(step, loss);
+  Notify({{"event", "step"}, {"step", step}, {"loss", loss}});
   RETURN_IF_ERROR(Grant(step));
   steps_in_interval += 1;
   if (step % 10 == 0 || step + 1 == end_step)
@@ -1236,7 +1262,7 @@ Status LiveCoordinator::Impl::Train() {
     // A plan change takes effect at the boundary: it is decided ahead by the reconfiguration time
     // measured so far (at most half an interval), so that the pipeline already runs where the plan
     // wants it when the interval starts (before the old site's power drops).
-    const double lead = follow_plan ? std::min(0.5, 1.2 * reconfig_wall_s / interval_wall) : 0.0;
+    const double lead = follow_plan ? std::min(0.5, 1.2 * reconfig_intervals) : 0.0;
     if (pos >= boundary - lead && decided_for != static_cast<int64_t>(boundary)) {
       decided_for = static_cast<int64_t>(boundary);
       decided_ahead_wall_s = std::max(0.0, (boundary - pos) * interval_wall);
@@ -1252,7 +1278,10 @@ Status LiveCoordinator::Impl::Train() {
     auto m = control->Receive(
         std::chrono::milliseconds(static_cast<int64_t>(std::clamp(to_boundary * 1000.0, 1.0, 200.0))));
     if (!m.ok()) {
-      if (m.status().code() == Code::kTimeout) continue;
+      if (m.status().code() == Code::kTimeout) {
+        Notify({{"event", "waiting"}});
+        continue;
+      }
       if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
       return m.status();
     }

@@ -82,6 +82,15 @@ struct LiveOptions {
   // The trace clock (common/clock.h), made when training starts at `trace_start`; empty = a
   // TraceReplayClock at runtime.wall_seconds_per_trace_hour. Tests pass a FakeClock they advance.
   std::function<std::unique_ptr<Clock>(UnixSeconds trace_start)> make_clock;
+  // Watches the control loop, called on Run's thread (must return quickly and not call back):
+  //   {"event": "interval", "interval", "time" (Unix s), "trace_time", "plan", "paused", "steps_per_hour",
+  //    "work_left_steps"}                after each decision of the policy;
+  //   {"event": "reconfigure", "from", "to", "overhead_hours"}   before a plan change is carried out
+  //                                      (overhead_hours: the simulator engine's modelled cost);
+  //   {"event": "step", "step", "loss"}  after each completed step;
+  //   {"event": "waiting"}               when nothing arrived within one wait of the training loop.
+  // For status displays, and for tests that model time on a FakeClock (tests/live/fake_workers.h).
+  std::function<void(const nlohmann::json&)> observer;
 };
 
 // The modelled energy of one site over one interval of a live run (see the header comment, 3.).

@@ -34,8 +34,9 @@
 //   coordinator -> worker  start    {start_step, allowed, prev_endpoint, next_endpoint}
 //   coordinator -> worker  allow    {epoch, until}  steps before `until` may run (a rank waits at the
 //                                    boundary of an ungranted step); the grant runs ahead of the
-//                                    pipeline by about half a second of steps, so that a halt or a
-//                                    checkpoint at the granted boundary is one no rank has passed
+//                                    pipeline by about half a second of steps (and at most 5 % of
+//                                    an interval of trace time, at least 2 steps), so that a halt or
+//                                    a checkpoint at the granted boundary is one no rank has passed
 //   worker -> coordinator  step     {stage, replica, step, loss, compute_s, wall_s, allreduce_s}  (each step)
 //   coordinator -> worker  checkpoint {step, dir, reason}   snapshot at the boundary before step `step`
 //                                    (after `step` steps; step may equal end_step) into the step

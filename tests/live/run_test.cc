@@ -21,6 +21,7 @@
 
 #include "common/time.h"
 #include "energy/ledger.h"
+#include "tests/live/fake_workers.h"
 
 namespace gt {
 namespace {
@@ -96,33 +97,7 @@ class LiveRunTest : public ::testing::Test {
   // A config of the first ranks.size() sites of the bundled default (absolute trace paths) with
   // these ranks per site, a tiny live model and a 1 s trace hour.
   std::string WriteConfig(const std::string& name, const std::vector<int>& ranks) {
-    json cfg = json::parse(ReadAll(kSource + "/launch/configs/default.json"));
-    json sites = json::array();
-    for (size_t s = 0; s < ranks.size(); ++s) {
-      json site = cfg["sites"][s];
-      for (const char* k : {"wind", "solar", "carbon"})
-        if (site.contains(k))
-          site[k]["file"] = (fs::path(kSource) / "launch/configs" / site[k]["file"].get<std::string>())
-                                .lexically_normal()
-                                .string();
-      site["ranks"] = ranks[s];
-      sites.push_back(site);
-    }
-    json links = json::array();
-    for (const auto& l : cfg["links"]) {
-      bool in = false, in2 = false;
-      for (const auto& site : sites) in |= site["name"] == l["from"], in2 |= site["name"] == l["to"];
-      if (in && in2) links.push_back(l);
-    }
-    cfg["name"] = "live-test";
-    cfg["sites"] = sites;
-    cfg["links"] = links;
-    cfg["runtime"]["wall_seconds_per_trace_hour"] = 1;
-    cfg["runtime"]["checkpoint_dir"] = dir_ + "/ckpt";
-    cfg["runtime"]["live_model"] = {{"name", "test-gpt"}, {"layers", 2}, {"hidden", 32}, {"heads", 2},
-                                    {"seq_len", 32}, {"vocab", 256}, {"micro_batch", 4}, {"global_batch", 16},
-                                    {"bytes_per_param", 4}};
-    cfg["runtime"]["live_steps"] = 40;
+    json cfg = testing::LiveTestConfig(kSource, ranks, dir_);
     const std::string path = dir_ + "/" + name;
     std::ofstream(path) << cfg.dump(2);
     return path;
