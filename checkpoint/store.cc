@@ -1,4 +1,5 @@
 #include "checkpoint/store.h"
+#include "common/strict_json.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -224,8 +225,10 @@ Result<Manifest> ReadManifest(const std::string& dir) {
   std::stringstream ss;
   ss << in.rdbuf();
   Manifest m;
+  auto parsed = ParseStrictJson(ss.str(), "its text");
+  if (!parsed.ok()) return ParseError(path + " is damaged (" + parsed.status().message() + ")");
   try {
-    const json j = json::parse(ss.str());
+    const json& j = *parsed;
     if (j.at("format").get<std::string>() != "greentrain-checkpoint-dir" || j.at("version").get<int>() != 1)
       return ParseError(path + ": unsupported format " + j.at("format").dump() + " version " + j.at("version").dump());
     m.step = j.at("step").get<int64_t>();

@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/strict_json.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -96,6 +97,13 @@ class ObjectReader {
       return Fail(key, os.str());
     }
     out = d;
+  }
+
+  // A count written as a number: no fractional part (10000 and 1e4 are fine, 1.5 is not).
+  void WholeNumber(const std::string& key, double& out, double lo, double hi, bool required = false) {
+    const json* v = Find(key);
+    if (v && v->is_number() && !IsWholeNumber(*v)) return Fail(key, "must be a whole number, got " + v->dump());
+    Number(key, out, lo, hi, required);
   }
 
   void Int(const std::string& key, int& out, int lo, int hi, bool required = false) {
@@ -296,12 +304,7 @@ void ReadModel(const json& j, const std::string& path, ModelConfig& m, Status* e
 }  // namespace
 
 Result<Config> ParseConfig(const std::string& json_text, const std::string& base_dir) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    return ParseError(std::string("config is not valid JSON: ") + e.what());
-  }
+  ASSIGN_OR_RETURN(json root, ParseStrictJson(json_text, "config"));
   Config c;
   Status err;
   ObjectReader r(root, "", &err);
@@ -336,7 +339,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
   if (const json* m = r.Find("model")) ReadModel(*m, "model", c.model, &err);
   if (const json* j = r.Find("job")) {
     ObjectReader jr(*j, "job", &err);
-    jr.Number("steps", c.job.steps, 1, 1e12, true);
+    jr.WholeNumber("steps", c.job.steps, 1, 1e12, true);
     jr.Time("start", c.job.start, true);
     jr.Number("deadline_hours", c.job.deadline_hours, 1e-3, 1e6, true);
     jr.Number("checkpoint_every_hours", c.job.checkpoint_every_hours, 0, 1e6);

@@ -33,6 +33,32 @@ void ExpectError(const json& j, std::initializer_list<std::string> needles) {
         << "message '" << c.status().message() << "' lacks '" << n << "'";
 }
 
+TEST(Config, DuplicateKeysAreRefusedWithTheirPath) {
+  std::string text = MinimalConfig().dump();
+  // A second "capacity_mwh" in sites[0].battery (a JSON object cannot hold it twice).
+  const std::string key = "\"capacity_mwh\":1";
+  ASSERT_NE(text.find(key), std::string::npos);
+  text.replace(text.find(key), key.size(), key + ",\"capacity_mwh\":5");
+  auto c = ParseConfig(text, kData);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("sites[0].battery: key 'capacity_mwh' appears twice"), std::string::npos)
+      << c.status().message();
+  // At the top level too.
+  auto top = ParseConfig(R"({"name": "a", "name": "b"})", kData);
+  ASSERT_FALSE(top.ok());
+  EXPECT_NE(top.status().message().find("key 'name' appears twice"), std::string::npos) << top.status().message();
+}
+
+TEST(Config, StepCountsAreWholeNumbers) {
+  json j = MinimalConfig();
+  j["job"]["steps"] = 1.5;
+  ExpectError(j, {"job.steps", "whole number", "1.5"});
+  j["job"]["steps"] = 1e4;  // whole, written as a float
+  auto c = ParseConfig(j.dump(), kData);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->job.steps, 10000);
+}
+
 TEST(Config, BundledDefaultLoads) {
   auto c = LoadConfig(DefaultConfigPath());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
