@@ -16,6 +16,7 @@
 
 #include "checkpoint/store.h"
 #include "common/log.h"
+#include "common/strict_json.h"
 #include "comms/transport.h"
 #include "comms/zmq_store.h"
 #include "coordinator/checkpoint_policy.h"
@@ -401,7 +402,9 @@ Status LiveCoordinator::Impl::LoadResumeState() {
   std::ifstream in((fs::path(chosen->dir) / kCoordinatorStateFile).string());
   std::stringstream ss;
   ss << in.rdbuf();
-  resume_state = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  auto parsed = ParseStrictJson(ss.str(), chosen->dir + "/" + kCoordinatorStateFile);
+  if (!parsed.ok()) return parsed.status();
+  resume_state = std::move(*parsed);
   if (!resume_state.is_object() || !resume_state.contains("step") || !resume_state.contains("ledger"))
     return ParseError(chosen->dir + "/" + kCoordinatorStateFile + " is not a coordinator state");
   resume_from = *chosen;
@@ -1425,6 +1428,13 @@ json LiveCoordinator::Impl::BuildReport() const {
   report["train_wall_seconds"] = train_wall;
   report["trace_start"] = FormatIsoTime(TimeAt(pos0));
   report["trace_hours"] = (booked - pos0) * dt;
+  // The job's deadline in trace time; the live steps stand for the job's, so the run meets it when
+  // its last step ends (on the trace clock) by then.
+  const UnixSeconds deadline =
+      cfg.job.start + static_cast<UnixSeconds>(std::llround(cfg.job.deadline_hours * 3600.0));
+  report["deadline"] = FormatIsoTime(deadline);
+  report["finished_at"] = FormatIsoTime(TimeAt(booked));
+  report["deadline_met"] = TimeAt(booked) <= deadline;
   json sts = json::object();
   for (const auto& [k, v] : stage_wall) {
     auto it = stage_compute.find(k);
@@ -1516,6 +1526,9 @@ std::string FormatLiveReport(const json& r, int every) {
     os << "placement: policy plan " << r["plan"].value("placement", "") << " at " << r.value("trace_start", "")
        << "; live pipeline fixed on " << r["plan"].value("live_placement", "") << " (--sites all)\n";
   if (!r["plan"].value("note", std::string()).empty()) os << "  note: " << r["plan"].value("note", "") << "\n";
+  if (r.contains("deadline_met"))
+    os << "deadline " << r.value("deadline", "") << ": " << (r.value("deadline_met", true) ? "met" : "MISSED")
+       << " (last step at " << r.value("finished_at", "") << " trace time)\n";
   os << (r.value("follows_plan", false) ? "final " : "") << "pipeline (" << r.value("replicas", 0) << " replica(s) per stage, "
      << r.value("micro_batches_per_replica", 0) << " micro-batches each, GPipe):\n";
   for (const auto& s : r["pipeline"])

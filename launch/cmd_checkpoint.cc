@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -81,19 +82,20 @@ int Verify(const std::string& dir) {
   return bad == 0 ? 0 : 1;
 }
 
-int RunCheckpoint(const Args& args) {
-  auto flags = Flags::Parse(args, {});
-  if (!flags.ok()) return Fail("checkpoint", flags.status());
-  const auto& pos = flags->positional();
-  if (pos.size() != 2 || (pos[0] != "list" && pos[0] != "verify"))
-    return Fail("checkpoint", InvalidArgument("usage: greentrain checkpoint list RUN_DIR | verify DIR"));
-  return pos[0] == "list" ? List(pos[1]) : Verify(pos[1]);
-}
-
 }  // namespace
 
-GT_REGISTER_COMMAND(checkpoint_cmd, "checkpoint", "checkpoint list RUN_DIR | checkpoint verify DIR",
+GT_REGISTER_COMMAND(checkpoint_cmd, "checkpoint",
                     "list a run's checkpoints, or verify every file of one (or all) against its manifest",
-                    RunCheckpoint);
+                    [](CLI::App& app) -> std::function<int()> {
+                      auto dir = std::make_shared<std::string>();
+                      app.require_subcommand(1);
+                      auto* list = app.add_subcommand("list", "list the checkpoints of a run directory");
+                      list->add_option("RUN_DIR", *dir, "the run directory")->required();
+                      auto* verify = app.add_subcommand(
+                          "verify", "check every file of a checkpoint (or of every one in a run) against its manifest");
+                      verify->add_option("DIR", *dir, "a step directory, or a run directory (all of its checkpoints)")
+                          ->required();
+                      return [dir, list] { return list->parsed() ? List(*dir) : Verify(*dir); };
+                    });
 
 }  // namespace gt::cli

@@ -6,20 +6,22 @@
 namespace gt::cli {
 namespace {
 
-int RunCheck(const Args& args) {
-  auto flags = Flags::Parse(args, {});
-  if (!flags.ok()) return Fail("check", flags.status());
-  auto cfg = LoadConfigArg(*flags);
-  if (!cfg.ok()) return Fail("check", cfg.status());
-  std::cout << cfg->path << ": OK, " << cfg->sites.size() << " sites, " << cfg->links.size()
-            << " links, model " << cfg->model.name << " (" << cfg->model.layers << " layers), job "
-            << cfg->job.steps << " steps by " << cfg->job.deadline_hours << " h, policy "
-            << cfg->policy.name << "\n";
-  return 0;
+std::function<int()> DefineCheck(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  AddConfigArg(app, path.get());
+  return [path] {
+    auto cfg = LoadConfigOrDefault(*path);
+    if (!cfg.ok()) return Fail("check", cfg.status());
+    std::cout << cfg->path << ": OK, " << cfg->sites.size() << " sites, " << cfg->links.size()
+              << " links, model " << cfg->model.name << " (" << cfg->model.layers << " layers), job "
+              << cfg->job.steps << " steps by " << cfg->job.deadline_hours << " h, policy "
+              << cfg->policy.name << "\n";
+    return 0;
+  };
 }
 
 }  // namespace
 
-GT_REGISTER_COMMAND(check_cmd, "check", "check [CONFIG]", "validate a configuration file", RunCheck);
+GT_REGISTER_COMMAND(check_cmd, "check", "validate a configuration file", DefineCheck);
 
 }  // namespace gt::cli

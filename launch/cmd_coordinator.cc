@@ -3,28 +3,20 @@
 // with the endpoint it prints.
 #include <csignal>
 #include <iostream>
+#include <memory>
 
 #include "coordinator/live.h"
 #include "launch/command.h"
+#include "launch/live_args.h"
 
 namespace gt::cli {
 
-// Shared live-run helpers, defined in launch/cmd_run.cc.
-std::vector<std::string> LiveValueFlags();
-std::vector<std::string> LiveSwitches();
-Result<LiveOptions> LiveOptionsFromFlags(const Flags& flags, const Config& config);
-void InstallInterruptHandler();
-bool Interrupted();
-std::string SelfExe();
-
 namespace {
 
-int RunCoordinatorCmd(const Args& args) {
-  auto flags = Flags::Parse(args, LiveValueFlags(), LiveSwitches());
-  if (!flags.ok()) return Fail("coordinator", flags.status());
-  auto cfg = LoadConfigArg(*flags);
+int RunCoordinatorCmd(const LiveArgs& args) {
+  auto cfg = LoadConfigOrDefault(args.config);
   if (!cfg.ok()) return Fail("coordinator", cfg.status());
-  auto opts = LiveOptionsFromFlags(*flags, *cfg);
+  auto opts = LiveOptionsFromArgs(args, *cfg);
   if (!opts.ok()) return Fail("coordinator", opts.status());
   InstallInterruptHandler();
   opts->cancelled = [] { return Interrupted(); };
@@ -43,8 +35,11 @@ int RunCoordinatorCmd(const Args& args) {
 
 }  // namespace
 
-GT_REGISTER_COMMAND(coordinator_cmd, "coordinator",
-                    "coordinator [CONFIG] [--run-dir DIR] [--workers N] [--steps N] [--resume] ...",
-                    "the live control loop (workers started separately)", RunCoordinatorCmd);
+GT_REGISTER_COMMAND(coordinator_cmd, "coordinator", "the live control loop alone (start the workers with the line it prints)",
+                    [](CLI::App& app) -> std::function<int()> {
+                      auto a = std::make_shared<LiveArgs>();
+                      AddLiveOptions(app, a.get());
+                      return [a] { return RunCoordinatorCmd(*a); };
+                    });
 
 }  // namespace gt::cli

@@ -5,13 +5,13 @@
 // directory per demo keeps every earlier demo's checkpoints and report.
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include "launch/command.h"
+#include "launch/live_args.h"
 
 namespace gt::cli {
 
-int RunLiveCommand(const std::string& cmd, const Args& args);  // launch/cmd_run.cc
-std::string SelfExe();                                         // launch/cmd_run.cc
 
 namespace {
 
@@ -25,21 +25,16 @@ std::string CompactUtcNow() {
   return buf;
 }
 
-int RunDemo(const Args& args) {
-  Args a = args;
-  auto given = [&](const char* flag) {
-    for (const auto& x : args)
-      if (x.rfind(flag, 0) == 0) return true;
-    return false;
-  };
-  // A few minutes on 2 cores: about 0.1-0.3 s per step, plus the hours the plan pauses.
-  if (!given("--steps")) a.insert(a.end(), {"--steps", "1000"});
-  // The run directory goes next to the binary (build/runs/demo-*), not into the source tree.
-  if (!given("--run-dir")) {
+// The demo's defaults: 1000 steps (a few minutes on 2 cores: about 0.1-0.3 s per step, plus the
+// hours the plan pauses) and a new run directory next to the binary (build/runs/demo-<time>, not in
+// the source tree), or with --resume the newest of them.
+int RunDemo(LiveArgs a) {
+  if (a.steps == 0) a.steps = 1000;
+  if (a.run_dir.empty()) {
     namespace fs = std::filesystem;
     const fs::path runs = fs::path(SelfExe()).parent_path() / "runs";
     std::string dir = (runs / ("demo-" + CompactUtcNow())).string();
-    if (given("--resume")) {
+    if (a.resume) {
       std::string newest;
       std::error_code ec;
       for (fs::directory_iterator it(runs, ec), end; !ec && it != end; it.increment(ec)) {
@@ -49,14 +44,20 @@ int RunDemo(const Args& args) {
       if (newest.empty()) return Fail("demo", NotFound("--resume: no earlier demo run in " + runs.string()));
       dir = (runs / newest).string();
     }
-    a.insert(a.end(), {"--run-dir", dir});
+    a.run_dir = dir;
   }
   return RunLiveCommand("demo", a);
 }
 
 }  // namespace
 
-GT_REGISTER_COMMAND(demo_cmd, "demo", "demo [--steps N] [--resume] [--run-dir D] [--sites plan|all]",
-                    "live training across three simulated regions on the bundled default (= run)", RunDemo);
+GT_REGISTER_COMMAND(demo_cmd, "demo",
+                    "live training across three simulated regions on the bundled default (= run, 1000 steps, "
+                    "a new build/runs/demo-<time>)",
+                    [](CLI::App& app) -> std::function<int()> {
+                      auto a = std::make_shared<LiveArgs>();
+                      AddLiveOptions(app, a.get());
+                      return [a] { return RunDemo(*a); };
+                    });
 
 }  // namespace gt::cli

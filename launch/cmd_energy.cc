@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <memory>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -55,22 +57,21 @@ void PrintSite(const SiteConfig& site, const std::vector<Bucket>& buckets, bool 
   }
 }
 
-int RunEnergy(const Args& args) {
-  auto flags = Flags::Parse(args, {"--from", "--to", "--csv"});
-  if (!flags.ok()) return Fail("energy", flags.status());
-  if (flags->positional().size() > 1)
-    return Fail("energy", InvalidArgument("expected at most one CONFIG argument, got " +
-                                          std::to_string(flags->positional().size())));
-  auto cfg = LoadConfigArg(*flags);
+struct EnergyArgs {
+  std::string config, from, to, csv;
+};
+
+int RunEnergy(const EnergyArgs& args) {
+  auto cfg = LoadConfigOrDefault(args.config);
   if (!cfg.ok()) return Fail("energy", cfg.status());
 
   UnixSeconds from = cfg->job.start, to = cfg->sim_end;
-  for (auto [flag, target] : {std::pair{"--from", &from}, std::pair{"--to", &to}}) {
-    if (!flags->Has(flag)) continue;
-    auto t = ParseIsoTime(flags->Get(flag));
+  for (auto [flag, value, target] : {std::tuple{"--from", &args.from, &from}, std::tuple{"--to", &args.to, &to}}) {
+    if (value->empty()) continue;
+    auto t = ParseIsoTime(*value);
     if (!t.ok())
-      return Fail("energy", InvalidArgument(std::string(flag) + " '" + flags->Get(flag) +
-                                            "': " + t.status().message() + " (use ISO-8601, e.g. 2022-06-01T00:00Z)"));
+      return Fail("energy", InvalidArgument(std::string(flag) + " '" + *value + "': " + t.status().message() +
+                                            " (use ISO-8601, e.g. 2022-06-01T00:00Z)"));
     *target = *t;
   }
   if (to <= from)
@@ -157,18 +158,25 @@ int RunEnergy(const Args& args) {
   if (cfg->sites.size() > 1) row("all sites", ledger.Totals());
   std::printf("(energy in MWh; largest balance error of any interval: %.2g MWh)\n", ledger.MaxImbalanceMwh());
 
-  if (flags->Has("--csv")) {
-    Status st = ledger.WriteCsv(flags->Get("--csv"));
+  if (!args.csv.empty()) {
+    Status st = ledger.WriteCsv(args.csv);
     if (!st.ok()) return Fail("energy", st);
-    std::printf("wrote %zu ledger rows to %s\n", ledger.rows().size(), flags->Get("--csv").c_str());
+    std::printf("wrote %zu ledger rows to %s\n", ledger.rows().size(), args.csv.c_str());
   }
   return 0;
 }
 
 }  // namespace
 
-GT_REGISTER_COMMAND(energy_cmd, "energy", "energy [CONFIG] [--from T] [--to T] [--csv FILE]",
+GT_REGISTER_COMMAND(energy_cmd, "energy",
                     "each site's renewable supply, grid carbon and battery over a period (all GPUs busy)",
-                    RunEnergy);
+                    [](CLI::App& app) -> std::function<int()> {
+                      auto a = std::make_shared<EnergyArgs>();
+                      AddConfigArg(app, &a->config);
+                      app.add_option("--from", a->from, "start of the period, ISO-8601 (default: job.start)");
+                      app.add_option("--to", a->to, "end of the period, ISO-8601 (default: the traces' end)");
+                      app.add_option("--csv", a->csv, "also write the per-interval ledger to this CSV file");
+                      return [a] { return RunEnergy(*a); };
+                    });
 
 }  // namespace gt::cli

@@ -69,28 +69,15 @@ void PrintSignal(const std::string& title, const std::vector<double>& truth, siz
   std::printf("\n");
 }
 
-int RunForecast(const Args& args) {
-  const auto t0 = std::chrono::steady_clock::now();
-  auto flags = Flags::Parse(args, {"--horizon", "--stride"});
-  if (!flags.ok()) return Fail("forecast", flags.status());
-  if (flags->positional().size() > 1)
-    return Fail("forecast", InvalidArgument("expected at most one CONFIG argument"));
-  auto positive = [&](const char* flag, long def, long max, long* out) -> Status {
-    if (!flags->Has(flag)) { *out = def; return Status::Ok(); }
-    const std::string v = flags->Get(flag);
-    char* end = nullptr;
-    long x = std::strtol(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || x < 1 || x > max)
-      return InvalidArgument(std::string(flag) + " '" + v + "': expected a whole number from 1 to " +
-                             std::to_string(max));
-    *out = x;
-    return Status::Ok();
-  };
+struct ForecastArgs {
+  std::string config;
   long horizon = 24, stride = 1;
-  Status st = positive("--horizon", 24, 24 * 14, &horizon);
-  if (st.ok()) st = positive("--stride", 1, 24 * 7, &stride);
-  if (!st.ok()) return Fail("forecast", st);
-  auto cfg = LoadConfigArg(*flags);
+};
+
+int RunForecast(const ForecastArgs& args) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const long horizon = args.horizon, stride = args.stride;
+  auto cfg = LoadConfigOrDefault(args.config);
   if (!cfg.ok()) return Fail("forecast", cfg.status());
 
   const int64_t step = cfg->interval_seconds;
@@ -133,7 +120,14 @@ int RunForecast(const Args& args) {
 
 }  // namespace
 
-GT_REGISTER_COMMAND(forecast_cmd, "forecast", "forecast [CONFIG] [--horizon H] [--stride S]",
-                    "forecast error (MAE, nMAE) of each forecaster by horizon on each site's traces", RunForecast);
+GT_REGISTER_COMMAND(forecast_cmd, "forecast",
+                    "forecast error (MAE, nMAE) of each forecaster by horizon on each site's traces",
+                    [](CLI::App& app) -> std::function<int()> {
+                      auto a = std::make_shared<ForecastArgs>();
+                      AddConfigArg(app, &a->config);
+                      app.add_option("--horizon", a->horizon, "intervals ahead to score")->check(WholeNumberIn(1, 24 * 14))->capture_default_str();
+                      app.add_option("--stride", a->stride, "forecast every Nth interval")->check(WholeNumberIn(1, 24 * 7))->capture_default_str();
+                      return [a] { return RunForecast(*a); };
+                    });
 
 }  // namespace gt::cli

@@ -2,23 +2,27 @@
 //  [--ledger F]`: runs the whole job through the traces under each policy and compares them.
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "coordinator/report.h"
 #include "coordinator/simulator.h"
+#include "energy/forecast.h"
 #include "launch/command.h"
 
 namespace gt::cli {
 namespace {
 
-int RunSimulate(const Args& args) {
-  auto flags = Flags::Parse(args, {"--policy", "--forecaster", "--json", "--csv", "--svg", "--ledger"});
-  if (!flags.ok()) return Fail("simulate", flags.status());
-  auto cfg = LoadConfigArg(*flags);
+struct SimulateArgs {
+  std::string config, policy = "all", forecaster, json, csv, svg, ledger;
+};
+
+int RunSimulate(const SimulateArgs& args) {
+  auto cfg = LoadConfigOrDefault(args.config);
   if (!cfg.ok()) return Fail("simulate", cfg.status());
-  std::string which = flags->Get("--policy", "all");
-  std::string forecaster = flags->Get("--forecaster", cfg->policy.forecaster);
+  const std::string which = args.policy;
+  const std::string forecaster = args.forecaster.empty() ? cfg->policy.forecaster : args.forecaster;
   std::vector<std::string> names = which == "all" ? PolicyNames() : std::vector<std::string>{which};
 
   auto sim = Simulator::FromConfig(*cfg);
@@ -40,36 +44,62 @@ int RunSimulate(const Args& args) {
   std::cout << "fastest configuration: " << fast.label << ", " << fast.steps_per_hour << " steps/h ("
             << cfg->job.steps / fast.steps_per_hour << " h for the job)\n\n";
   std::cout << FormatTable(reports, lb);
-  if (flags->Has("--json")) {
-    std::ofstream out(flags->Get("--json"));
+  if (!args.json.empty()) {
+    std::ofstream out(args.json);
     out << ReportJson(cfg->name, reports, lb).dump(2) << "\n";
-    if (!out) return Fail("simulate", IoError("cannot write '" + flags->Get("--json") + "'"));
+    if (!out) return Fail("simulate", IoError("cannot write '" + args.json + "'"));
   }
-  if (flags->Has("--csv")) {
-    Status s = WriteReportCsv(flags->Get("--csv"), reports);
+  if (!args.csv.empty()) {
+    Status s = WriteReportCsv(args.csv, reports);
     if (!s.ok()) return Fail("simulate", s);
   }
-  if (flags->Has("--svg")) {
-    Status s = WriteSvg(flags->Get("--svg"), reports, which == "all" ? "greentrain" : which);
+  if (!args.svg.empty()) {
+    Status s = WriteSvg(args.svg, reports, which == "all" ? "greentrain" : which);
     if (!s.ok()) return Fail("simulate", s);
   }
-  if (flags->Has("--ledger")) {
+  if (!args.ledger.empty()) {
     const std::string focus = which == "all" ? "greentrain" : which;
     for (const auto& r : reports)
       if (r.result.policy == focus) {
-        std::string path = flags->Get("--ledger");
+        const std::string& path = args.ledger;
         Status s = path.size() > 5 && path.substr(path.size() - 5) == ".json" ? r.result.ledger.WriteJson(path)
                                                                              : r.result.ledger.WriteCsv(path);
         if (!s.ok()) return Fail("simulate", s);
       }
   }
-  return 0;
+  // Every policy that missed the deadline is named; the exit code follows the focus policy (the
+  // one asked for, or greentrain when all run).
+  const std::string focus = which == "all" ? "greentrain" : which;
+  int code = 0;
+  for (const auto& r : reports) {
+    if (r.result.deadline_met) continue;
+    std::cerr << "greentrain simulate: policy " << r.result.policy << " missed the deadline ("
+              << (r.result.finished ? "finished after " + std::to_string(r.result.completion_hours) + " h"
+                                    : std::string("unfinished when the traces end"))
+              << ", deadline " << cfg->job.deadline_hours << " h)\n";
+    if (r.result.policy == focus) code = kExitDeadlineMissed;
+  }
+  return code;
 }
 
 }  // namespace
 
-GT_REGISTER_COMMAND(simulate_cmd, "simulate",
-                    "simulate [CONFIG] [--policy NAME|all] [--forecaster NAME] [--json F] [--csv F] [--svg F] [--ledger F]",
-                    "what-if simulation of the whole job under each policy", RunSimulate);
+GT_REGISTER_COMMAND(simulate_cmd, "simulate", "what-if simulation of the whole job under each policy",
+                    [](CLI::App& app) -> std::function<int()> {
+                      auto a = std::make_shared<SimulateArgs>();
+                      AddConfigArg(app, &a->config);
+                      std::vector<std::string> policies = PolicyNames();
+                      policies.push_back("all");
+                      app.add_option("--policy", a->policy, "the policy to simulate, or all of them")
+                          ->check(CLI::IsMember(policies))
+                          ->capture_default_str();
+                      app.add_option("--forecaster", a->forecaster, "forecaster (default: the config's policy.forecaster)")
+                          ->check(CLI::IsMember(ForecasterNames()));
+                      app.add_option("--json", a->json, "write the comparison as JSON to this file");
+                      app.add_option("--csv", a->csv, "write the comparison as CSV to this file");
+                      app.add_option("--svg", a->svg, "write the focus policy's placement timeline as SVG");
+                      app.add_option("--ledger", a->ledger, "write the focus policy's ledger (.json or CSV)");
+                      return [a] { return RunSimulate(*a); };
+                    });
 
 }  // namespace gt::cli

@@ -1,25 +1,32 @@
 // Subcommands of the `greentrain` program. Each cmd_*.cc registers itself with GT_REGISTER_COMMAND;
-// main() dispatches on argv[1]. A command returns the process exit code (0 ok, 1 runtime error,
-// 2 usage error) and prints its own errors.
+// main() dispatches on argv[1]. A command declares its arguments with CLI11 (Debian's libcli11-dev:
+// typed options with ranges and defaults, `greentrain help CMD` / `CMD --help` listing every one,
+// unknown options, extra arguments and malformed values refused before anything starts) and returns
+// the action that runs once they parsed. An action returns the process exit code (0 ok, 1 runtime
+// error, 2 usage error, 3 the job missed its deadline) and prints its own errors.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "common/config.h"
 #include "common/status.h"
 
 namespace gt::cli {
 
-using Args = std::vector<std::string>;
+// Exit code of `simulate` and `run` when the job (the focus policy's, for simulate) misses its deadline.
+constexpr int kExitDeadlineMissed = 3;
 
 struct Command {
   std::string name;
-  std::string usage;    // one line: "energy CONFIG [--from T] [--to T] [--csv FILE]"
   std::string summary;  // one line
-  std::function<int(const Args&)> run;
+  // Declares the arguments on `app` and returns the action to run after a successful parse.
+  std::function<std::function<int()>(CLI::App& app)> define;
 };
 
 std::map<std::string, Command>& Registry();
@@ -28,26 +35,28 @@ struct Registrar {
   explicit Registrar(Command c) { Registry()[c.name] = std::move(c); }
 };
 
-// Simple flag parsing: positional args and --flag VALUE / --flag=VALUE / --switch.
-class Flags {
- public:
-  // `with_value` lists the flags that take a value; `switches` those that do not.
-  static Result<Flags> Parse(const Args& args, const std::vector<std::string>& with_value,
-                             const std::vector<std::string>& switches = {});
-  const std::vector<std::string>& positional() const { return positional_; }
-  bool Has(const std::string& flag) const { return values_.count(flag) > 0; }
-  std::string Get(const std::string& flag, const std::string& def = "") const {
-    auto it = values_.find(flag);
-    return it == values_.end() ? def : it->second;
-  }
+// Parses `args` (after the command name) for command `c` and runs it; prints help for --help and
+// a usage error (exit 2) for arguments it cannot accept.
+int RunCommand(const Command& c, std::vector<std::string> args);
+// The full help of command `c` (its options, types, ranges and defaults).
+std::string CommandHelp(const Command& c);
 
- private:
-  std::vector<std::string> positional_;
-  std::map<std::string, std::string> values_;
-};
+// A whole number in [lo, hi]: "5x" and "1.5" are refused as not whole numbers, others as out of range.
+inline CLI::Validator WholeNumberIn(int64_t lo, int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        int64_t v = 0;
+        if (!CLI::detail::lexical_cast(s, v)) return "'" + s + "' is not a whole number";
+        if (v < lo || v > hi) return s + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+        return {};
+      },
+      "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
 
-// Loads the config named by the first positional argument, or the bundled default when absent.
-Result<Config> LoadConfigArg(const Flags& flags);
+// The optional CONFIG positional (the bundled default when absent).
+void AddConfigArg(CLI::App& app, std::string* path);
+// Loads `path`, or the bundled default when it is empty.
+Result<Config> LoadConfigOrDefault(const std::string& path);
 
 // Prints "greentrain <cmd>: <status>" to stderr and returns 1 (2 for invalid arguments).
 int Fail(const std::string& cmd, const Status& s);

@@ -1,4 +1,5 @@
 // The `greentrain` command-line program: dispatches to the registered subcommands.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -11,41 +12,44 @@ std::map<std::string, Command>& Registry() {
   return r;
 }
 
-Result<Flags> Flags::Parse(const Args& args, const std::vector<std::string>& with_value,
-                           const std::vector<std::string>& switches) {
-  Flags f;
-  auto in = [](const std::vector<std::string>& v, const std::string& s) {
-    for (const auto& x : v) if (x == s) return true;
-    return false;
-  };
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("--", 0) == 0) {
-      std::string name = a, value;
-      auto eq = a.find('=');
-      bool has_eq = eq != std::string::npos;
-      if (has_eq) { name = a.substr(0, eq); value = a.substr(eq + 1); }
-      if (in(with_value, name)) {
-        if (!has_eq) {
-          if (i + 1 >= args.size()) return InvalidArgument(name + " needs a value");
-          value = args[++i];
-        }
-        f.values_[name] = value;
-      } else if (in(switches, name) && !has_eq) {
-        f.values_[name] = "1";
-      } else {
-        return InvalidArgument("unknown option '" + name + "'");
-      }
-    } else {
-      f.positional_.push_back(a);
-    }
-  }
-  return f;
+namespace {
+
+std::unique_ptr<CLI::App> MakeApp(const Command& c) {
+  auto app = std::make_unique<CLI::App>(c.summary, "greentrain " + c.name);
+  app->get_formatter()->column_width(34);
+  return app;
 }
 
-Result<Config> LoadConfigArg(const Flags& flags) {
-  std::string path = flags.positional().empty() ? DefaultConfigPath() : flags.positional()[0];
-  return LoadConfig(path);
+}  // namespace
+
+int RunCommand(const Command& c, std::vector<std::string> args) {
+  auto app = MakeApp(c);
+  std::function<int()> action = c.define(*app);
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  try {
+    app->parse(args);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app->help();
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "greentrain " << c.name << ": " << e.what() << " (see 'greentrain help " << c.name << "')\n";
+    return 2;
+  }
+  return action();
+}
+
+std::string CommandHelp(const Command& c) {
+  auto app = MakeApp(c);
+  (void)c.define(*app);
+  return app->help();
+}
+
+void AddConfigArg(CLI::App& app, std::string* path) {
+  app.add_option("CONFIG", *path, "configuration file (default: the bundled " + DefaultConfigPath() + ")");
+}
+
+Result<Config> LoadConfigOrDefault(const std::string& path) {
+  return LoadConfig(path.empty() ? DefaultConfigPath() : path);
 }
 
 int Fail(const std::string& cmd, const Status& s) {
@@ -59,30 +63,35 @@ namespace {
 
 void PrintHelp() {
   std::printf("greentrain: train large models across sites, following renewable power.\n\nCommands:\n");
-  for (const auto& [name, c] : gt::cli::Registry())
-    std::printf("  greentrain %s\n      %s\n", c.usage.c_str(), c.summary.c_str());
-  std::printf("\nWithout CONFIG, commands use the bundled default (%s).\n", gt::DefaultConfigPath().c_str());
+  for (const auto& [name, c] : gt::cli::Registry()) std::printf("  %-12s %s\n", name.c_str(), c.summary.c_str());
+  std::printf(
+      "\n'greentrain help CMD' or 'greentrain CMD --help' lists a command's arguments. Without CONFIG, commands\n"
+      "use the bundled default (%s).\nExit codes: 0 ok, 1 error, 2 usage error, 3 the job missed its deadline.\n",
+      gt::DefaultConfigPath().c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "help" || std::string(argv[1]) == "--help" ||
-      std::string(argv[1]) == "-h") {
-    PrintHelp();
-    return argc < 2 ? 2 : 0;
-  }
   auto& reg = gt::cli::Registry();
-  auto it = reg.find(argv[1]);
+  const std::string first = argc < 2 ? "" : argv[1];
+  if (first.empty() || first == "--help" || first == "-h" || (first == "help" && argc == 2)) {
+    PrintHelp();
+    return first.empty() ? 2 : 0;
+  }
+  if (first == "help") {
+    auto it = reg.find(argv[2]);
+    if (it == reg.end() || argc > 3) {
+      std::fprintf(stderr, "greentrain help: unknown command '%s'; run 'greentrain help'\n", argv[2]);
+      return 2;
+    }
+    std::cout << gt::cli::CommandHelp(it->second);
+    return 0;
+  }
+  auto it = reg.find(first);
   if (it == reg.end()) {
     std::fprintf(stderr, "greentrain: unknown command '%s'; run 'greentrain help'\n", argv[1]);
     return 2;
   }
-  gt::cli::Args args(argv + 2, argv + argc);
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") {
-      std::printf("usage: greentrain %s\n  %s\n", it->second.usage.c_str(), it->second.summary.c_str());
-      return 0;
-    }
-  return it->second.run(args);
+  return gt::cli::RunCommand(it->second, std::vector<std::string>(argv + 2, argv + argc));
 }

@@ -1,0 +1,31 @@
+// The live-run options shared by `run`, `demo` and `coordinator` (launch/cmd_run.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "coordinator/live.h"
+#include "launch/command.h"
+
+namespace gt::cli {
+
+struct LiveArgs {
+  std::string config;
+  int64_t steps = 0;  // 0 = runtime.live_steps
+  bool resume = false;
+  std::string sites = "plan", policy, run_dir, run_name, bind_host = "127.0.0.1";
+  uint64_t seed = 1;
+  int64_t checkpoint_every = 0;
+  double ack_timeout_s = 30, timeout_s = 1800;
+  int workers = 0;  // 0 = the sum of sites[].ranks
+};
+
+void AddLiveOptions(CLI::App& app, LiveArgs* args);
+Result<LiveOptions> LiveOptionsFromArgs(const LiveArgs& args, const Config& config);
+// `run` and `demo`: the coordinator here and the workers under mpirun.
+int RunLiveCommand(const std::string& cmd, const LiveArgs& args);
+void InstallInterruptHandler();
+bool Interrupted();
+std::string SelfExe();
+
+}  // namespace gt::cli

@@ -1,0 +1,142 @@
+// The command line: every option listed by `help CMD`, malformed values, unknown options and extra
+// arguments refused (exit 2) before anything starts, strict configs, and exit code 3 when a job
+// misses its deadline.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace gt {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const std::string kSource = fs::path(GT_TEST_DATA_DIR).parent_path().parent_path().string();
+
+struct Outcome {
+  int code = -1;
+  std::string output;  // stdout and stderr
+  double seconds = 0;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/gt-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  // Runs `greentrain ARGS` (ARGS is shell-quoted by the caller).
+  Outcome Greentrain(const std::string& args) {
+    const std::string out = dir_ + "/out.txt";
+    const std::string cmd = std::string(GT_BINARY_DIR) + "/greentrain " + args + " > " + out + " 2>&1";
+    const auto t0 = std::chrono::steady_clock::now();
+    const int status = std::system(cmd.c_str());
+    Outcome o;
+    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(out);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    o.output = ss.str();
+    return o;
+  }
+  // The bundled default with trace paths made absolute, edited by `edit`, written to `name`.
+  std::string Config(const std::string& name, const std::function<void(json&)>& edit) {
+    std::ifstream in(kSource + "/launch/configs/default.json");
+    json cfg = json::parse(in);
+    for (auto& site : cfg["sites"])
+      for (const char* k : {"wind", "solar", "carbon"})
+        if (site.contains(k))
+          site[k]["file"] = (fs::path(kSource) / "launch/configs" / site[k]["file"].get<std::string>())
+                                .lexically_normal()
+                                .string();
+    edit(cfg);
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << cfg.dump(2);
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST_F(CliTest, HelpListsEveryOptionOfACommand) {
+  for (const char* form : {"help run", "run --help"}) {
+    Outcome o = Greentrain(form);
+    EXPECT_EQ(o.code, 0) << o.output;
+    for (const char* opt : {"--steps", "--resume", "--sites", "--policy", "--run-dir", "--run-name", "--seed",
+                            "--checkpoint-every", "--ack-timeout", "--timeout", "--workers", "--bind-host"})
+      EXPECT_NE(o.output.find(opt), std::string::npos) << form << " lacks " << opt << ":\n" << o.output;
+  }
+  Outcome all = Greentrain("help");
+  EXPECT_EQ(all.code, 0);
+  for (const char* cmd : {"check", "checkpoint", "coordinator", "demo", "energy", "forecast", "run", "simulate", "worker"})
+    EXPECT_NE(all.output.find(cmd), std::string::npos) << cmd;
+  EXPECT_EQ(Greentrain("help nosuch").code, 2);
+}
+
+TEST_F(CliTest, BadArgumentsAreRefusedBeforeAnythingStarts) {
+  struct Case {
+    std::string args, says;
+  } cases[] = {
+      {"run --steps 5x", "'5x' is not a whole number"},
+      {"run --steps 0", "outside [1,"},
+      {"run --policy nope", "--policy: nope not in"},
+      {"run --sites some", "--sites"},
+      {"run --no-such-flag", "--no-such-flag"},
+      {"run a.json b.json", "b.json"},
+      {"simulate --forecaster crystal-ball", "--forecaster"},
+      {"checkpoint", "subcommand"},
+      {"forecast --stride 1.5", "'1.5' is not a whole number"},
+  };
+  for (const auto& c : cases) {
+    Outcome o = Greentrain(c.args);
+    EXPECT_EQ(o.code, 2) << c.args << ":\n" << o.output;
+    EXPECT_NE(o.output.find(c.says), std::string::npos) << c.args << ":\n" << o.output;
+    EXPECT_EQ(o.output.find("starting"), std::string::npos) << c.args << " started workers:\n" << o.output;
+    EXPECT_LT(o.seconds, 10) << c.args;
+  }
+}
+
+TEST_F(CliTest, ConfigsAreStrict) {
+  // A duplicate key (the last would silently win) and a fractional step count.
+  std::string path = Config("dup.json", [](json&) {});
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  const size_t at = text.find("\"job\": {");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + 8, "\"deadline_hours\": 1, ");
+  std::ofstream(path) << text;
+  Outcome dup = Greentrain("check " + path);
+  EXPECT_NE(dup.code, 0);
+  EXPECT_NE(dup.output.find("job: key 'deadline_hours' appears twice"), std::string::npos) << dup.output;
+
+  Outcome frac = Greentrain("check " + Config("frac.json", [](json& c) { c["job"]["steps"] = 1.5; }));
+  EXPECT_EQ(frac.code, 2) << frac.output;
+  EXPECT_NE(frac.output.find("job.steps"), std::string::npos) << frac.output;
+  EXPECT_EQ(Greentrain("check " + Config("ok.json", [](json&) {})).code, 0);
+}
+
+TEST_F(CliTest, SimulateExitsNonZeroWhenTheJobMissesItsDeadline) {
+  const std::string tight = Config("tight.json", [](json& c) { c["job"]["deadline_hours"] = 1; });
+  Outcome o = Greentrain("simulate " + tight + " --policy carbon-agnostic");
+  EXPECT_EQ(o.code, 3) << o.output;
+  EXPECT_NE(o.output.find("policy carbon-agnostic missed the deadline"), std::string::npos) << o.output;
+  Outcome ok = Greentrain("simulate --policy carbon-agnostic");
+  EXPECT_EQ(ok.code, 0) << ok.output;
+}
+
+}  // namespace
+}  // namespace gt
