@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -24,6 +25,7 @@
 #include "coordinator/live_checkpoints.h"
 #include "coordinator/policy.h"
 #include "coordinator/protocol.h"
+#include "coordinator/run_outputs.h"
 #include "coordinator/simulator.h"
 #include "sharding/model_profile.h"
 #include "sharding/partitioner.h"
@@ -264,6 +266,10 @@ struct LiveCoordinator::Impl {
   std::vector<LiveStage> held_by;
   int64_t held_at = -1;
   std::map<int, json> state_sources;  // of the epoch being started: rank -> its state_from
+  // ---- the operator's view ----
+  Timeline timeline;                  // <run_dir>/trace.json
+  std::optional<double> paused_since; // run seconds when the plan last paused
+  std::vector<int> peak_gpus;         // per site, the most GPUs a plan held (emissions.csv)
   json state_moves;                   // of the epoch being started: how the stage ranks got their state
 
   ~Impl() {
@@ -326,6 +332,8 @@ struct LiveCoordinator::Impl {
   Status Committed(const std::optional<json>& record);
   Status SetCheckpointState(int64_t step);
   json CaptureState(int64_t step) const;
+  json StatusSnapshot() const;
+  void ReportStatus();
   json PredictedCarbon() const;
   json BuildReport() const;
   Result<json> Run();
@@ -367,11 +375,17 @@ Status LiveCoordinator::Impl::Register() {
       if (workers.count(w.rank)) return InvalidArgument("rank " + std::to_string(w.rank) + " registered twice");
       RETURN_IF_ERROR(control->Connect(w.peer, w.control_endpoint, control_keys.public_key));
       GT_INFO("live", "registered rank " << w.rank << " site " << opt.config.sites[w.site].name << " host " << w.host);
+      timeline.NameThread(Timeline::SitePid(w.site), w.rank, "rank " + std::to_string(w.rank));
       workers[w.rank] = w;
     } catch (const json::exception& e) {
       return InvalidArgument(std::string("malformed register message: ") + e.what());
     }
   }
+  timeline.NameProcess(0, "coordinator");
+  timeline.NameThread(0, 0, "plan changes");
+  timeline.NameThread(0, 1, "decisions");
+  for (size_t s = 0; s < opt.config.sites.size(); ++s)
+    timeline.NameProcess(Timeline::SitePid(static_cast<int>(s)), "site " + opt.config.sites[s].name);
   for (auto& [rank, w] : workers)
     RETURN_IF_ERROR(control->WaitConnected(w.peer, std::chrono::milliseconds(30000))
                         .WithContext("control channel to rank " + std::to_string(rank)));
@@ -598,6 +612,8 @@ void LiveCoordinator::Impl::Apply(const LiveLayout& l) {
   for (const auto& st : stages) site_workers[st.site] += R;
   model_gpus = l.model_gpus;
   allocated = model_gpus;
+  peak_gpus.resize(n_sites, 0);
+  for (int s = 0; s < n_sites; ++s) peak_gpus[s] = std::max(peak_gpus[s], model_gpus[s]);
   live_placement.clear();
   for (const auto& st : stages)
     live_placement += (live_placement.empty() ? "" : "+") + opt.config.sites[st.site].name + ":" +
@@ -836,6 +852,7 @@ Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const st
                  {"reason", "rank(s) " + names + " " + what}, {"step", start_step},
                  {"checkpoint", last_checkpoint_dir}, {"state_bytes", 0.0},
                  {"from_pipeline", DescribePipeline()}, {"failed_ranks", lost}};
+  timeline.Instant(0, 0, "recover without rank(s) " + names, "fault", Since(run_t0), action);
   plan = target;
   held_by.clear();  // the epoch's ranks drop their state when they leave it
   if (target.paused()) {
@@ -873,6 +890,18 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
       *avg = *avg > 0 ? 0.7 * *avg + 0.3 * s : s;
     }
   } measure{this, Position(), &reconfig_intervals};
+  const double began_s = Since(run_t0);
+  // The change on the coordinator's timeline track, and the pause it ends or begins.
+  auto on_timeline = [&](const json& a) {
+    std::string name;
+    for (const auto& k : a["actions"]) name += (name.empty() ? "" : "+") + k.get<std::string>();
+    timeline.Span(0, 0, name, "plan", began_s, Since(run_t0) - began_s, a);
+    if (paused_since && !next.paused()) {
+      timeline.Span(0, 0, "paused", "pause", *paused_since, began_s - *paused_since);
+      paused_since.reset();
+    }
+    if (next.paused()) paused_since = Since(run_t0);
+  };
   Notify({{"event", "reconfigure"}, {"from", plan.Describe(site_names)}, {"to", next.Describe(site_names)},
           {"overhead_hours", engine->Cost(plan, next).overhead_hours}});
   json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))},
@@ -943,6 +972,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
     action["to_pipeline"] = "paused";
     action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - stopped).count();
     actions.push_back(action);
+    on_timeline(action);
     GT_INFO("live", "paused at step " << start_step << " (" << next.reason << ")");
     return Status::Ok();
   }
@@ -953,7 +983,64 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   action["to_pipeline"] = DescribePipeline();
   action["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - stopped).count();
   actions.push_back(action);
+  on_timeline(action);
   return Status::Ok();
+}
+
+// Where the run stands: step and loss, throughput, trace time, what runs where, green share,
+// energy and carbon so far, battery states and the estimated end against the deadline.
+json LiveCoordinator::Impl::StatusSnapshot() const {
+  const Config& cfg = opt.config;
+  const int64_t done_steps = loss_curve.empty() ? start_step : loss_curve.back().first + 1;
+  const LedgerTotals t = ledger.Totals();
+  json st = {{"step", done_steps}, {"end_step", end_step}, {"trace_time", FormatIsoTime(TimeAt(Position()))},
+             {"plan", plan.Describe(site_names)}, {"pipeline", running ? DescribePipeline() : std::string("paused")},
+             {"green_share", t.renewable_share()}, {"energy_mwh", t.demand_mwh}, {"carbon_kg", t.carbon_kg}};
+  if (!loss_curve.empty()) st["loss"] = loss_curve.back().second;
+  st["tokens_per_s"] = running && step_wall_s > 0
+                           ? static_cast<double>(model.global_batch) * model.seq_len / step_wall_s
+                           : 0.0;
+  json batteries = json::object();
+  for (size_t s = 0; s < cfg.sites.size(); ++s)
+    if (cfg.sites[s].battery.capacity_mwh > 0) batteries[site_names[s]] = soc[s] / cfg.sites[s].battery.capacity_mwh;
+  st["battery_soc"] = batteries;
+  const UnixSeconds deadline = cfg.job.start + static_cast<UnixSeconds>(std::llround(cfg.job.deadline_hours * 3600.0));
+  st["deadline"] = FormatIsoTime(deadline);
+  if (running && step_intervals > 0) {
+    const double finish = Position() + static_cast<double>(end_step - done_steps) * step_intervals;
+    st["eta"] = FormatIsoTime(TimeAt(finish));
+    st["hours_to_spare"] = static_cast<double>(deadline - TimeAt(finish)) / 3600.0;
+  }
+  return st;
+}
+
+// Logs the status line, rewrites <run_dir>/status.json (atomically) and tells the observer.
+void LiveCoordinator::Impl::ReportStatus() {
+  const json st = StatusSnapshot();
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(2) << "step " << st.value("step", int64_t{0}) << "/"
+     << st.value("end_step", int64_t{0});
+  if (st.contains("loss")) os << " loss " << std::setprecision(3) << st["loss"].get<double>();
+  os << std::setprecision(0) << ", " << st.value("tokens_per_s", 0.0) << " tok/s, trace " << st.value("trace_time", "")
+     << ", " << st.value("plan", "") << " [" << st.value("pipeline", "") << "], green " << std::setprecision(1)
+     << 100 * st.value("green_share", 0.0) << " %, " << std::setprecision(3) << st.value("energy_mwh", 0.0)
+     << " MWh, " << std::setprecision(2) << st.value("carbon_kg", 0.0) << " kg";
+  for (const auto& [site, f] : st["battery_soc"].items())
+    os << ", " << site << " battery " << std::setprecision(0) << 100 * f.get<double>() << " %";
+  if (st.contains("eta"))
+    os << ", ETA " << st.value("eta", "") << " (deadline " << st.value("deadline", "") << ", " << std::setprecision(1)
+       << st.value("hours_to_spare", 0.0) << " h to spare)";
+  else
+    os << ", deadline " << st.value("deadline", "");
+  GT_INFO("status", os.str());
+  const std::string path = opt.run_dir + "/status.json";
+  if (WriteText(path + ".tmp", st.dump(2) + "\n").ok()) {
+    std::error_code ec;
+    fs::rename(path + ".tmp", path, ec);
+  }
+  json event = st;
+  event["event"] = "status";
+  Notify(event);
 }
 
 UnixSeconds LiveCoordinator::Impl::TimeAt(double pos) const {
@@ -1016,6 +1103,8 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
   const double frac = loss_curve.empty() ? 0 : double(loss_curve.back().first + 1) / end_step;
   const double work_left = cfg.job.steps * (1 - frac);
   Plan p = Decide(i, work_left, plan);
+  timeline.Instant(0, 1, p.Describe(site_names), "decision", Since(run_t0),
+                   {{"interval", FormatIsoTime(engine->input().now)}, {"reason", p.reason}, {"work_left_steps", work_left}});
   Notify({{"event", "interval"}, {"interval", i}, {"time", engine->input().now},
           {"trace_time", FormatIsoTime(engine->input().now)},
           {"plan", p.Describe(site_names)}, {"paused", p.paused()}, {"steps_per_hour", p.steps_per_hour},
@@ -1221,6 +1310,10 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
     const int64_t step = c.value("step", int64_t{0});
     max_step_reported = std::max(max_step_reported, step);
     busy[w.site] += c.value("compute_s", 0.0);
+    const double wall_s = c.value("wall_s", 0.0);
+    timeline.Span(Timeline::SitePid(w.site), rank, "step " + std::to_string(step), "step", Since(run_t0) - wall_s,
+                  wall_s, {{"stage", w.stage}, {"replica", w.replica}, {"compute_s", c.value("compute_s", 0.0)},
+                           {"allreduce_s", c.value("allreduce_s", 0.0)}, {"loss", c.value("loss", 0.0)}});
     if (w.replica == 0) {
       stage_wall[w.stage].push_back(c.value("wall_s", 0.0));
       stage_compute[w.stage].push_back(c.value("compute_s", 0.0));
@@ -1236,6 +1329,10 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
       }
     }
   } else if (type == live::kCheckpointWritten) {
+    const double write_s = c.value("write_s", 0.0);
+    timeline.Span(Timeline::SitePid(w.site), rank, "checkpoint write", "checkpoint", Since(run_t0) - write_s, write_s,
+                  {{"step", c.value("step", int64_t{0})}, {"bytes", c.value("bytes", 0.0)},
+                   {"snapshot_s", c.value("snapshot_s", 0.0)}});
     ASSIGN_OR_RETURN(auto rec, ckpts->OnWritten(rank, c));
     RETURN_IF_ERROR(Committed(rec));
   } else if (type == live::kCheckpointFailed) {
@@ -1271,12 +1368,14 @@ Status LiveCoordinator::Impl::Train() {
       decided_ahead_wall_s = std::max(0.0, (boundary - pos) * interval_wall);
       RETURN_IF_ERROR(CloseUntil(std::min(pos, boundary)));
       RETURN_IF_ERROR(OnIntervalBoundary(static_cast<size_t>(boundary)));
+      ReportStatus();
       continue;
     }
     if (pos >= boundary) {
       RETURN_IF_ERROR(CloseUntil(boundary));
       continue;
     }
+    if (opt.status_requested && opt.status_requested()) ReportStatus();
     const double to_boundary = (boundary - pos) * interval_wall;
     auto m = control->Receive(
         std::chrono::milliseconds(static_cast<int64_t>(std::clamp(to_boundary * 1000.0, 1.0, 200.0))));
@@ -1348,6 +1447,15 @@ Result<json> LiveCoordinator::Impl::Run() {
   RETURN_IF_ERROR(WriteText(opt.run_dir + "/report.json", report.dump(2) + "\n"));
   RETURN_IF_ERROR(ledger.WriteJson(opt.run_dir + "/ledger.json"));
   RETURN_IF_ERROR(ledger.WriteCsv(opt.run_dir + "/ledger.csv"));
+  RETURN_IF_ERROR(timeline.Write(opt.run_dir + "/trace.json"));
+  EmissionsRunInfo info;
+  info.project_name = opt.config.name;
+  info.run_id = fs::path(opt.run_dir).filename().string();
+  info.timestamp = FormatIsoTime(static_cast<UnixSeconds>(std::time(nullptr)));
+  info.duration_s = (booked - pos0) * opt.config.interval_seconds;
+  for (const auto& site : opt.config.sites) info.ranks.push_back(site.ranks);
+  info.gpus = peak_gpus;
+  RETURN_IF_ERROR(WriteEmissionsCsv(opt.run_dir + "/emissions.csv", opt.config, ledger, info));
   return report;
 }
 

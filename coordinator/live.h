@@ -34,8 +34,11 @@
 //     trace clock where the checkpoint left it and appends to its ledger and report. A fresh run
 //     refuses a run directory that holds checkpoints.
 //  5. End. After every stage rank reported done (or on error / timeout / cancellation) it sends
-//     stop to every worker, writes <run_dir>/report.json, ledger.json and ledger.csv, and returns
-//     the report.
+//     stop to every worker, writes <run_dir>/report.json, ledger.json, ledger.csv, trace.json (a
+//     Perfetto / chrome://tracing timeline: steps and checkpoint writes per rank, plan changes,
+//     pauses, decisions) and emissions.csv (CodeCarbon's columns, one row per site), and returns
+//     the report. During the run a status line is logged at every interval (and on request) and
+//     <run_dir>/status.json rewritten.
 //
 // Ownership and threads: not thread-safe; Run is called once. options.cancelled is polled from
 // Run's thread (e.g. a Ctrl-C flag or "the worker launcher exited").
@@ -91,6 +94,9 @@ struct LiveOptions {
   //   {"event": "waiting"}               when nothing arrived within one wait of the training loop.
   // For status displays, and for tests that model time on a FakeClock (tests/live/fake_workers.h).
   std::function<void(const nlohmann::json&)> observer;
+  // Polled by the training loop; true prints the status line now (`greentrain run` sets it on SIGUSR1).
+  // The status line is also logged at every interval and written to <run_dir>/status.json.
+  std::function<bool()> status_requested;
 };
 
 // The modelled energy of one site over one interval of a live run (see the header comment, 3.).

@@ -20,6 +20,7 @@ int RunCoordinatorCmd(const LiveArgs& args) {
   if (!opts.ok()) return Fail("coordinator", opts.status());
   InstallInterruptHandler();
   opts->cancelled = [] { return Interrupted(); };
+  opts->status_requested = [] { return StatusRequested(); };
   auto coord = LiveCoordinator::Create(*opts);
   if (!coord.ok()) return Fail("coordinator", coord.status());
   std::cout << "coordinator listening at " << (*coord)->control_endpoint() << "\n"

@@ -32,7 +32,9 @@ namespace gt::cli {
 
 namespace {
 volatile std::sig_atomic_t g_interrupted = 0;
+volatile std::sig_atomic_t g_status = 0;
 void OnSignal(int) { g_interrupted = 1; }
+void OnStatusSignal(int) { g_status = 1; }
 }  // namespace
 
 void InstallInterruptHandler() {
@@ -42,6 +44,16 @@ void InstallInterruptHandler() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+  struct sigaction su {};
+  su.sa_handler = OnStatusSignal;
+  sigemptyset(&su.sa_mask);
+  sigaction(SIGUSR1, &su, nullptr);
+}
+
+bool StatusRequested() {
+  if (!g_status) return false;
+  g_status = 0;
+  return true;
 }
 
 bool Interrupted() { return g_interrupted != 0; }
@@ -182,6 +194,7 @@ int RunLiveCommand(const std::string& cmd, const LiveArgs& args) {
   InstallInterruptHandler();
   WorkerLauncher launcher;
   opts->cancelled = [&launcher] { return Interrupted() || launcher.exited(); };
+  opts->status_requested = [] { return StatusRequested(); };
   auto coord = LiveCoordinator::Create(*opts);
   if (!coord.ok()) return Fail(cmd, coord.status());
   const std::string config_path = cfg->path.empty() ? DefaultConfigPath() : cfg->path;

@@ -24,8 +24,10 @@ void AddLiveOptions(CLI::App& app, LiveArgs* args);
 Result<LiveOptions> LiveOptionsFromArgs(const LiveArgs& args, const Config& config);
 // `run` and `demo`: the coordinator here and the workers under mpirun.
 int RunLiveCommand(const std::string& cmd, const LiveArgs& args);
+// SIGINT/SIGTERM/SIGHUP end the run; SIGUSR1 asks for the status line (StatusRequested, once).
 void InstallInterruptHandler();
 bool Interrupted();
+bool StatusRequested();
 std::string SelfExe();
 
 }  // namespace gt::cli

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -99,6 +100,60 @@ std::map<std::string, int> ActionKinds(const json& report) {
   return kinds;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The files a run leaves for operators' tools: a Perfetto timeline with every step of every rank
+// and every plan change, a CodeCarbon emissions.csv whose rows add up to the ledger, status.json.
+void ExpectOperatorFiles(const std::string& run_dir, const Ledger& ledger, const json& report) {
+  const json trace = json::parse(ReadFile(run_dir + "/trace.json"), nullptr, false);
+  ASSERT_TRUE(trace.is_object() && trace.contains("traceEvents")) << "trace.json is not a Chrome trace";
+  std::map<std::string, int> by_cat;
+  for (const auto& e : trace["traceEvents"]) {
+    ASSERT_TRUE(e.contains("ph") && e.contains("pid") && e.contains("tid")) << e.dump();
+    if (e["ph"] == "X") {
+      ASSERT_GE(e["dur"].get<int64_t>(), 0) << e.dump();
+      by_cat[e["cat"].get<std::string>()]++;
+    }
+  }
+  // Every rank of the last stage reports every step; other stages too: at least one span per step.
+  EXPECT_GE(by_cat["step"], static_cast<int>(report["loss_curve"].size()));
+  EXPECT_EQ(by_cat["plan"], static_cast<int>(report["actions"].size()));
+  EXPECT_GT(by_cat["checkpoint"], 0);
+
+  std::istringstream csv(ReadFile(run_dir + "/emissions.csv"));
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_EQ(header,
+            "timestamp,project_name,run_id,duration,emissions,emissions_rate,cpu_power,gpu_power,ram_power,"
+            "cpu_energy,gpu_energy,ram_energy,energy_consumed,country_name,country_iso_code,region,cloud_provider,"
+            "cloud_region,os,python_version,codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,"
+            "latitude,ram_total_size,tracking_mode,on_cloud,pue");
+  double kg = 0, kwh = 0;
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    ASSERT_EQ(f.size(), 31u) << line;
+    kg += std::stod(f[4]);
+    kwh += std::stod(f[12]);
+    ++rows;
+  }
+  EXPECT_GT(rows, 0);
+  EXPECT_NEAR(kg, ledger.Totals().carbon_kg, 1e-6 * std::max(1.0, kg));
+  EXPECT_NEAR(kwh, 1000 * ledger.Totals().demand_mwh, 1e-6 * std::max(1.0, kwh));
+
+  const json status = json::parse(ReadFile(run_dir + "/status.json"), nullptr, false);
+  ASSERT_TRUE(status.is_object());
+  for (const char* k : {"step", "end_step", "trace_time", "plan", "green_share", "energy_mwh", "carbon_kg", "deadline"})
+    EXPECT_TRUE(status.contains(k)) << k;
+}
+
 TEST_F(ControlLoopTest, CarriesOutThePlanOnAModelledClock) {
   std::map<std::string, int> kinds;
   for (int deadline : {240, 72}) {
@@ -127,6 +182,7 @@ TEST_F(ControlLoopTest, CarriesOutThePlanOnAModelledClock) {
     ASSERT_TRUE(ledger.ok());
     EXPECT_LT(ledger->MaxImbalanceMwh(), 1e-9);
     EXPECT_GE(o.decisions.size(), 2u);
+    ExpectOperatorFiles(dir_ + "/run", *ledger, r);
   }
   EXPECT_GT(kinds["pause"], 0);
   EXPECT_GT(kinds["resume"], 0);
