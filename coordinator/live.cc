@@ -1352,7 +1352,7 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
 Status LiveCoordinator::Impl::Train() {
   while (!running || done < S * R) {
     if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
-    if (Since(run_t0) > opt.timeout_seconds)
+    if (opt.timeout_seconds > 0 && Since(run_t0) > opt.timeout_seconds)
       return Timeout("the run exceeded its " + std::to_string(static_cast<int>(opt.timeout_seconds)) + " s limit");
     if (running && Since(last_progress) > opt.stall_seconds)
       return Timeout("no training progress for " + std::to_string(static_cast<int>(opt.stall_seconds)) +

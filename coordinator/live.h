@@ -75,7 +75,9 @@ struct LiveOptions {
   // fixed for the run; the plan's busy GPUs are spread evenly over the pipeline's sites for the
   // ledger and its later proposals are only logged.
   std::string sites = "plan";
-  double timeout_seconds = 1800;    // the whole run
+  // Wall seconds the whole run may take; 0 = no limit (a run lasts as long as its plan: days). A
+  // run without progress for stall_seconds fails either way.
+  double timeout_seconds = 0;
   double stall_seconds = 180;       // no progress for this long: the run fails
   // A worker that does not acknowledge a halt or an assignment within this time is treated as
   // failed: the epoch is abandoned and the plan carried out without it from the last checkpoint.

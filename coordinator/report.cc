@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/csv.h"
+#include "common/time.h"
 
 namespace gt {
 
@@ -108,6 +109,45 @@ Status WriteReportCsv(const std::string& path, const std::vector<PolicyReport>& 
         << (s.deadline_met ? "true" : "false") << ',' << s.pauses << ',' << s.resizes << ',' << s.migrations << ','
         << s.checkpoints << ',' << r.carbon_vs_agnostic << ',' << r.time_vs_agnostic << ',' << r.carbon_vs_oracle
         << ',' << r.time_vs_oracle << '\n';
+  }
+  if (!out) return IoError("write to '" + path + "' failed");
+  return Status::Ok();
+}
+
+Status WriteTimeline(const std::string& path, const std::vector<PolicyReport>& reports) {
+  std::ofstream out(path);
+  if (!out) return IoError("cannot write '" + path + "'");
+  const std::vector<std::string> sites = reports.empty() ? std::vector<std::string>{} : reports[0].result.site_names;
+  const bool as_json = path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  if (as_json) {
+    nlohmann::json j = {{"sites", sites}, {"policies", nlohmann::json::object()}};
+    for (const auto& r : reports) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (const auto& p : r.result.timeline)
+        rows.push_back({{"time", FormatIsoTime(p.time)}, {"placement", p.placement}, {"work_done", p.work_done},
+                        {"busy_gpus", p.busy_gpus}, {"renewable_mw", p.renewable_mw}, {"load_mw", p.load_mw},
+                        {"carbon_g_per_kwh", p.carbon_g_per_kwh}});
+      j["policies"][r.result.policy] = rows;
+    }
+    out << j.dump(1) << "\n";
+  } else {
+    out << "policy,time,placement,work_done";
+    for (const char* k : {"busy_gpus", "renewable_mw", "load_mw", "carbon_g_per_kwh"})
+      for (const auto& s : sites) out << ',' << CsvEscape(std::string(k) + ":" + s);
+    out << '\n';
+    auto values = [&](const auto& v) {
+      for (size_t s = 0; s < sites.size(); ++s) out << ',' << (s < v.size() ? v[s] : 0);
+    };
+    for (const auto& r : reports)
+      for (const auto& p : r.result.timeline) {
+        out << CsvEscape(r.result.policy) << ',' << FormatIsoTime(p.time) << ',' << CsvEscape(p.placement) << ','
+            << p.work_done;
+        values(p.busy_gpus);
+        values(p.renewable_mw);
+        values(p.load_mw);
+        values(p.carbon_g_per_kwh);
+        out << '\n';
+      }
   }
   if (!out) return IoError("write to '" + path + "' failed");
   return Status::Ok();

@@ -35,6 +35,13 @@ nlohmann::json ReportJson(const std::string& config_name, const std::vector<Poli
 // One CSV row per policy with the same fields as the JSON.
 Status WriteReportCsv(const std::string& path, const std::vector<PolicyReport>& reports);
 
+// The per-interval timeline of every policy: a row per policy and interval with its time,
+// placement, cumulative work and, per site, busy GPUs, available renewable MW, load MW and grid
+// intensity. JSON ({"sites": [...], "policies": {name: [{...}]}}) when `path` ends in .json, CSV
+// (columns policy,time,placement,work_done then busy_gpus:<site>, renewable_mw:<site>,
+// load_mw:<site>, carbon_g_per_kwh:<site> per site) otherwise.
+Status WriteTimeline(const std::string& path, const std::vector<PolicyReport>& reports);
+
 // SVG: per site, renewable supply (area) and the load of `focus` (line) over time; below, one strip
 // per policy showing which sites trained (colour per site, grey when paused).
 Status WriteSvg(const std::string& path, const std::vector<PolicyReport>& reports, const std::string& focus);

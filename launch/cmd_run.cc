@@ -81,8 +81,8 @@ void AddLiveOptions(CLI::App& app, LiveArgs* a) {
   app.add_option("--ack-timeout", a->ack_timeout_s, "seconds a worker has to acknowledge a command before it is treated as failed")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
-  app.add_option("--timeout", a->timeout_s, "seconds the whole run may take")
-      ->check(CLI::Range(1.0, 1e7))
+  app.add_option("--timeout", a->timeout_s, "wall seconds the whole run may take (0: no limit; a run without progress for 180 s fails anyway)")
+      ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
   app.add_option("--workers", a->workers, "workers to wait for (default: the sum of sites[].ranks)")
       ->check(WholeNumberIn(1, 100000));

@@ -15,7 +15,7 @@ namespace gt::cli {
 namespace {
 
 struct SimulateArgs {
-  std::string config, policy = "all", forecaster, json, csv, svg, ledger;
+  std::string config, policy = "all", forecaster, json, csv, svg, ledger, timeline;
 };
 
 int RunSimulate(const SimulateArgs& args) {
@@ -51,6 +51,10 @@ int RunSimulate(const SimulateArgs& args) {
   }
   if (!args.csv.empty()) {
     Status s = WriteReportCsv(args.csv, reports);
+    if (!s.ok()) return Fail("simulate", s);
+  }
+  if (!args.timeline.empty()) {
+    Status s = WriteTimeline(args.timeline, reports);
     if (!s.ok()) return Fail("simulate", s);
   }
   if (!args.svg.empty()) {
@@ -98,6 +102,8 @@ GT_REGISTER_COMMAND(simulate_cmd, "simulate", "what-if simulation of the whole j
                       app.add_option("--json", a->json, "write the comparison as JSON to this file");
                       app.add_option("--csv", a->csv, "write the comparison as CSV to this file");
                       app.add_option("--svg", a->svg, "write the focus policy's placement timeline as SVG");
+                      app.add_option("--timeline", a->timeline,
+                                     "write every policy's per-interval timeline (.json: JSON, else CSV)");
                       app.add_option("--ledger", a->ledger, "write the focus policy's ledger (.json or CSV)");
                       return [a] { return RunSimulate(*a); };
                     });

@@ -16,7 +16,7 @@ struct LiveArgs {
   std::string sites = "plan", policy, run_dir, run_name, bind_host = "127.0.0.1";
   uint64_t seed = 1;
   int64_t checkpoint_every = 0;
-  double ack_timeout_s = 30, timeout_s = 1800;
+  double ack_timeout_s = 30, timeout_s = 0;  // 0: no limit
   int workers = 0;  // 0 = the sum of sites[].ranks
 };
 

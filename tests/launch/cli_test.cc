@@ -138,5 +138,23 @@ TEST_F(CliTest, SimulateExitsNonZeroWhenTheJobMissesItsDeadline) {
   EXPECT_EQ(ok.code, 0) << ok.output;
 }
 
+TEST_F(CliTest, SimulateWritesEveryPolicysTimeline) {
+  const std::string csv = dir_ + "/timeline.csv", js = dir_ + "/timeline.json";
+  ASSERT_EQ(Greentrain("simulate --policy carbon-agnostic --timeline " + csv).code, 0);
+  std::ifstream in(csv);
+  std::string header, row;
+  std::getline(in, header);
+  EXPECT_EQ(header.rfind("policy,time,placement,work_done,busy_gpus:california,busy_gpus:texas", 0), 0u) << header;
+  int rows = 0;
+  while (std::getline(in, row)) ++rows;
+  EXPECT_GT(rows, 10);
+  ASSERT_EQ(Greentrain("simulate --policy carbon-agnostic --timeline " + js).code, 0);
+  std::ifstream jin(js);
+  const json j = json::parse(jin, nullptr, false);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["sites"].size(), 3u);
+  EXPECT_EQ(static_cast<int>(j["policies"]["carbon-agnostic"].size()), rows);
+}
+
 }  // namespace
 }  // namespace gt
