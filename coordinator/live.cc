@@ -24,6 +24,7 @@
 #include "coordinator/engine.h"
 #include "coordinator/live_checkpoints.h"
 #include "coordinator/policy.h"
+#include "coordinator/metrics.h"
 #include "coordinator/protocol.h"
 #include "coordinator/run_outputs.h"
 #include "coordinator/simulator.h"
@@ -270,6 +271,7 @@ struct LiveCoordinator::Impl {
   Timeline timeline;                  // <run_dir>/trace.json
   std::optional<double> paused_since; // run seconds when the plan last paused
   std::vector<int> peak_gpus;         // per site, the most GPUs a plan held (emissions.csv)
+  std::unique_ptr<MetricsServer> metrics;  // --metrics-port
   json state_moves;                   // of the epoch being started: how the stage ranks got their state
 
   ~Impl() {
@@ -334,6 +336,7 @@ struct LiveCoordinator::Impl {
   json CaptureState(int64_t step) const;
   json StatusSnapshot() const;
   void ReportStatus();
+  void PublishMetrics(const json& status);
   json PredictedCarbon() const;
   json BuildReport() const;
   Result<json> Run();
@@ -1041,6 +1044,30 @@ void LiveCoordinator::Impl::ReportStatus() {
   json event = st;
   event["event"] = "status";
   Notify(event);
+  PublishMetrics(st);
+}
+
+// Replaces the Prometheus exposition (when --metrics-port is on) with the run's state now.
+void LiveCoordinator::Impl::PublishMetrics(const json& status) {
+  if (!metrics) return;
+  json c = {{"steps", loss_curve.empty() ? 0 : loss_curve.back().first + 1 - first_step},
+            {"checkpoints", ckpts->records().size()},
+            {"last_checkpoint_s", ckpts->last_wall_seconds()}};
+  json kinds = json::object();
+  for (const auto& a : actions)
+    for (const auto& k : a.value("actions", json::array())) kinds[k.get<std::string>()] = kinds.value(k.get<std::string>(), 0) + 1;
+  c["actions"] = kinds;
+  json sites = json::object();
+  for (const auto& [name, t] : ledger.TotalsBySite()) sites[name] = {{"energy_mwh", t.demand_mwh}, {"carbon_kg", t.carbon_kg}};
+  for (const auto& row : ledger.rows()) {  // the last booked piece of each site: its power by source
+    if (!(row.hours > 0)) continue;
+    json& s = sites[row.site];
+    s["renewable_mw"] = row.flow.renewable_used_mwh / row.hours;
+    s["battery_mw"] = row.flow.battery_discharge_mwh / row.hours;
+    s["grid_mw"] = row.flow.grid_mwh / row.hours;
+  }
+  c["sites"] = sites;
+  metrics->Publish(PrometheusText(status, c));
 }
 
 UnixSeconds LiveCoordinator::Impl::TimeAt(double pos) const {
@@ -1280,6 +1307,7 @@ Status LiveCoordinator::Impl::OnStepCompleted(int64_t step, double loss) {
   Notify({{"event", "step"}, {"step", step}, {"loss", loss}});
   RETURN_IF_ERROR(Grant(step));
   steps_in_interval += 1;
+  if (metrics && step % 10 == 0) PublishMetrics(StatusSnapshot());
   if (step % 10 == 0 || step + 1 == end_step)
     GT_INFO("live", "step " << step << " loss " << std::fixed << std::setprecision(4) << loss << " ("
                             << std::setprecision(1) << Since(train_t0) << " s)");
@@ -1572,6 +1600,8 @@ json LiveCoordinator::Impl::BuildReport() const {
 LiveCoordinator::LiveCoordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LiveCoordinator::~LiveCoordinator() = default;
 
+int LiveCoordinator::metrics_port() const { return impl_->metrics ? impl_->metrics->port() : -1; }
+
 std::string LiveCoordinator::control_endpoint() const { return impl_->control->endpoint(); }
 
 Result<std::unique_ptr<LiveCoordinator>> LiveCoordinator::Create(LiveOptions options) {
@@ -1613,6 +1643,10 @@ Result<std::unique_ptr<LiveCoordinator>> LiveCoordinator::Create(LiveOptions opt
   }
   ASSIGN_OR_RETURN(I.control, Transport::Create(to));
   ASSIGN_OR_RETURN(I.store, ZmqStoreServer::Start("tcp://" + I.opt.bind_host + ":*"));
+  if (I.opt.metrics_port >= 0) {
+    ASSIGN_OR_RETURN(I.metrics, MetricsServer::Start(I.opt.bind_host, I.opt.metrics_port));
+    GT_INFO("live", "Prometheus metrics at http://" << I.opt.bind_host << ":" << I.metrics->port() << "/metrics");
+  }
   return std::unique_ptr<LiveCoordinator>(new LiveCoordinator(std::move(impl)));
 }
 

@@ -99,6 +99,9 @@ struct LiveOptions {
   // Polled by the training loop; true prints the status line now (`greentrain run` sets it on SIGUSR1).
   // The status line is also logged at every interval and written to <run_dir>/status.json.
   std::function<bool()> status_requested;
+  // Serve Prometheus metrics (coordinator/metrics.h) on bind_host:metrics_port; 0 = any free port,
+  // -1 = off.
+  int metrics_port = -1;
 };
 
 // The modelled energy of one site over one interval of a live run (see the header comment, 3.).
@@ -116,6 +119,8 @@ class LiveCoordinator {
   ~LiveCoordinator();  // removes <run_dir>/keys
 
   std::string control_endpoint() const;
+  // The port serving /metrics, or -1 when metrics are off.
+  int metrics_port() const;
 
   // Runs the whole live job (see above). The report (also written to <run_dir>/report.json):
   // {"run", "policy", "plan", "pipeline": [...], "idle_ranks", "start_step", "end_step",

@@ -87,6 +87,9 @@ void AddLiveOptions(CLI::App& app, LiveArgs* a) {
   app.add_option("--workers", a->workers, "workers to wait for (default: the sum of sites[].ranks)")
       ->check(WholeNumberIn(1, 100000));
   app.add_option("--bind-host", a->bind_host, "address the coordinator listens on")->capture_default_str();
+  app.add_option("--metrics-port", a->metrics_port,
+                 "serve Prometheus metrics at http://BIND_HOST:PORT/metrics (0: any free port; default: off)")
+      ->check(WholeNumberIn(0, 65535));
 }
 
 Result<LiveOptions> LiveOptionsFromArgs(const LiveArgs& a, const Config& config) {
@@ -110,6 +113,7 @@ Result<LiveOptions> LiveOptionsFromArgs(const LiveArgs& a, const Config& config)
   o.timeout_seconds = a.timeout_s;
   o.ack_timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(1000 * a.ack_timeout_s)));
   o.workers = a.workers > 0 ? a.workers : live::TotalRanks(config);
+  o.metrics_port = a.metrics_port;
   if (o.workers < 1) return InvalidArgument("no workers: sites[].ranks sum to 0 and --workers is not given");
   return o;
 }

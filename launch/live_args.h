@@ -18,6 +18,7 @@ struct LiveArgs {
   int64_t checkpoint_every = 0;
   double ack_timeout_s = 30, timeout_s = 0;  // 0: no limit
   int workers = 0;  // 0 = the sum of sites[].ranks
+  int metrics_port = -1;  // -1 = off
 };
 
 void AddLiveOptions(CLI::App& app, LiveArgs* args);

@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "coordinator/live.h"
@@ -60,7 +61,8 @@ class ControlLoopTest : public ::testing::Test {
   };
 
   // Runs the live coordinator on fake workers and modelled time.
-  Outcome RunLive(const Config& config, int64_t steps, int hang_rank = -1, int64_t hang_from_epoch = -1) {
+  Outcome RunLive(const Config& config, int64_t steps, int hang_rank = -1, int64_t hang_from_epoch = -1,
+                  const std::function<void(LiveOptions&)>& edit = {}, int* metrics_port = nullptr) {
     Outcome out;
     auto time = std::make_shared<testing::ModelledTime>(config, steps);
     LiveOptions o;
@@ -71,6 +73,7 @@ class ControlLoopTest : public ::testing::Test {
     o.ack_timeout = std::chrono::milliseconds(2000);
     o.make_clock = [time](UnixSeconds start) { return time->MakeClock(start); };
     o.observer = [time](const json& e) { time->Observe(e); };
+    if (edit) edit(o);
     auto coord = LiveCoordinator::Create(o);
     if (!coord.ok()) {
       out.report = coord.status();
@@ -82,6 +85,7 @@ class ControlLoopTest : public ::testing::Test {
     fo.hang_rank = hang_rank;
     fo.hang_from_epoch = hang_from_epoch;
     fo.compute_seconds = [time] { return time->StepWallSeconds(); };
+    if (metrics_port) *metrics_port = (*coord)->metrics_port();
     testing::FakeWorkers workers(fo);
     out.report = (*coord)->Run();
     coord->reset();  // stop is sent; the fakes leave
@@ -209,6 +213,34 @@ TEST_F(ControlLoopTest, ARankThatStopsAnsweringIsLeftOut) {
   EXPECT_EQ(r["loss_curve"].size(), 1500u);
   for (const auto& p : r["pipeline"])
     for (const auto& rk : p.value("ranks", json::array())) EXPECT_NE(rk, 3);
+}
+
+// A scrape of /metrics while the run trains, as Prometheus would make it.
+TEST_F(ControlLoopTest, ServesPrometheusMetricsWhileItRuns) {
+  Config config = MakeConfig([](json& c) { c["job"]["deadline_hours"] = 240; });
+  auto scraped = std::make_shared<std::string>();
+  auto port = std::make_shared<int>(-1);
+  Outcome o = RunLive(config, 600, -1, -1, [&](LiveOptions& lo) {
+    lo.metrics_port = 0;
+    auto model = lo.observer;
+    lo.observer = [model, scraped, port](const json& e) {
+      model(e);
+      if (e.value("event", "") != "status" || e.value("step", 0) < 100 || !scraped->empty() || *port < 0) return;
+      httplib::Client client("127.0.0.1", *port);
+      if (auto res = client.Get("/metrics")) {
+        EXPECT_EQ(res->status, 200);
+        EXPECT_NE(res->get_header_value("Content-Type").find("text/plain; version=0.0.4"), std::string::npos);
+        *scraped = res->body;
+      }
+    };
+  }, port.get());
+  ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
+  ASSERT_FALSE(scraped->empty()) << "no scrape succeeded";
+  for (const char* family : {"# TYPE greentrain_steps_total counter", "# TYPE greentrain_loss gauge",
+                             "greentrain_tokens_per_second", "greentrain_site_power_megawatts{site=\"texas\",source=\"grid\"}",
+                             "greentrain_carbon_kilograms_total{site=", "greentrain_battery_state_of_charge_ratio{site=",
+                             "greentrain_actions_total{kind=", "greentrain_checkpoint_seconds", "greentrain_green_share_ratio"})
+    EXPECT_NE(scraped->find(family), std::string::npos) << family << " missing from:\n" << *scraped;
 }
 
 // The simulator's decision for each interval the live run decided (keyed by the interval's time).
