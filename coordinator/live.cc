@@ -24,6 +24,7 @@
 #include "coordinator/engine.h"
 #include "coordinator/live_checkpoints.h"
 #include "coordinator/policy.h"
+#include "coordinator/html_report.h"
 #include "coordinator/metrics.h"
 #include "coordinator/protocol.h"
 #include "coordinator/run_outputs.h"
@@ -1476,6 +1477,18 @@ Result<json> LiveCoordinator::Impl::Run() {
   RETURN_IF_ERROR(ledger.WriteJson(opt.run_dir + "/ledger.json"));
   RETURN_IF_ERROR(ledger.WriteCsv(opt.run_dir + "/ledger.csv"));
   RETURN_IF_ERROR(timeline.Write(opt.run_dir + "/trace.json"));
+  {
+    std::vector<Chart> charts;
+    for (size_t s = 0; s < site_names.size(); ++s)
+      if (peak_gpus.size() > s && peak_gpus[s] > 0) charts.push_back(SupplyVsLoadChart(ledger, site_names[s]));
+    charts.push_back(PlacementChart(ledger, site_names));
+    Chart battery = BatteryChart(ledger, site_names);
+    if (!battery.series.empty()) charts.push_back(battery);
+    charts.push_back(LossChart(loss_curve));
+    charts.push_back(CumulativeCarbonChart({{"live run", &ledger}}));
+    RETURN_IF_ERROR(WriteHtmlReport(opt.run_dir + "/report.html", "greentrain live run: " + opt.config.name,
+                                    FormatLiveReport(report), charts));
+  }
   EmissionsRunInfo info;
   info.project_name = opt.config.name;
   info.run_id = fs::path(opt.run_dir).filename().string();

@@ -2,10 +2,12 @@
 //  [--ledger F]`: runs the whole job through the traces under each policy and compares them.
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "coordinator/html_report.h"
 #include "coordinator/report.h"
 #include "coordinator/simulator.h"
 #include "energy/forecast.h"
@@ -15,7 +17,7 @@ namespace gt::cli {
 namespace {
 
 struct SimulateArgs {
-  std::string config, policy = "all", forecaster, json, csv, svg, ledger, timeline;
+  std::string config, policy = "all", forecaster, json, csv, svg, ledger, timeline, html;
 };
 
 int RunSimulate(const SimulateArgs& args) {
@@ -43,7 +45,12 @@ int RunSimulate(const SimulateArgs& args) {
   const auto& fast = sim->menu().option(sim->menu().fastest());
   std::cout << "fastest configuration: " << fast.label << ", " << fast.steps_per_hour << " steps/h ("
             << cfg->job.steps / fast.steps_per_hour << " h for the job)\n\n";
-  std::cout << FormatTable(reports, lb);
+  std::ostringstream head;
+  head << "greentrain simulate: " << cfg->name << " (" << cfg->sites.size() << " sites, model " << cfg->model.name
+       << ", " << cfg->job.steps << " steps, deadline " << cfg->job.deadline_hours << " h from "
+       << FormatIsoTime(cfg->job.start) << ", forecaster " << forecaster << ")\n\n";
+  const std::string table = FormatTable(reports, lb);
+  std::cout << table;
   if (!args.json.empty()) {
     std::ofstream out(args.json);
     out << ReportJson(cfg->name, reports, lb).dump(2) << "\n";
@@ -51,6 +58,25 @@ int RunSimulate(const SimulateArgs& args) {
   }
   if (!args.csv.empty()) {
     Status s = WriteReportCsv(args.csv, reports);
+    if (!s.ok()) return Fail("simulate", s);
+  }
+  if (!args.html.empty()) {
+    const std::string focus = which == "all" ? "greentrain" : which;
+    const SimResult* f = &reports[0].result;
+    std::vector<std::pair<std::string, const Ledger*>> ledgers;
+    for (const auto& r : reports) {
+      if (r.result.policy == focus) f = &r.result;
+      ledgers.emplace_back(r.result.policy, &r.result.ledger);
+    }
+    std::vector<Chart> charts;
+    for (const auto& site : f->site_names) charts.push_back(SupplyVsLoadChart(f->ledger, site));
+    charts.push_back(PlacementChart(f->ledger, f->site_names));
+    Chart battery = BatteryChart(f->ledger, f->site_names);
+    if (!battery.series.empty()) charts.push_back(battery);
+    charts.push_back(CumulativeCarbonChart(ledgers));
+    for (auto& c : charts)
+      if (c.title.find("Cumulative") == std::string::npos) c.title += " (policy " + f->policy + ")";
+    Status s = WriteHtmlReport(args.html, "greentrain simulate: " + cfg->name, head.str() + table, charts);
     if (!s.ok()) return Fail("simulate", s);
   }
   if (!args.timeline.empty()) {
@@ -102,6 +128,8 @@ GT_REGISTER_COMMAND(simulate_cmd, "simulate", "what-if simulation of the whole j
                       app.add_option("--json", a->json, "write the comparison as JSON to this file");
                       app.add_option("--csv", a->csv, "write the comparison as CSV to this file");
                       app.add_option("--svg", a->svg, "write the focus policy's placement timeline as SVG");
+                      app.add_option("--html", a->html,
+                                     "write a self-contained HTML report with plots (opens offline in a browser)");
                       app.add_option("--timeline", a->timeline,
                                      "write every policy's per-interval timeline (.json: JSON, else CSV)");
                       app.add_option("--ledger", a->ledger, "write the focus policy's ledger (.json or CSV)");

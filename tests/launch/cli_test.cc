@@ -156,5 +156,39 @@ TEST_F(CliTest, SimulateWritesEveryPolicysTimeline) {
   EXPECT_EQ(static_cast<int>(j["policies"]["carbon-agnostic"].size()), rows);
 }
 
+// The HTML report opens offline in a real browser (Debian's chromium, headless): every chart is
+// drawn and no script fails (the page records both on <body> once loaded).
+TEST_F(CliTest, SimulateHtmlReportRendersInABrowser) {
+  const std::string html = dir_ + "/report.html";
+  Outcome o = Greentrain("simulate --policy all --html " + html);
+  ASSERT_EQ(o.code, 0) << o.output;
+  std::ifstream in(html);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string page = ss.str();
+  size_t charts = 0;
+  for (size_t p = 0; (p = page.find("<svg class='chart'", p)) != std::string::npos; ++p) ++charts;
+  EXPECT_GE(charts, 6u) << "supply vs load per site, placement, battery, cumulative carbon per policy";
+  EXPECT_EQ(page.find("http://"), page.find("http://www.w3.org/2000/svg")) << "the page must not fetch anything";
+  for (const char* policy : {"carbon-agnostic", "greentrain", "oracle"}) EXPECT_NE(page.find(policy), std::string::npos);
+
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "chromium not installed (launch/setup.sh installs it): the browser check did not run";
+  const std::string dom = dir_ + "/dom.html";
+  const std::string cmd = "timeout 60 chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 "
+                          "--dump-dom file://" + html + " > " + dom + " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream din(dom);
+  std::stringstream ds;
+  ds << din.rdbuf();
+  const std::string rendered = ds.str();
+  const size_t body = rendered.find("<body");
+  ASSERT_NE(body, std::string::npos) << rendered.substr(0, 500);
+  const std::string tag = rendered.substr(body, rendered.find('>', body) - body);
+  EXPECT_NE(tag.find("data-rendered=\"ok\""), std::string::npos) << tag;
+  EXPECT_NE(tag.find("data-errors=\"\""), std::string::npos) << tag;
+  EXPECT_NE(tag.find("data-drawn=\"" + std::to_string(charts) + "\""), std::string::npos) << tag;
+}
+
 }  // namespace
 }  // namespace gt

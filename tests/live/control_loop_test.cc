@@ -152,6 +152,12 @@ void ExpectOperatorFiles(const std::string& run_dir, const Ledger& ledger, const
   EXPECT_NEAR(kg, ledger.Totals().carbon_kg, 1e-6 * std::max(1.0, kg));
   EXPECT_NEAR(kwh, 1000 * ledger.Totals().demand_mwh, 1e-6 * std::max(1.0, kwh));
 
+  const std::string html = ReadFile(run_dir + "/report.html");
+  size_t charts = 0;
+  for (size_t p = 0; (p = html.find("<svg class='chart'", p)) != std::string::npos; ++p) ++charts;
+  EXPECT_GE(charts, 4u) << "supply vs load, placement, loss, cumulative carbon";
+  EXPECT_NE(html.find("Training loss"), std::string::npos);
+
   const json status = json::parse(ReadFile(run_dir + "/status.json"), nullptr, false);
   ASSERT_TRUE(status.is_object());
   for (const char* k : {"step", "end_step", "trace_time", "plan", "green_share", "energy_mwh", "carbon_kg", "deadline"})
