@@ -8,12 +8,11 @@
 #include <sstream>
 
 namespace gt {
-namespace {
 
-const char* kColours[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
-                          "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a", "#fb9a99"};
+const char* const kChartColours[10] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
+                                       "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a", "#fb9a99"};
 
-std::string Escape(const std::string& s) {
+std::string XmlEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
@@ -27,6 +26,11 @@ std::string Escape(const std::string& s) {
   }
   return o;
 }
+
+namespace {
+
+const char* const* kColours = kChartColours;
+std::string Escape(const std::string& s) { return XmlEscape(s); }
 
 std::string Number(double v) {
   char buf[32];
@@ -123,44 +127,42 @@ Chart SupplyVsLoadChart(const Ledger& ledger, const std::string& site) {
   return c;
 }
 
-Chart PlacementChart(const Ledger& ledger, const std::vector<std::string>& sites) {
-  Chart c;
-  c.title = "Placement: GPUs training per site";
-  c.y_label = "GPUs";
-  const ByTime g = GroupByTime(ledger);
-  c.x = HoursFrom(g.times, g.times.empty() ? 0 : g.times.front());
-  for (const auto& site : sites) {
-    ChartSeries s{site, {}, false};
-    for (UnixSeconds t : g.times) {
-      double v = 0;
-      for (const LedgerRow* r : g.rows.at(t))
-        if (r->site == site) v = r->busy_gpus;
-      s.y.push_back(v);
-    }
-    c.series.push_back(std::move(s));
-  }
-  return c;
-}
+namespace {
 
-Chart BatteryChart(const Ledger& ledger, const std::vector<std::string>& sites) {
+// A series per site of value(row) over time (`missing` where a site has no row); sites whose values
+// are all zero or missing are left out when `skip_empty`.
+Chart PerSiteChart(const Ledger& ledger, const std::vector<std::string>& sites, const std::string& title,
+                   const std::string& unit, double (*value)(const LedgerRow&), double missing, bool skip_empty) {
   Chart c;
-  c.title = "Battery state of charge";
-  c.y_label = "MWh";
+  c.title = title;
+  c.y_label = unit;
   const ByTime g = GroupByTime(ledger);
   c.x = HoursFrom(g.times, g.times.empty() ? 0 : g.times.front());
   for (const auto& site : sites) {
     ChartSeries s{site, {}, false};
     bool any = false;
     for (UnixSeconds t : g.times) {
-      double v = NAN;
+      double v = missing;
       for (const LedgerRow* r : g.rows.at(t))
-        if (r->site == site) v = r->flow.soc_after_mwh;
+        if (r->site == site) v = value(*r);
       any |= std::isfinite(v) && v > 0;
       s.y.push_back(v);
     }
-    if (any) c.series.push_back(std::move(s));
+    if (any || !skip_empty) c.series.push_back(std::move(s));
   }
   return c;
+}
+
+}  // namespace
+
+Chart PlacementChart(const Ledger& ledger, const std::vector<std::string>& sites) {
+  return PerSiteChart(ledger, sites, "Placement: GPUs training per site", "GPUs",
+                      [](const LedgerRow& r) { return static_cast<double>(r.busy_gpus); }, 0, false);
+}
+
+Chart BatteryChart(const Ledger& ledger, const std::vector<std::string>& sites) {
+  return PerSiteChart(ledger, sites, "Battery state of charge", "MWh",
+                      [](const LedgerRow& r) { return r.flow.soc_after_mwh; }, NAN, true);
 }
 
 Chart CumulativeCarbonChart(const std::vector<std::pair<std::string, const Ledger*>>& ledgers) {

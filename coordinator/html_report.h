@@ -15,6 +15,11 @@
 
 namespace gt {
 
+// Ten distinguishable colours (a colour per site or policy, in order).
+extern const char* const kChartColours[10];
+// `s` with & < > " ' escaped for HTML and SVG text and attributes.
+std::string XmlEscape(const std::string& s);
+
 struct ChartSeries {
   std::string name;
   std::vector<double> y;  // one value per x of the chart

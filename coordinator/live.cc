@@ -271,8 +271,11 @@ struct LiveCoordinator::Impl {
   // ---- the operator's view ----
   Timeline timeline;                  // <run_dir>/trace.json
   std::optional<double> paused_since; // run seconds when the plan last paused
+  std::set<int> paused_ranks;         // the stage ranks that paused then
   std::vector<int> peak_gpus;         // per site, the most GPUs a plan held (emissions.csv)
   std::unique_ptr<MetricsServer> metrics;  // --metrics-port
+  Plan last_decision;                 // the policy's latest plan (with its schedule ahead) ...
+  size_t last_decision_i = 0;         // ... for this interval
   json state_moves;                   // of the epoch being started: how the stage ranks got their state
 
   ~Impl() {
@@ -895,16 +898,28 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
     }
   } measure{this, Position(), &reconfig_intervals};
   const double began_s = Since(run_t0);
-  // The change on the coordinator's timeline track, and the pause it ends or begins.
+  const std::set<int> old_ranks = StageRanks();
+  // The change on the coordinator's track and on the track of every rank it stopped or started,
+  // and the pause it ends or begins.
   auto on_timeline = [&](const json& a) {
     std::string name;
     for (const auto& k : a["actions"]) name += (name.empty() ? "" : "+") + k.get<std::string>();
-    timeline.Span(0, 0, name, "plan", began_s, Since(run_t0) - began_s, a);
+    const double dur = Since(run_t0) - began_s;
+    timeline.Span(0, 0, name, "plan", began_s, dur, a);
+    std::set<int> ranks = old_ranks;
+    if (!next.paused())
+      for (int r : StageRanks()) ranks.insert(r);
+    for (int r : ranks) timeline.Span(Timeline::SitePid(workers[r].site), r, name, "plan", began_s, dur);
     if (paused_since && !next.paused()) {
       timeline.Span(0, 0, "paused", "pause", *paused_since, began_s - *paused_since);
+      for (int r : paused_ranks)
+        timeline.Span(Timeline::SitePid(workers[r].site), r, "paused", "pause", *paused_since, began_s - *paused_since);
       paused_since.reset();
     }
-    if (next.paused()) paused_since = Since(run_t0);
+    if (next.paused()) {
+      paused_since = Since(run_t0);
+      paused_ranks = old_ranks;
+    }
   };
   Notify({{"event", "reconfigure"}, {"from", plan.Describe(site_names)}, {"to", next.Describe(site_names)},
           {"overhead_hours", engine->Cost(plan, next).overhead_hours}});
@@ -1010,6 +1025,15 @@ json LiveCoordinator::Impl::StatusSnapshot() const {
   st["battery_soc"] = batteries;
   const UnixSeconds deadline = cfg.job.start + static_cast<UnixSeconds>(std::llround(cfg.job.deadline_hours * 3600.0));
   st["deadline"] = FormatIsoTime(deadline);
+  // The policy's own schedule ahead (when it has one): the first interval planned differently.
+  for (size_t k = 0; k < last_decision.planned.size(); ++k) {
+    const int o = last_decision.planned[k];
+    if (o == last_decision.option) continue;
+    const double at = static_cast<double>(last_decision_i + 1 + k);
+    st["next_planned_change"] = {{"trace_time", FormatIsoTime(TimeAt(at))},
+                                 {"to", o < 0 ? std::string("pause") : sim->menu().option(o).label}};
+    break;
+  }
   if (running && step_intervals > 0) {
     const double finish = Position() + static_cast<double>(end_step - done_steps) * step_intervals;
     st["eta"] = FormatIsoTime(TimeAt(finish));
@@ -1031,6 +1055,9 @@ void LiveCoordinator::Impl::ReportStatus() {
      << " MWh, " << std::setprecision(2) << st.value("carbon_kg", 0.0) << " kg";
   for (const auto& [site, f] : st["battery_soc"].items())
     os << ", " << site << " battery " << std::setprecision(0) << 100 * f.get<double>() << " %";
+  if (st.contains("next_planned_change"))
+    os << ", next planned change " << st["next_planned_change"].value("to", "") << " at "
+       << st["next_planned_change"].value("trace_time", "");
   if (st.contains("eta"))
     os << ", ETA " << st.value("eta", "") << " (deadline " << st.value("deadline", "") << ", " << std::setprecision(1)
        << st.value("hours_to_spare", 0.0) << " h to spare)";
@@ -1131,6 +1158,8 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
   const double frac = loss_curve.empty() ? 0 : double(loss_curve.back().first + 1) / end_step;
   const double work_left = cfg.job.steps * (1 - frac);
   Plan p = Decide(i, work_left, plan);
+  last_decision = p;
+  last_decision_i = i;
   timeline.Instant(0, 1, p.Describe(site_names), "decision", Since(run_t0),
                    {{"interval", FormatIsoTime(engine->input().now)}, {"reason", p.reason}, {"work_left_steps", work_left}});
   Notify({{"event", "interval"}, {"interval", i}, {"time", engine->input().now},
@@ -1339,10 +1368,13 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
     const int64_t step = c.value("step", int64_t{0});
     max_step_reported = std::max(max_step_reported, step);
     busy[w.site] += c.value("compute_s", 0.0);
-    const double wall_s = c.value("wall_s", 0.0);
-    timeline.Span(Timeline::SitePid(w.site), rank, "step " + std::to_string(step), "step", Since(run_t0) - wall_s,
-                  wall_s, {{"stage", w.stage}, {"replica", w.replica}, {"compute_s", c.value("compute_s", 0.0)},
-                           {"allreduce_s", c.value("allreduce_s", 0.0)}, {"loss", c.value("loss", 0.0)}});
+    const double wall_s = c.value("wall_s", 0.0), allreduce_s = c.value("allreduce_s", 0.0), now_s = Since(run_t0);
+    timeline.Span(Timeline::SitePid(w.site), rank, "step " + std::to_string(step), "step", now_s - wall_s, wall_s,
+                  {{"stage", w.stage}, {"replica", w.replica}, {"compute_s", c.value("compute_s", 0.0)},
+                   {"allreduce_s", allreduce_s}, {"loss", c.value("loss", 0.0)}});
+    // The gradient allreduce closes the step; its time is mostly waiting for the slowest replica.
+    if (allreduce_s > 0)
+      timeline.Span(Timeline::SitePid(w.site), rank, "allreduce", "wait", now_s - allreduce_s, allreduce_s);
     if (w.replica == 0) {
       stage_wall[w.stage].push_back(c.value("wall_s", 0.0));
       stage_compute[w.stage].push_back(c.value("compute_s", 0.0));

@@ -7,16 +7,18 @@
 
 namespace gt {
 
-int LpSchedule::FirstOption() const {
-  if (fraction.empty()) return -1;
+int LpSchedule::OptionAt(size_t t) const {
+  if (t >= fraction.size()) return -1;
   double total = 0, best = 0;
   int arg = -1;
-  for (size_t o = 0; o < fraction[0].size(); ++o) {
-    total += fraction[0][o];
-    if (fraction[0][o] > best) { best = fraction[0][o]; arg = static_cast<int>(o); }
+  for (size_t o = 0; o < fraction[t].size(); ++o) {
+    total += fraction[t][o];
+    if (fraction[t][o] > best) { best = fraction[t][o]; arg = static_cast<int>(o); }
   }
   return total >= 0.5 ? arg : -1;
 }
+
+int LpSchedule::FirstOption() const { return OptionAt(0); }
 
 Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook,
                                    const std::vector<double>& soc_mwh, double dt, double work, size_t steps,

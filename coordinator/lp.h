@@ -32,6 +32,8 @@ struct LpSchedule {
   // The option to run in the first interval (largest fraction), or -1 to pause when the planned
   // fraction of the first interval is below one half.
   int FirstOption() const;
+  // The same rule for interval t of the outlook (-1 beyond it).
+  int OptionAt(size_t t) const;
 };
 
 struct LpOptions {

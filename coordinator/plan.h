@@ -28,6 +28,10 @@ struct Plan {
   double state_bytes = 0;            // weights + optimizer state of the whole model
   std::vector<Action> actions;       // to get here from the previous plan
   std::string reason;                // why the policy chose it, for logs and reports
+  // The policy's own schedule for the intervals after this one (menu option per interval, -1 =
+  // pause), where it plans ahead (greentrain, carbonscaler); empty otherwise. Informational: the
+  // next interval is decided afresh. Shown to operators as the next planned change.
+  std::vector<int> planned;
 
   bool paused() const { return option < 0; }
   // Sites that hold a stage (index list, pipeline order).

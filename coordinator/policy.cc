@@ -166,7 +166,9 @@ class CarbonScaler final : public Policy {
     ScheduleOptions so;
     so.renewable_aware = false;
     Schedule s = PlanSchedule(*in.menu, in.outlook, in.interval_hours, WorkDueWithin(in, n), n, so);
-    return Guarded(in, s.option[0], "marginal throughput per grid carbon");
+    Plan p = Guarded(in, s.option[0], "marginal throughput per grid carbon");
+    p.planned.assign(s.option.begin() + std::min<size_t>(1, s.option.size()), s.option.end());
+    return p;
   }
 };
 
@@ -246,11 +248,17 @@ class Greentrain : public Policy {
       lpo.integral_first_step = true;
       lpo.time_limit_seconds = 5;
       auto lp = SolveScheduleLp(menu, *outlook, in.battery_soc_mwh, in.interval_hours, work, usable, so, lpo);
-      if (lp.ok()) return Guarded(in, lp->FirstOption(), std::string(what) + " least-carbon schedule (LP)");
+      if (lp.ok()) {
+        Plan p = Guarded(in, lp->FirstOption(), std::string(what) + " least-carbon schedule (LP)");
+        for (size_t t = 1; t < lp->fraction.size(); ++t) p.planned.push_back(lp->OptionAt(t));
+        return p;
+      }
     }
     // Large problems: the battery-blind greedy, linear in outlook x options.
     Schedule s = PlanSchedule(menu, *outlook, in.interval_hours, work, usable, so);
-    return Guarded(in, s.option[0], std::string(what) + " least-carbon schedule (greedy)");
+    Plan p = Guarded(in, s.option[0], std::string(what) + " least-carbon schedule (greedy)");
+    p.planned.assign(s.option.begin() + std::min<size_t>(1, s.option.size()), s.option.end());
+    return p;
   }
 
  private:

@@ -1,4 +1,5 @@
 #include "coordinator/report.h"
+#include "coordinator/html_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -155,19 +156,8 @@ Status WriteTimeline(const std::string& path, const std::vector<PolicyReport>& r
 
 namespace {
 
-const char* kSiteColours[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
-                              "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a", "#fb9a99"};
-
-std::string Esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
-}
+const char* const* kSiteColours = kChartColours;
+std::string Esc(const std::string& s) { return XmlEscape(s); }
 
 }  // namespace
 
