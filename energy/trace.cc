@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <sstream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -309,7 +310,69 @@ bool FillGaps(std::vector<double>* values, const std::vector<char>& valid) {
   return true;
 }
 
-Result<Trace> ReadTraceImpl(const std::string& path, TraceFormat format, const ColumnPicker& pick) {
+// Physical plausibility of a signal's values (ReadSeries): refused with the file, line and column.
+struct ValueRule {
+  const char* what;       // "wind generation"
+  bool nonnegative;
+  double max_abs;         // above this no real trace goes
+  double outlier_factor;  // a value this many times the column's 99th percentile is an outlier
+};
+
+const ValueRule* RuleFor(Signal signal) {
+  // Generation in MW (or a capacity factor); intensity in gCO2/kWh (coal is about 1000). An outlier
+  // above 10x the 99th percentile would set the trace's maximum and so flatten the whole
+  // capacity-factor profile (NormalizeByMax). Prices can be negative: not checked.
+  static const ValueRule wind{"wind generation", true, 1e7, 10}, solar{"solar generation", true, 1e7, 10},
+      carbon{"carbon intensity", true, 3000, 10};
+  switch (signal) {
+    case Signal::kWind: return &wind;
+    case Signal::kSolar: return &solar;
+    case Signal::kCarbon: return &carbon;
+    case Signal::kPrice: return nullptr;
+  }
+  return nullptr;
+}
+
+// The first value of `raw` (the rows as read) that `rule` refuses, as an error naming its line.
+Status CheckValues(const std::string& path, const std::string& column, size_t field, const ValueRule& rule,
+                   const std::vector<double>& raw, const std::vector<char>& valid,
+                   const std::vector<size_t>& lines) {
+  std::vector<double> sorted;
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (valid[i] && std::isfinite(raw[i])) sorted.push_back(raw[i]);
+  std::sort(sorted.begin(), sorted.end());
+  const double p99 = sorted.empty() ? 0 : sorted[static_cast<size_t>(0.99 * static_cast<double>(sorted.size() - 1))];
+  const std::string where = " (field " + std::to_string(field + 1) + ")";
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (!valid[i]) continue;
+    const double v = raw[i];
+    std::ostringstream os;
+    os << v;
+    if (!std::isfinite(v))
+      return FileError(path, lines[i], column, os.str() + " is not a finite " + rule.what + where);
+    if (rule.nonnegative && v < 0)
+      return FileError(path, lines[i], column,
+                       "a " + std::string(rule.what) + " of " + os.str() + " is negative" + where +
+                           "; correct the value or leave the cell empty (filled from its neighbours)");
+    if (std::fabs(v) > rule.max_abs)
+      return FileError(path, lines[i], column,
+                       os.str() + " is not a plausible " + rule.what + where + " (at most " +
+                           std::to_string(static_cast<int64_t>(rule.max_abs)) + ")");
+    if (p99 > 0 && v > rule.outlier_factor * p99) {
+      std::ostringstream ratio;
+      ratio.precision(3);
+      ratio << v / p99;
+      return FileError(path, lines[i], column,
+                       os.str() + " is " + ratio.str() + " times the column's 99th percentile" + where +
+                           ": an outlier that would set the trace's maximum and flatten its whole profile; "
+                           "correct the value or leave the cell empty");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Trace> ReadTraceImpl(const std::string& path, TraceFormat format, const ColumnPicker& pick,
+                            const ValueRule* rule = nullptr) {
   std::string text;
   RETURN_IF_ERROR(LoadFile(path, &text));
   LineReader lines(text);
@@ -413,6 +476,10 @@ Result<Trace> ReadTraceImpl(const std::string& path, TraceFormat format, const C
                          std::to_string(step) + " s against " + std::to_string(times.size()) +
                          " rows present (largest gap " + std::to_string(largest_gap) +
                          " s ends here)");
+
+  if (rule)
+    for (size_t c = 0; c < ncols; ++c)
+      RETURN_IF_ERROR(CheckValues(path, L.names[keep[c]], keep[c], *rule, raw[c], raw_valid[c], row_lines));
 
   // Pass 2: place the rows on the grid and fill the gaps.
   Trace tr;
@@ -530,7 +597,7 @@ Result<Series> ReadSeries(const std::string& file, const std::string& format_nam
     }
     return std::vector<std::string>{def};
   };
-  ASSIGN_OR_RETURN(Trace tr, ReadTraceImpl(file, format, pick));
+  ASSIGN_OR_RETURN(Trace tr, ReadTraceImpl(file, format, pick, RuleFor(signal)));
   if (tr.columns.size() != 1) return Internal(file + ": expected exactly one column");
   Series s;
   s.name = tr.column_names[0];

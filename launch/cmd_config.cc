@@ -1,6 +1,8 @@
-// `greentrain check CONFIG`: validates a configuration and prints a summary.
+// `greentrain check CONFIG`: validates a configuration and the traces it names (as simulate and run
+// read them), and prints a summary.
 #include <iostream>
 
+#include "energy/power.h"
 #include "launch/command.h"
 
 namespace gt::cli {
@@ -12,10 +14,14 @@ std::function<int()> DefineCheck(CLI::App& app) {
   return [path] {
     auto cfg = LoadConfigOrDefault(*path);
     if (!cfg.ok()) return Fail("check", cfg.status());
+    // The traces too, as simulate and run read them: every value in physical range, the job's
+    // period covered.
+    auto supply = LoadAllSupply(*cfg);
+    if (!supply.ok()) return Fail("check", supply.status());
     std::cout << cfg->path << ": OK, " << cfg->sites.size() << " sites, " << cfg->links.size()
               << " links, model " << cfg->model.name << " (" << cfg->model.layers << " layers), job "
               << cfg->job.steps << " steps by " << cfg->job.deadline_hours << " h, policy "
-              << cfg->policy.name << "\n";
+              << cfg->policy.name << "; traces of " << supply->size() << " sites read and in range\n";
     return 0;
   };
 }

@@ -238,6 +238,24 @@ TEST(ReadTraceErrors, NonNumericCell) {
   ExpectError(ReadTrace(kFix + "bad_nan.csv"), Code::kParseError, {"bad_nan.csv:3:", "column 'b'"});
 }
 
+// Values outside physical ranges are refused where the series is read for a signal, naming the
+// file, line and column: a negative intensity, a wind value that is no number a trace can hold, and
+// one spike that would set the maximum and flatten the whole capacity-factor profile.
+TEST(ReadTraceErrors, ValuesOutsidePhysicalRanges) {
+  ExpectError(ReadSeries(kFix + "bad_negative_carbon.csv", "generic", "carbon", Signal::kCarbon), Code::kParseError,
+              {"bad_negative_carbon.csv:4:", "column 'carbon'", "-50", "negative", "field 3"});
+  ExpectError(ReadSeries(kFix + "bad_outlier_wind.csv", "generic", "wind", Signal::kWind), Code::kParseError,
+              {"bad_outlier_wind.csv:152:", "column 'wind'", "1e+308", "not a plausible wind generation"});
+  ExpectError(ReadSeries(kFix + "bad_spike_wind.csv", "generic", "wind", Signal::kWind), Code::kParseError,
+              {"bad_spike_wind.csv:122:", "column 'wind'", "5000", "99th percentile", "flatten"});
+  // The same columns are fine where no signal is implied (a table read as it is) and the other
+  // columns of those files are in range.
+  EXPECT_TRUE(ReadTrace(kFix + "bad_negative_carbon.csv").ok());
+  EXPECT_TRUE(ReadSeries(kFix + "bad_outlier_wind.csv", "generic", "carbon", Signal::kCarbon).ok());
+  // Prices may be negative.
+  EXPECT_TRUE(ReadSeries(kFix + "bad_negative_carbon.csv", "generic", "carbon", Signal::kPrice).ok());
+}
+
 TEST(ReadTraceErrors, UnsortedAndDuplicateTimes) {
   ExpectError(ReadTrace(kFix + "bad_unsorted.csv"), Code::kParseError,
               {"bad_unsorted.csv:4:", "'timestamp'", "line 3"});

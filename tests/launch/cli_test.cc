@@ -129,6 +129,20 @@ TEST_F(CliTest, ConfigsAreStrict) {
   EXPECT_EQ(Greentrain("check " + Config("ok.json", [](json&) {})).code, 0);
 }
 
+TEST_F(CliTest, CheckReadsTheTraces) {
+  const std::string bad = Config("bad_trace.json", [](json& c) {
+    c["sites"][0]["carbon"] = {{"file", std::string(GT_TEST_DATA_DIR) + "/traces/bad_negative_carbon.csv"},
+                               {"format", "generic"}, {"column", "carbon"}};
+  });
+  Outcome o = Greentrain("check " + bad);
+  EXPECT_NE(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("bad_negative_carbon.csv:4:"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("negative"), std::string::npos) << o.output;
+  Outcome ok = Greentrain("check");
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("traces of 3 sites read and in range"), std::string::npos) << ok.output;
+}
+
 TEST_F(CliTest, SimulateExitsNonZeroWhenTheJobMissesItsDeadline) {
   const std::string tight = Config("tight.json", [](json& c) { c["job"]["deadline_hours"] = 1; });
   Outcome o = Greentrain("simulate " + tight + " --policy carbon-agnostic");
