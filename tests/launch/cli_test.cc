@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/browser_check.h"
+
 namespace gt {
 namespace {
 
@@ -186,22 +188,12 @@ TEST_F(CliTest, SimulateHtmlReportRendersInABrowser) {
   EXPECT_EQ(page.find("http://"), page.find("http://www.w3.org/2000/svg")) << "the page must not fetch anything";
   for (const char* policy : {"carbon-agnostic", "greentrain", "oracle"}) EXPECT_NE(page.find(policy), std::string::npos);
 
-  if (std::system("command -v chromium >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "chromium not installed (launch/setup.sh installs it): the browser check did not run";
-  const std::string dom = dir_ + "/dom.html";
-  const std::string cmd = "timeout 60 chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 "
-                          "--dump-dom file://" + html + " > " + dom + " 2>/dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  std::ifstream din(dom);
-  std::stringstream ds;
-  ds << din.rdbuf();
-  const std::string rendered = ds.str();
-  const size_t body = rendered.find("<body");
-  ASSERT_NE(body, std::string::npos) << rendered.substr(0, 500);
-  const std::string tag = rendered.substr(body, rendered.find('>', body) - body);
-  EXPECT_NE(tag.find("data-rendered=\"ok\""), std::string::npos) << tag;
-  EXPECT_NE(tag.find("data-errors=\"\""), std::string::npos) << tag;
-  EXPECT_NE(tag.find("data-drawn=\"" + std::to_string(charts) + "\""), std::string::npos) << tag;
+  auto tag = testing::RenderedBodyTag(html, dir_);
+  if (tag.status().code() == Code::kNotFound) GTEST_SKIP() << tag.status().message();
+  ASSERT_TRUE(tag.ok()) << tag.status().ToString();
+  EXPECT_NE(tag->find("data-rendered=\"ok\""), std::string::npos) << *tag;
+  EXPECT_NE(tag->find("data-errors=\"\""), std::string::npos) << *tag;
+  EXPECT_NE(tag->find("data-drawn=\"" + std::to_string(charts) + "\""), std::string::npos) << *tag;
 }
 
 }  // namespace

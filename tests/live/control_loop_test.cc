@@ -19,6 +19,7 @@
 #include "coordinator/policy.h"
 #include "coordinator/simulator.h"
 #include "energy/ledger.h"
+#include "tests/browser_check.h"
 #include "tests/live/fake_workers.h"
 
 namespace gt {
@@ -160,6 +161,13 @@ void ExpectOperatorFiles(const std::string& run_dir, const Ledger& ledger, const
   for (size_t p = 0; (p = html.find("<svg class='chart'", p)) != std::string::npos; ++p) ++charts;
   EXPECT_GE(charts, 4u) << "supply vs load, placement, loss, cumulative carbon";
   EXPECT_NE(html.find("Training loss"), std::string::npos);
+  auto tag = testing::RenderedBodyTag(run_dir + "/report.html", run_dir);
+  if (tag.ok()) {
+    EXPECT_NE(tag->find("data-rendered=\"ok\""), std::string::npos) << *tag;
+    EXPECT_NE(tag->find("data-errors=\"\""), std::string::npos) << *tag;
+  } else {
+    EXPECT_EQ(tag.status().code(), Code::kNotFound) << tag.status().ToString();  // no chromium: not checked
+  }
 
   const json status = json::parse(ReadFile(run_dir + "/status.json"), nullptr, false);
   ASSERT_TRUE(status.is_object());
