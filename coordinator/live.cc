@@ -1747,6 +1747,11 @@ std::string FormatLiveReport(const json& r, int every) {
   };
   for (const auto& [name, t] : ledger["sites"].items()) line(name, t);
   line("total", ledger["totals"]);
+  const json& totals = ledger["totals"];
+  os << "batteries: " << std::showpos << std::setprecision(3) << totals.value("battery_change_mwh", 0.0)
+     << " MWh at the end vs the start; drawdown charged at the sites' mean grid intensity " << std::setprecision(2)
+     << totals.value("battery_drawdown_kg", 0.0) << std::noshowpos << " kg -> " << totals.value("carbon_reconciled_kg", 0.0)
+     << " kg with the books closed\n";
   os << "ledger max imbalance: " << std::scientific << std::setprecision(2) << r.value("ledger_max_imbalance_mwh", 0.0)
      << " MWh\n" << std::fixed;
   if (r.contains("cost_model_check") && r["cost_model_check"].contains("predicted_step_s"))

@@ -46,7 +46,10 @@ nlohmann::json TotalsJson(const LedgerTotals& t) {
           {"work_steps", t.work_steps},
           {"gpu_hours_busy", t.gpu_hours_busy},
           {"gpu_hours_idle", t.gpu_hours_idle},
-          {"renewable_share", t.renewable_share()}};
+          {"renewable_share", t.renewable_share()},
+          {"battery_change_mwh", t.battery_change_mwh},
+          {"battery_drawdown_kg", t.battery_drawdown_kg},
+          {"carbon_reconciled_kg", t.carbon_reconciled_kg()}};
 }
 
 // JSON numbers must be finite; a non-finite value (which Dispatch never produces) becomes null.
@@ -95,16 +98,44 @@ Status Ledger::Add(const LedgerRow& row) {
   return Status::Ok();
 }
 
-LedgerTotals Ledger::Totals() const {
-  LedgerTotals t;
-  for (const LedgerRow& r : rows_) Accumulate(t, r);
-  return t;
-}
+namespace {
+std::vector<size_t> TimeOrder(const std::vector<LedgerRow>& rows);  // below
+}  // namespace
 
 std::map<std::string, LedgerTotals> Ledger::TotalsBySite() const {
   std::map<std::string, LedgerTotals> m;
   for (const LedgerRow& r : rows_) Accumulate(m[r.site], r);
+  // The battery's books, per site in time order.
+  struct Books {
+    double first_soc = NAN, last_soc = NAN, ci_sum = 0;
+    size_t n = 0;
+  };
+  std::map<std::string, Books> books;
+  for (size_t i : TimeOrder(rows_)) {
+    const LedgerRow& r = rows_[i];
+    Books& b = books[r.site];
+    if (std::isnan(b.first_soc)) b.first_soc = r.flow.soc_before_mwh;
+    b.last_soc = r.flow.soc_after_mwh;
+    b.ci_sum += r.carbon_g_per_kwh;
+    ++b.n;
+  }
+  for (auto& [site, t] : m) {
+    const Books& b = books[site];
+    t.battery_change_mwh = b.last_soc - b.first_soc;
+    // MWh x g/kWh = kg.
+    if (t.battery_change_mwh < 0 && b.n > 0) t.battery_drawdown_kg = -t.battery_change_mwh * b.ci_sum / b.n;
+  }
   return m;
+}
+
+LedgerTotals Ledger::Totals() const {
+  LedgerTotals t;
+  for (const LedgerRow& r : rows_) Accumulate(t, r);
+  for (const auto& [site, s] : TotalsBySite()) {
+    t.battery_change_mwh += s.battery_change_mwh;
+    t.battery_drawdown_kg += s.battery_drawdown_kg;
+  }
+  return t;
 }
 
 double Ledger::MaxImbalanceMwh() const {

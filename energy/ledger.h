@@ -32,6 +32,12 @@ struct LedgerTotals {
   double demand_mwh = 0, renewable_used_mwh = 0, battery_discharge_mwh = 0, battery_charge_mwh = 0,
          battery_loss_mwh = 0, grid_mwh = 0, unmet_mwh = 0, curtailed_mwh = 0, carbon_kg = 0, cost = 0,
          work_steps = 0, gpu_hours_busy = 0, gpu_hours_idle = 0;
+  // Closing the books on the batteries: the change of their state of charge over the ledger (last
+  // row's state after minus first row's state before, per site, summed), and the carbon of the
+  // energy drawn down, charged at each site's mean grid intensity over its rows (the energy would
+  // have to come from somewhere; a battery left fuller earns no credit).
+  double battery_change_mwh = 0, battery_drawdown_kg = 0;
+  double carbon_reconciled_kg() const { return carbon_kg + battery_drawdown_kg; }
   // Fraction of demand met by renewables directly or through the battery.
   double renewable_share() const {
     return demand_mwh > 0 ? (renewable_used_mwh + battery_discharge_mwh) / demand_mwh : 0;

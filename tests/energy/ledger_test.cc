@@ -90,6 +90,40 @@ TEST(Ledger, TotalsAndPerSiteTotalsByHand) {
   EXPECT_EQ(LedgerTotals{}.renewable_share(), 0.0);
 }
 
+// The books are closed on each battery: its change over the ledger (added in any row order), and a
+// drawdown charged at that site's mean grid intensity; a battery left fuller earns nothing.
+TEST(Ledger, BatteryBooksAreClosedPerSite) {
+  auto with_battery = [](LedgerRow r, double before, double discharge) {
+    r.flow.soc_before_mwh = before;
+    r.flow.battery_discharge_mwh = discharge;
+    r.flow.soc_after_mwh = before - discharge;
+    r.flow.demand_mwh += discharge;
+    return r;
+  };
+  Ledger l;
+  // Site a: 2.0 -> 1.5 -> 1.2 MWh (drawn down 0.8) at 100 and 300 g/kWh; rows added out of order.
+  ASSERT_TRUE(l.Add(with_battery(Row("a", kT0 + 3600, 1, 300), 1.5, 0.3)).ok());
+  ASSERT_TRUE(l.Add(with_battery(Row("a", kT0, 1, 100), 2.0, 0.5)).ok());
+  // Site b: charged from 1.0 to 1.4.
+  LedgerRow b = Row("b", kT0, 1, 500);
+  b.flow.soc_before_mwh = 1.0;
+  b.flow.renewable_available_mwh += 0.4;
+  b.flow.battery_charge_mwh = 0.4;
+  b.flow.soc_after_mwh = 1.4;
+  ASSERT_TRUE(l.Add(b).ok());
+  const auto sites = l.TotalsBySite();
+  EXPECT_NEAR(sites.at("a").battery_change_mwh, -0.8, 1e-12);
+  EXPECT_NEAR(sites.at("a").battery_drawdown_kg, 0.8 * 200, 1e-9);  // MWh x mean g/kWh = kg
+  EXPECT_NEAR(sites.at("b").battery_change_mwh, 0.4, 1e-12);
+  EXPECT_EQ(sites.at("b").battery_drawdown_kg, 0);
+  const LedgerTotals t = l.Totals();
+  EXPECT_NEAR(t.battery_change_mwh, -0.4, 1e-12);
+  EXPECT_NEAR(t.battery_drawdown_kg, 160, 1e-9);
+  EXPECT_NEAR(t.carbon_reconciled_kg(), t.carbon_kg + 160, 1e-9);
+  EXPECT_LT(l.MaxImbalanceMwh(), 1e-12);
+  EXPECT_NEAR(l.ToJson()["totals"]["carbon_reconciled_kg"].get<double>(), t.carbon_kg + 160, 1e-9);
+}
+
 TEST(Ledger, MaxImbalanceFindsTheBrokenRow) {
   SiteConfig site;
   site.name = "s";
