@@ -47,8 +47,14 @@ Plan IntervalEngine::Decide(size_t i, const EngineState& st) {
   const size_t horizon = std::max<size_t>(1, policy_.horizon(in_));
   for (size_t s = 0; s < supply_.size(); ++s) {
     auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& out) {
+      if (i == 0) {
+        // No history at all (the traces start with the job): the reading at the decision (a grid
+        // operator's current intensity, the site's current output) is held, never zeros.
+        out.assign(horizon, truth[0]);
+        return;
+      }
       out = f.Forecast(HistoryView{truth.data(), i}, horizon);
-      out.resize(horizon, !out.empty() ? out.back() : truth[i > 0 ? i - 1 : i]);
+      out.resize(horizon, !out.empty() ? out.back() : truth[i - 1]);
     };
     fill(*f_renew_[s], supply_[s].renewable_mw, in_.outlook[s].renewable_mw);
     fill(*f_carbon_[s], supply_[s].carbon_g_per_kwh, in_.outlook[s].carbon_g_per_kwh);

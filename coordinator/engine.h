@@ -1,5 +1,6 @@
 // The interval logic that the simulator and the live coordinator share ("one engine, two drivers"):
-// each interval it builds the policy's input (forecasts made only from the past, battery states, the
+// each interval it builds the policy's input (forecasts made only from the past, or, where the traces
+// hold nothing before the job, the reading at the decision held over the horizon; battery states, the
 // allocation, the time since the last checkpoint), asks the policy, derives the time the plan's
 // actions cost, and dispatches a site's energy in phases. The simulator drives it with a modelled
 // clock and executor (coordinator/simulator.cc); the live coordinator with the trace clock and real

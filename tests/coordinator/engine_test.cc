@@ -1,0 +1,55 @@
+// The interval engine's policy input (coordinator/engine.h): forecasts from the past only, and,
+// where the traces hold nothing before the job, the reading at the decision instead of zeros.
+#include "coordinator/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "fixtures.h"
+
+namespace gt {
+namespace {
+
+using testing::SmallConfig;
+using testing::SyntheticSupply;
+
+TEST(IntervalEngine, WithoutHistoryTheForecastHoldsTheCurrentReadingNotZero) {
+  Config c = SmallConfig();
+  auto menu = OptionMenu::Build(c).value();
+  const auto supply = SyntheticSupply(c, 0, 0.02);
+  auto policy = MakePolicy("greentrain").value();
+  for (const std::string forecaster : {"blend", "seasonal-naive", "persistence"}) {
+    SCOPED_TRACE(forecaster);
+    auto engine = IntervalEngine::Create(c, menu, supply, 0, *policy, forecaster).value();
+    EngineState st;
+    st.work_left_steps = c.job.steps;
+    st.battery_soc_mwh.assign(c.sites.size(), 0.0);
+    st.allocated_gpus.assign(c.sites.size(), 0);
+    (void)engine->Decide(0, st);
+    for (size_t s = 0; s < c.sites.size(); ++s) {
+      const auto& o = engine->input().outlook[s];
+      ASSERT_FALSE(o.carbon_g_per_kwh.empty());
+      for (double v : o.carbon_g_per_kwh) EXPECT_EQ(v, supply[s].carbon_g_per_kwh[0]);
+      for (double v : o.renewable_mw) EXPECT_EQ(v, supply[s].renewable_mw[0]);
+      EXPECT_GT(o.carbon_g_per_kwh[0], 0);
+    }
+  }
+}
+
+TEST(IntervalEngine, WithHistoryTheForecastUsesOnlyThePast) {
+  Config c = SmallConfig();
+  auto menu = OptionMenu::Build(c).value();
+  auto supply = SyntheticSupply(c, 48, 0.02);
+  auto policy = MakePolicy("greentrain").value();
+  auto engine = IntervalEngine::Create(c, menu, supply, 48, *policy, "persistence").value();
+  EngineState st;
+  st.work_left_steps = c.job.steps;
+  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
+  st.allocated_gpus.assign(c.sites.size(), 0);
+  (void)engine->Decide(48, st);
+  // Persistence: the last observed interval (47), not the one being decided (48).
+  for (size_t s = 0; s < c.sites.size(); ++s)
+    EXPECT_EQ(engine->input().outlook[s].carbon_g_per_kwh[0], supply[s].carbon_g_per_kwh[47]);
+}
+
+}  // namespace
+}  // namespace gt
