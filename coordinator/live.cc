@@ -1087,12 +1087,16 @@ void LiveCoordinator::Impl::PublishMetrics(const json& status) {
   c["actions"] = kinds;
   json sites = json::object();
   for (const auto& [name, t] : ledger.TotalsBySite()) sites[name] = {{"energy_mwh", t.demand_mwh}, {"carbon_kg", t.carbon_kg}};
-  for (const auto& row : ledger.rows()) {  // the last booked piece of each site: its power by source
-    if (!(row.hours > 0)) continue;
-    json& s = sites[row.site];
-    s["renewable_mw"] = row.flow.renewable_used_mwh / row.hours;
-    s["battery_mw"] = row.flow.battery_discharge_mwh / row.hours;
-    s["grid_mw"] = row.flow.grid_mwh / row.hours;
+  // The last booked piece of each site, its power by source: rows are appended in time order, so
+  // a walk back from the end stops once every site has been seen.
+  std::set<std::string> seen;
+  const auto& rows = ledger.rows();
+  for (auto it = rows.rbegin(); it != rows.rend() && seen.size() < site_names.size(); ++it) {
+    if (!(it->hours > 0) || !seen.insert(it->site).second) continue;
+    json& s = sites[it->site];
+    s["renewable_mw"] = it->flow.renewable_used_mwh / it->hours;
+    s["battery_mw"] = it->flow.battery_discharge_mwh / it->hours;
+    s["grid_mw"] = it->flow.grid_mwh / it->hours;
   }
   c["sites"] = sites;
   metrics->Publish(PrometheusText(status, c));

@@ -98,32 +98,30 @@ Status Ledger::Add(const LedgerRow& row) {
   return Status::Ok();
 }
 
-namespace {
-std::vector<size_t> TimeOrder(const std::vector<LedgerRow>& rows);  // below
-}  // namespace
-
 std::map<std::string, LedgerTotals> Ledger::TotalsBySite() const {
   std::map<std::string, LedgerTotals> m;
-  for (const LedgerRow& r : rows_) Accumulate(m[r.site], r);
-  // The battery's books, per site in time order.
+  // The battery's books per site, in one pass: a site has one row per time (Add refuses a
+  // duplicate), so its earliest row holds the starting charge and its latest the final one.
   struct Books {
-    double first_soc = NAN, last_soc = NAN, ci_sum = 0;
+    const LedgerRow* first = nullptr;
+    const LedgerRow* last = nullptr;
+    double ci_sum = 0;
     size_t n = 0;
   };
   std::map<std::string, Books> books;
-  for (size_t i : TimeOrder(rows_)) {
-    const LedgerRow& r = rows_[i];
+  for (const LedgerRow& r : rows_) {
+    Accumulate(m[r.site], r);
     Books& b = books[r.site];
-    if (std::isnan(b.first_soc)) b.first_soc = r.flow.soc_before_mwh;
-    b.last_soc = r.flow.soc_after_mwh;
+    if (!b.first || r.time < b.first->time) b.first = &r;
+    if (!b.last || r.time > b.last->time) b.last = &r;
     b.ci_sum += r.carbon_g_per_kwh;
     ++b.n;
   }
   for (auto& [site, t] : m) {
     const Books& b = books[site];
-    t.battery_change_mwh = b.last_soc - b.first_soc;
+    t.battery_change_mwh = b.last->flow.soc_after_mwh - b.first->flow.soc_before_mwh;
     // MWh x g/kWh = kg.
-    if (t.battery_change_mwh < 0 && b.n > 0) t.battery_drawdown_kg = -t.battery_change_mwh * b.ci_sum / b.n;
+    if (t.battery_change_mwh < 0) t.battery_drawdown_kg = -t.battery_change_mwh * b.ci_sum / static_cast<double>(b.n);
   }
   return m;
 }
