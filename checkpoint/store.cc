@@ -8,13 +8,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -40,6 +44,31 @@ bool PlainName(const std::string& n) {
 }
 
 bool IsTemporary(const std::string& name) { return name.find(".tmp.") != std::string::npos; }
+
+// A manifest number as T, or nullopt when it is not a whole number that T holds: nlohmann's get<T>()
+// of a float outside T's range (1e300, -1.5 for an unsigned) is undefined behaviour, so it is checked
+// here first. Anything but a number goes to get<T>(), which throws json's type_error as before.
+template <typename T>
+std::optional<T> WholeNumberAs(const json& v) {
+  if (!v.is_number()) return v.get<T>();
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) return std::nullopt;
+    return static_cast<T>(u);
+  }
+  if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (i < 0 ? (!std::is_signed_v<T> || i < static_cast<int64_t>(std::numeric_limits<T>::min()))
+              : static_cast<uint64_t>(i) > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+      return std::nullopt;
+    return static_cast<T>(i);
+  }
+  const double d = v.get<double>();
+  if (!(std::floor(d) == d) || d < static_cast<double>(std::numeric_limits<T>::min()) ||
+      d >= std::ldexp(1.0, std::numeric_limits<T>::digits))
+    return std::nullopt;
+  return static_cast<T>(d);
+}
 
 }  // namespace
 
@@ -224,17 +253,29 @@ Result<Manifest> ReadManifest(const std::string& dir) {
     return NotFound(path + " is missing: not a complete checkpoint (the write was interrupted before its commit)");
   std::stringstream ss;
   ss << in.rdbuf();
+  return ParseManifest(ss.str(), path);
+}
+
+Result<Manifest> ParseManifest(const std::string& text, const std::string& path) {
   Manifest m;
-  auto parsed = ParseStrictJson(ss.str(), "its text");
+  auto parsed = ParseStrictJson(text, "its text");
   if (!parsed.ok()) return ParseError(path + " is damaged (" + parsed.status().message() + ")");
   try {
     const json& j = *parsed;
-    if (j.at("format").get<std::string>() != "greentrain-checkpoint-dir" || j.at("version").get<int>() != 1)
+    const std::optional<int> version = WholeNumberAs<int>(j.at("version"));
+    if (j.at("format").get<std::string>() != "greentrain-checkpoint-dir" || version != 1)
       return ParseError(path + ": unsupported format " + j.at("format").dump() + " version " + j.at("version").dump());
-    m.step = j.at("step").get<int64_t>();
+    const std::optional<int64_t> step = WholeNumberAs<int64_t>(j.at("step"));
+    if (!step) return ParseError(path + ": step " + j.at("step").dump() + " is not a whole number");
+    m.step = *step;
     m.created = j.at("created").get<std::string>();
     for (const auto& f : j.at("files")) {
-      FileEntry e{f.at("name").get<std::string>(), f.at("bytes").get<uint64_t>(), f.at("sha256").get<std::string>()};
+      const std::string name = f.at("name").get<std::string>();
+      const std::optional<uint64_t> bytes = WholeNumberAs<uint64_t>(f.at("bytes"));
+      if (!bytes)
+        return ParseError(path + ": file '" + name + "' has a size of " + f.at("bytes").dump() +
+                          " bytes, not a whole number of bytes");
+      FileEntry e{name, *bytes, f.at("sha256").get<std::string>()};
       if (!PlainName(e.name)) return ParseError(path + ": file name '" + e.name + "' is not a plain name");
       m.files.push_back(std::move(e));
     }

@@ -96,6 +96,8 @@ struct Manifest {
 Status WriteManifest(const std::string& dir, const Manifest& manifest);
 // Parses `dir`/manifest.json; NotFound when it is missing, ParseError when malformed.
 Result<Manifest> ReadManifest(const std::string& dir);
+// ReadManifest on the manifest's text already in memory; `path` names it in errors.
+Result<Manifest> ParseManifest(const std::string& text, const std::string& path);
 
 // OK when `dir` holds a manifest and every listed file matches its size and (when `hash`) SHA-256.
 // Otherwise the error names the file and what is wrong (missing, size, checksum, manifest).

@@ -332,6 +332,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
         lr.String("to", c.links[i].to, true);
         lr.Number("bandwidth_gbps", c.links[i].bandwidth_gbps, 1e-6, 1e6);
         lr.Number("latency_ms", c.links[i].latency_ms, 0, 1e5);
+        lr.Number("loss_pct", c.links[i].loss_pct, 0, 100);
         lr.Finish();
       }
     }

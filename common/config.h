@@ -66,6 +66,7 @@ struct LinkConfig {
   std::string from, to;             // undirected; both must name sites
   double bandwidth_gbps = 10;
   double latency_ms = 20;
+  double loss_pct = 0;              // packet loss each direction (only `run --emulate-wan` uses it)
 };
 
 struct ModelConfig {

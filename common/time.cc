@@ -1,6 +1,7 @@
 #include "common/time.h"
 
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 
 namespace gt {
@@ -110,17 +111,23 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
   if (text.empty()) return ParseError("empty duration (expected e.g. 3600, 90s, 15m, 1h, 2d)");
   size_t i = 0;
   int64_t v = 0;
+  bool too_large = false;  // checked, not computed: signed overflow is undefined behaviour
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    v = v * 10 + (text[i] - '0');
+    const int digit = text[i] - '0';
+    if (v > (INT64_MAX - digit) / 10) too_large = true;
+    else v = v * 10 + digit;
     ++i;
   }
   if (i == 0) return ParseError("bad duration '" + std::string(text) + "' (expected e.g. 90s, 15m, 1h)");
   std::string_view unit = text.substr(i);
-  if (unit.empty() || unit == "s") return v;
-  if (unit == "m") return v * 60;
-  if (unit == "h") return v * 3600;
-  if (unit == "d") return v * 86400;
-  return ParseError("bad duration unit in '" + std::string(text) + "' (use s, m, h or d)");
+  int64_t scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  else if (unit == "m") scale = 60;
+  else if (unit == "h") scale = 3600;
+  else if (unit == "d") scale = 86400;
+  else return ParseError("bad duration unit in '" + std::string(text) + "' (use s, m, h or d)");
+  if (too_large || v > INT64_MAX / scale) return ParseError("duration '" + std::string(text) + "' is too large");
+  return v * scale;
 }
 
 }  // namespace gt

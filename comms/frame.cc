@@ -120,4 +120,20 @@ Result<FrameHeader> DecodeHeader(const void* data, size_t size, uint64_t max_pay
   return h;
 }
 
+Result<nlohmann::json> ParseControlBody(const void* data, size_t size) {
+  const char* text = static_cast<const char*>(data);
+  if (text == nullptr) size = 0;
+  nlohmann::json j = nlohmann::json::parse(text, text + size, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return ParseError("control payload is not a JSON object");
+  auto v = j.find("v");
+  if (v == j.end() || !v->is_number_integer()) return ParseError("control message has no integer \"v\" (schema version)");
+  if (v->get<int64_t>() < 1 || v->get<int64_t>() > kControlVersion) {
+    return ParseError("control schema version " + v->dump() + " is not supported (this build reads up to " +
+                      std::to_string(kControlVersion) + ")");
+  }
+  auto type = j.find("type");
+  if (type == j.end() || !type->is_string()) return ParseError("control message has no string \"type\"");
+  return j;
+}
+
 }  // namespace gt

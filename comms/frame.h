@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/status.h"
 #include "comms/tensor.h"
 
@@ -69,5 +71,10 @@ Status ValidateHeader(const FrameHeader& h, uint64_t max_payload_bytes);
 void EncodeHeader(const FrameHeader& h, uint8_t* out);
 
 Result<FrameHeader> DecodeHeader(const void* data, size_t size, uint64_t max_payload_bytes);
+
+// The payload of a control frame as the receiver accepts it: UTF-8 JSON text that is an object with
+// an integer "v" in [1, kControlVersion] and a string "type". Otherwise a ParseError saying which
+// rule the payload breaks (the reason Transport::Receive logs when it drops the message). Never throws.
+Result<nlohmann::json> ParseControlBody(const void* data, size_t size);
 
 }  // namespace gt

@@ -19,25 +19,19 @@
 #include <zmq_addon.hpp>
 
 #include "common/log.h"
+#include "comms/zmq_shared.h"
 
 namespace gt {
 namespace {
+
+using comms_internal::SharedZmq;
+using comms_internal::ValidZ85Key;
+using comms_internal::Z85;
 
 constexpr const char* kLog = "comms.transport";
 constexpr const char* kUnauthenticated = "unauthenticated";
 constexpr const char* kInProcess = "in-process";
 
-bool ValidZ85Key(const std::string& k) {
-  if (k.size() != 40) return false;
-  uint8_t buf[32];
-  return zmq_z85_decode(buf, k.c_str()) != nullptr;
-}
-
-std::string Z85(const uint8_t* key32) {
-  char out[41];
-  if (zmq_z85_encode(out, key32, 32) == nullptr) return "";
-  return std::string(out, 40);
-}
 
 // Bytes handed to ZeroMQ for sending and not yet released by it.
 struct QueueCounter {
@@ -89,11 +83,6 @@ std::string EventName(uint16_t ev) {
   return "event " + std::to_string(ev);
 }
 
-
-// One ZeroMQ context per process, shared by every Transport, so that inproc:// endpoints connect
-// between Transports. The context has one ZAP handler (ZeroMQ allows one per context); each
-// Transport registers its own ZAP domain with a callback that checks client keys against its
-// allow-list. Never destroyed (threads that outlive main must not touch a destroyed context).
 // Closes a socket that has a monitor attached (AttachMonitor), stopping the monitor first. A closed
 // socket lingers and keeps emitting events; libzmq sends them to the monitor's PAIR socket with a
 // blocking send from its I/O or reaper thread, so once the reader is gone (Shutdown drops the
@@ -104,91 +93,6 @@ void CloseMonitored(zmq::socket_t& sock) {
   (void)zmq_socket_monitor(sock.handle(), nullptr, 0);
   sock.close();
 }
-
-class SharedZmq {
- public:
-  // Returns the user id (peer name) for an accepted client, or an error text for a refused one.
-  using Checker = std::function<bool(const std::string& mechanism, const std::string& z85_key,
-                                     const std::string& address, std::string* user_or_reason)>;
-
-  static SharedZmq& Get() {
-    static SharedZmq* instance = new SharedZmq();
-    return *instance;
-  }
-  zmq::context_t& ctx() { return ctx_; }
-  std::string NewName(const std::string& kind) { return kind + "-" + std::to_string(::getpid()) + "-" + std::to_string(next_++); }
-
-  void Register(const std::string& domain, Checker check) {
-    std::lock_guard<std::mutex> lock(mu_);
-    domains_[domain] = std::move(check);
-  }
-  // After this returns the checker is not running and will not be called again.
-  void Unregister(const std::string& domain) {
-    std::lock_guard<std::mutex> lock(mu_);
-    domains_.erase(domain);
-  }
-
- private:
-  SharedZmq() : ctx_(2) {
-    zmq::socket_t rep(ctx_, zmq::socket_type::rep);
-    rep.set(zmq::sockopt::linger, 0);
-    rep.bind("inproc://zeromq.zap.01");
-    zap_ = std::thread([this, r = std::move(rep)]() mutable { Run(std::move(r)); });
-    zap_.detach();
-  }
-
-  void Run(zmq::socket_t rep) {
-    while (true) {
-      std::vector<zmq::message_t> req;
-      try {
-        if (!zmq::recv_multipart(rep, std::back_inserter(req))) continue;
-      } catch (const zmq::error_t& e) {
-        if (e.num() == ETERM) return;
-        GT_ERROR(kLog, "ZAP handler receive failed: " << e.what());
-        continue;
-      }
-      std::string version = req.size() > 0 ? req[0].to_string() : "";
-      std::string request_id = req.size() > 1 ? req[1].to_string() : "";
-      std::string domain = req.size() > 2 ? req[2].to_string() : "";
-      std::string address = req.size() > 3 ? req[3].to_string() : "?";
-      std::string mechanism = req.size() > 5 ? req[5].to_string() : "";
-      std::string key = (req.size() >= 7 && req[6].size() == 32) ? Z85(static_cast<const uint8_t*>(req[6].data())) : "";
-      std::string status = "400", text, user;
-      if (version != "1.0" || req.size() < 6) {
-        text = "malformed ZAP request";
-      } else {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = domains_.find(domain);
-        if (it == domains_.end()) {
-          text = "unknown ZAP domain";
-        } else if (it->second(mechanism, key, address, &text)) {
-          status = "200";
-          user = text;
-          text = "OK";
-        }
-      }
-      try {
-        std::vector<zmq::message_t> out;
-        out.emplace_back("1.0", 3);
-        out.emplace_back(request_id.data(), request_id.size());
-        out.emplace_back(status.data(), status.size());
-        out.emplace_back(text.data(), text.size());
-        out.emplace_back(user.data(), user.size());
-        out.emplace_back();
-        zmq::send_multipart(rep, out);
-      } catch (const zmq::error_t& e) {
-        if (e.num() == ETERM) return;
-        GT_ERROR(kLog, "ZAP handler reply failed: " << e.what());
-      }
-    }
-  }
-
-  zmq::context_t ctx_;
-  std::thread zap_;
-  std::mutex mu_;
-  std::map<std::string, Checker> domains_;
-  std::atomic<uint64_t> next_{0};
-};
 
 }  // namespace
 
@@ -795,28 +699,12 @@ Result<ReceivedMessage> Transport::Receive(std::chrono::milliseconds timeout) {
     m.dtype = h->dtype;
     m.shape = h->shape;
     if (h->kind == FrameKind::kControl) {
-      nlohmann::json j = nlohmann::json::parse(static_cast<const char*>(parts[1].data()),
-                                               static_cast<const char*>(parts[1].data()) + parts[1].size(), nullptr,
-                                               /*allow_exceptions=*/false);
-      if (j.is_discarded() || !j.is_object()) {
-        drop("control payload is not a JSON object", false);
+      auto j = ParseControlBody(parts[1].data(), parts[1].size());
+      if (!j.ok()) {
+        drop(j.status().message(), false);
         continue;
       }
-      if (!j.contains("v") || !j["v"].is_number_integer()) {
-        drop("control message has no integer \"v\" (schema version)", false);
-        continue;
-      }
-      if (j["v"].get<int64_t>() < 1 || j["v"].get<int64_t>() > kControlVersion) {
-        drop("control schema version " + j["v"].dump() + " is not supported (this build reads up to " +
-                 std::to_string(kControlVersion) + ")",
-             false);
-        continue;
-      }
-      if (!j.contains("type") || !j["type"].is_string()) {
-        drop("control message has no string \"type\"", false);
-        continue;
-      }
-      m.control = std::move(j);
+      m.control = std::move(j).value();
     }
     auto* owned = new std::vector<zmq::message_t>();
     owned->reserve(parts.size() - 1);

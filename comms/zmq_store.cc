@@ -4,25 +4,66 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include "common/log.h"
+#include "comms/store_protocol.h"
+#include "comms/zmq_shared.h"
 
 namespace gt {
 
-// Protocol. Client (DEALER) sends [request id, op, key, value?]; server (ROUTER) answers
-// [routing id, request id, status, value?]. op: "set" -> "ok"; "get" -> "ok" + value | "missing".
+// Protocol (comms/store_protocol.h). Client (DEALER) sends [request id, op, key, value?]; server
+// (ROUTER) answers [routing id, request id, status, value?]. op: "set" -> "ok"; "get" -> "ok" + value |
+// "missing". The socket-free StoreRequestHandler holds the map and applies each request.
 
 struct ZmqStoreServer::Impl {
-  zmq::context_t ctx{1};
+  ZmqStoreServerOptions opt;
+  zmq::context_t& ctx = comms_internal::SharedZmq::Get().ctx();
   zmq::socket_t sock{ctx, zmq::socket_type::router};
+  std::string zap_domain;
   std::string endpoint;
   std::atomic<bool> stop{false};
   std::thread thread;
-  std::map<std::string, std::string> map;
+  mutable std::mutex mu;  // guards handler (its map and counters), requests and refused_clients
+  std::unique_ptr<StoreRequestHandler> handler;
+  uint64_t requests = 0, refused_clients = 0;
+
+  bool CheckClient(const std::string& mechanism, const std::string& key, const std::string& address,
+                   std::string* out) {
+    auto it = mechanism == "CURVE" ? opt.allowed_clients.find(key) : opt.allowed_clients.end();
+    if (it != opt.allowed_clients.end()) {
+      *out = it->second;
+      return true;
+    }
+    *out = "client key not allowed";
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++refused_clients;
+    }
+    GT_WARN("comms.store", "store server " << endpoint << ": refused a " << mechanism << " client from " << address
+                                           << " whose key is not on the allow-list");
+    return false;
+  }
+
+  // The reply to one request (req = [routing id, request id, op, key, value?]): status [, value].
+  std::vector<zmq::message_t> Handle(const std::vector<zmq::message_t>& req, const std::string& who) {
+    std::vector<std::string_view> frames;
+    frames.reserve(req.size());
+    for (size_t i = 1; i < req.size(); ++i)
+      frames.emplace_back(static_cast<const char*>(req[i].data()), req[i].size());
+    std::vector<std::string> reply;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      reply = handler->Handle(frames, who, req.empty() ? 0 : req[0].size());
+    }
+    std::vector<zmq::message_t> out;
+    for (const std::string& f : reply) out.emplace_back(f.data(), f.size());
+    return out;
+  }
 
   void Run() {
     while (!stop.load()) {
@@ -35,29 +76,20 @@ struct ZmqStoreServer::Impl {
         if (e.num() == ETERM) return;
         continue;
       }
-      if (req.size() < 4) {
-        GT_WARN("comms.store", "store server " << endpoint << ": dropped malformed request (" << req.size() << " frames)");
-        continue;
+      if (req.empty()) continue;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ++requests;
+      }
+      std::string who = "unauthenticated client";
+      if (!opt.plaintext && req.size() > 1) {
+        const char* uid = zmq_msg_gets(req[1].handle(), "User-Id");
+        if (uid != nullptr) who = uid;
       }
       std::vector<zmq::message_t> out;
       out.emplace_back(req[0].data(), req[0].size());
-      out.emplace_back(req[1].data(), req[1].size());
-      std::string op = req[2].to_string();
-      std::string key = req[3].to_string();
-      if (op == "set" && req.size() == 5) {
-        map[key] = req[4].to_string();
-        out.emplace_back("ok", 2);
-      } else if (op == "get" && req.size() == 4) {
-        auto it = map.find(key);
-        if (it == map.end()) {
-          out.emplace_back("missing", 7);
-        } else {
-          out.emplace_back("ok", 2);
-          out.emplace_back(it->second.data(), it->second.size());
-        }
-      } else {
-        out.emplace_back("bad", 3);
-      }
+      if (req.size() > 1) out.emplace_back(req[1].data(), req[1].size());
+      for (auto& m : Handle(req, who)) out.push_back(std::move(m));
       try {
         zmq::send_multipart(sock, out, zmq::send_flags::dontwait);
       } catch (const zmq::error_t&) {
@@ -72,19 +104,55 @@ ZmqStoreServer::~ZmqStoreServer() {
   impl_->stop = true;
   if (impl_->thread.joinable()) impl_->thread.join();
   impl_->sock.close();
-  impl_->ctx.close();
+  if (!impl_->zap_domain.empty()) comms_internal::SharedZmq::Get().Unregister(impl_->zap_domain);
 }
 
 std::string ZmqStoreServer::endpoint() const { return impl_->endpoint; }
 
-Result<std::unique_ptr<ZmqStoreServer>> ZmqStoreServer::Start(const std::string& endpoint) {
+ZmqStoreServerStats ZmqStoreServer::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const StoreRequestStats& h = impl_->handler->stats();
+  ZmqStoreServerStats st;
+  st.requests = impl_->requests;
+  st.refused_clients = impl_->refused_clients;
+  st.refused_full = h.refused_full;
+  st.refused_malformed = h.refused_malformed;
+  st.keys = h.keys;
+  st.bytes = h.bytes;
+  return st;
+}
+
+Result<std::unique_ptr<ZmqStoreServer>> ZmqStoreServer::Start(const ZmqStoreServerOptions& options) {
+  if (!options.plaintext && !comms_internal::ValidZ85Key(options.keys.secret_key))
+    return InvalidArgument("store server " + options.endpoint +
+                           ": CURVE needs the server's secret key (or set plaintext explicitly)");
+  if (options.max_request_bytes < 64) return InvalidArgument("store server: max_request_bytes must be at least 64");
   auto d = std::make_unique<Impl>();
+  d->opt = options;
+  StoreLimits limits;
+  limits.max_request_bytes = options.max_request_bytes;
+  limits.max_total_bytes = options.max_total_bytes;
+  limits.max_keys = options.max_keys;
+  d->handler = std::make_unique<StoreRequestHandler>(limits, "store server " + options.endpoint);
   try {
     d->sock.set(zmq::sockopt::linger, 0);
-    d->sock.bind(endpoint);
+    d->sock.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.max_request_bytes));
+    if (!options.plaintext) {
+      Impl* raw = d.get();
+      d->zap_domain = comms_internal::SharedZmq::Get().NewName("gt-store");
+      comms_internal::SharedZmq::Get().Register(
+          d->zap_domain, [raw](const std::string& mech, const std::string& key, const std::string& addr,
+                               std::string* out) { return raw->CheckClient(mech, key, addr, out); });
+      d->sock.set(zmq::sockopt::curve_server, true);
+      d->sock.set(zmq::sockopt::curve_secretkey, options.keys.secret_key);
+      d->sock.set(zmq::sockopt::zap_domain, d->zap_domain);
+    }
+    d->sock.bind(options.endpoint);
     d->endpoint = d->sock.get(zmq::sockopt::last_endpoint);
+    d->handler->set_name("store server " + d->endpoint);
   } catch (const zmq::error_t& e) {
-    return IoError("store server cannot bind '" + endpoint + "': " + e.what());
+    if (!d->zap_domain.empty()) comms_internal::SharedZmq::Get().Unregister(d->zap_domain);
+    return IoError("store server cannot bind '" + options.endpoint + "': " + e.what());
   }
   Impl* raw = d.get();
   d->thread = std::thread([raw] { raw->Run(); });
@@ -92,7 +160,7 @@ Result<std::unique_ptr<ZmqStoreServer>> ZmqStoreServer::Start(const std::string&
 }
 
 struct ZmqStore::Impl {
-  zmq::context_t ctx{1};
+  zmq::context_t& ctx = comms_internal::SharedZmq::Get().ctx();
   std::string endpoint;
   std::mutex mu;
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
@@ -131,17 +199,24 @@ struct ZmqStore::Impl {
 
 ZmqStore::ZmqStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-ZmqStore::~ZmqStore() {
-  impl_->sock.close();
-  impl_->ctx.close();
-}
+ZmqStore::~ZmqStore() { impl_->sock.close(); }
 
-Result<std::shared_ptr<ZmqStore>> ZmqStore::Connect(const std::string& endpoint) {
+Result<std::shared_ptr<ZmqStore>> ZmqStore::Connect(const std::string& endpoint, const ZmqStoreCredentials& cred) {
+  if (!cred.plaintext && (!comms_internal::ValidZ85Key(cred.keys.secret_key) ||
+                          !comms_internal::ValidZ85Key(cred.keys.public_key) ||
+                          !comms_internal::ValidZ85Key(cred.server_public_key)))
+    return InvalidArgument("store client for " + endpoint +
+                           ": CURVE needs this client's key pair and the server's public key (or plaintext)");
   auto d = std::make_unique<Impl>();
   d->endpoint = endpoint;
   try {
     d->sock.set(zmq::sockopt::linger, 0);
     d->sock.set(zmq::sockopt::reconnect_ivl, 50);
+    if (!cred.plaintext) {
+      d->sock.set(zmq::sockopt::curve_serverkey, cred.server_public_key);
+      d->sock.set(zmq::sockopt::curve_publickey, cred.keys.public_key);
+      d->sock.set(zmq::sockopt::curve_secretkey, cred.keys.secret_key);
+    }
     d->sock.connect(endpoint);
   } catch (const zmq::error_t& e) {
     return InvalidArgument("store endpoint '" + endpoint + "' is not usable: " + e.what());
@@ -160,7 +235,11 @@ Status ZmqStore::Set(const std::string& key, const std::string& value) {
       if (rep.status().code() == Code::kUnavailable) continue;
       return rep.status();
     }
-    if (rep->empty() || (*rep)[0].to_string() != "ok") return Internal("store server refused set of '" + key + "'");
+    if (!rep->empty() && (*rep)[0].to_string() == "full")
+      return Unavailable("store server " + impl_->endpoint + " is full: set of '" + key + "' refused");
+    if (rep->empty() || (*rep)[0].to_string() != "ok")
+      return Internal("store server refused set of '" + key + "' (" + std::to_string(key.size() + value.size()) +
+                      " bytes; malformed or above its request limit)");
     return Status::Ok();
   }
   return Unavailable("store server " + impl_->endpoint + " did not acknowledge set of '" + key +

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <deque>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "checkpoint/store.h"
 #include "common/log.h"
 #include "common/strict_json.h"
+#include "comms/keyring.h"
 #include "comms/transport.h"
 #include "comms/zmq_store.h"
 #include "coordinator/checkpoint_policy.h"
@@ -44,18 +46,6 @@ double Since(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
 
-Status WriteSecretFile(const std::string& path, const std::string& text, mode_t mode) {
-  std::error_code ec;
-  fs::remove(path, ec);
-  std::ofstream out(path);
-  if (!out) return IoError("cannot write '" + path + "'");
-  out << text << "\n";
-  out.close();
-  if (!out) return IoError("cannot write '" + path + "'");
-  if (chmod(path.c_str(), mode) != 0) return IoError("cannot chmod '" + path + "'");
-  return Status::Ok();
-}
-
 Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -76,6 +66,7 @@ struct WorkerInfo {
   int64_t next_step = 0;
   bool ready = false, done = false;
   bool failed = false;  // excluded from later pipelines
+  std::chrono::steady_clock::time_point last_seen;  // the last message from it (heartbeats included)
 };
 
 struct LiveStage {
@@ -189,7 +180,8 @@ json CheckCostModel(const ModelConfig& model, const Stages& stages, int replicas
 struct LiveCoordinator::Impl {
   LiveOptions opt;
   bool curve = true;
-  CurveKeyPair coord_keys, control_keys;
+  Keyring keyring;              // the coordinator's pair and every rank's public key (CURVE)
+  bool wrote_run_keys = false;  // <run_dir>/keys was written for this run (removed at the end)
   std::unique_ptr<Transport> control;
   std::unique_ptr<ZmqStoreServer> store;
   std::map<int, WorkerInfo> workers;  // by rank
@@ -277,10 +269,20 @@ struct LiveCoordinator::Impl {
   Plan last_decision;                 // the policy's latest plan (with its schedule ahead) ...
   size_t last_decision_i = 0;         // ... for this interval
   json state_moves;                   // of the epoch being started: how the stage ranks got their state
+  // ---- faults ----
+  bool registered = false;            // Register finished: a later register is a rejoin
+  json faults = json::array();        // every rank left out or rejoined: {event, ranks, trace_time, step, what}
+  uint64_t impersonations = 0;        // messages dropped because their rank was not their key's
+  std::set<int> unreachable;          // ranks a command could not be sent to (Send)
+  std::deque<json> pending;           // screened messages read by Drain, not yet handled
+  // The first epoch_failed of the current epoch: when, and what the rank said.
+  std::optional<SteadyClock::time_point> epoch_failed_at;
+  std::string epoch_failure;
+  bool restart_epoch = false;         // a rank of the epoch left it (registered again): restart at once
 
   ~Impl() {
     std::error_code ec;
-    if (!opt.run_dir.empty()) fs::remove_all(live::KeysDir(opt.run_dir), ec);
+    if (wrote_run_keys) fs::remove_all(live::KeysDir(opt.run_dir), ec);
   }
 
   bool Cancelled() const { return opt.cancelled && opt.cancelled(); }
@@ -288,10 +290,23 @@ struct LiveCoordinator::Impl {
     if (opt.observer) opt.observer(event);
   }
 
-  Status Send(const WorkerInfo& w, const json& body) { return control->SendControl(w.peer, body); }
+  // A command to one worker. A worker that cannot be reached within the control channel's send
+  // timeout is noted unreachable (the liveness check then treats it as failed, as a silent one);
+  // the run goes on. Only a malformed command is an error.
+  Status Send(const WorkerInfo& w, const json& body) {
+    if (unreachable.count(w.rank)) return Status::Ok();  // until the liveness check decides
+    Status s = control->SendControl(w.peer, body);
+    if (s.ok() || s.code() == Code::kInvalidArgument) return s;
+    if (!w.failed && unreachable.insert(w.rank).second)
+      GT_WARN("live", "rank " << w.rank << " cannot be reached: " << s.ToString());
+    return Status::Ok();
+  }
 
   void StopAll(const std::string& reason) {
     for (auto& [rank, w] : workers) {
+      // A rank left out is told only if its channel is up (a dead one would hold the send for the
+      // transport's send timeout).
+      if (w.failed && !control->GetPeerState(w.peer).connected) continue;
       Status s = Send(w, {{"type", live::kStop}, {"reason", reason}});
       if (!s.ok()) GT_WARN("live", "stop to rank " << rank << " failed: " << s.ToString());
       // Closing the channel still delivers the stop (ZeroMQ lingers), and the worker's exit is then
@@ -300,7 +315,23 @@ struct LiveCoordinator::Impl {
     }
   }
 
+  Status SetUpKeys();
+  std::string WorkerPublicKey(int rank) const {
+    return curve && rank >= 0 && rank < static_cast<int>(keyring.workers.size()) ? keyring.workers[rank].public_key
+                                                                                 : std::string();
+  }
   Status Register();
+  std::optional<json> Screen(ReceivedMessage& m);
+  void Drain();
+  Result<json> ReceiveControl(std::chrono::milliseconds wait);
+  void Rejoin(int rank, const json& c);
+  std::set<int> Silent();
+  void LeaveOut(const std::set<int>& ranks, const std::string& what);
+  Status OnSilent(const std::set<int>& silent);
+  bool EpochBroken() const {
+    return restart_epoch ||
+           (epoch_failed_at && SteadyClock::now() - *epoch_failed_at > opt.heartbeat_timeout + std::chrono::seconds(1));
+  }
   Status LoadResumeState();
   Status SetUpPlanning();
   Plan Decide(size_t i, double work_left, const Plan& current);
@@ -346,6 +377,20 @@ struct LiveCoordinator::Impl {
   Result<json> Run();
 };
 
+// The run's CURVE keys: from opt.keys_dir, or fresh (written to <run_dir>/keys when asked).
+Status LiveCoordinator::Impl::SetUpKeys() {
+  if (!opt.keys_dir.empty()) {
+    ASSIGN_OR_RETURN(keyring, LoadCoordinatorKeys(opt.keys_dir, opt.workers));
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(keyring, GenerateKeyring(opt.workers));
+  if (!opt.write_run_keys) return Status::Ok();
+  // A run killed before it could clean up leaves its keys behind: they are replaced.
+  RETURN_IF_ERROR(WriteKeyring(keyring, live::KeysDir(opt.run_dir), false, true));
+  wrote_run_keys = true;
+  return Status::Ok();
+}
+
 Status LiveCoordinator::Impl::Register() {
   const auto deadline = SteadyClock::now() + opt.register_timeout;
   while (static_cast<int>(workers.size()) < opt.workers) {
@@ -354,14 +399,13 @@ Status LiveCoordinator::Impl::Register() {
       return Timeout(std::to_string(workers.size()) + " of " + std::to_string(opt.workers) +
                      " workers registered within " + std::to_string(opt.register_timeout.count() / 1000) +
                      " s; check the worker logs (mpirun output)");
-    auto r = control->Receive(std::chrono::milliseconds(200));
+    auto r = ReceiveControl(std::chrono::milliseconds(200));
     if (!r.ok()) {
       if (r.status().code() == Code::kTimeout) continue;
       if (Cancelled()) return Aborted("cancelled (interrupt)");
       return r.status();
     }
-    if (r->kind != FrameKind::kControl) continue;
-    const json& c = r->control;
+    const json& c = *r;
     const std::string type = c.value("type", "");
     if (type == live::kError) return Internal("worker rank " + std::to_string(c.value("rank", -1)) + ": " +
                                               c.value("message", std::string()));
@@ -379,8 +423,11 @@ Status LiveCoordinator::Impl::Register() {
       w.control_endpoint = c.at("control_endpoint");
       w.data_key = c.value("data_key", "");
       w.peer = "rank" + std::to_string(w.rank);
-      if (workers.count(w.rank)) return InvalidArgument("rank " + std::to_string(w.rank) + " registered twice");
-      RETURN_IF_ERROR(control->Connect(w.peer, w.control_endpoint, control_keys.public_key));
+      w.last_seen = SteadyClock::now();
+      // The key proved the rank: a second register is the same worker again (its channel to a
+      // coordinator came back, or it was restarted): its new endpoints replace the old.
+      if (workers.count(w.rank)) (void)control->Disconnect(w.peer);
+      RETURN_IF_ERROR(control->Connect(w.peer, w.control_endpoint, WorkerPublicKey(w.rank)));
       GT_INFO("live", "registered rank " << w.rank << " site " << opt.config.sites[w.site].name << " host " << w.host);
       timeline.NameThread(Timeline::SitePid(w.site), w.rank, "rank " + std::to_string(w.rank));
       workers[w.rank] = w;
@@ -393,10 +440,146 @@ Status LiveCoordinator::Impl::Register() {
   timeline.NameThread(0, 1, "decisions");
   for (size_t s = 0; s < opt.config.sites.size(); ++s)
     timeline.NameProcess(Timeline::SitePid(static_cast<int>(s)), "site " + opt.config.sites[s].name);
-  for (auto& [rank, w] : workers)
+  for (auto& [rank, w] : workers) {
     RETURN_IF_ERROR(control->WaitConnected(w.peer, std::chrono::milliseconds(30000))
                         .WithContext("control channel to rank " + std::to_string(rank)));
+    w.last_seen = SteadyClock::now();
+  }
+  registered = true;
   return Status::Ok();
+}
+
+// Every control message passes here (Screen). In CURVE mode the key that authenticated a message
+// names its rank: a message claiming another rank is dropped and logged. Any message shows its rank
+// alive; heartbeats end here; a rank treated as failed that is heard again, or registers again
+// after Register, rejoins (Rejoin). The others are returned for the control loop.
+std::optional<json> LiveCoordinator::Impl::Screen(ReceivedMessage& m) {
+  if (m.kind != FrameKind::kControl) return std::nullopt;
+  json& c = m.control;
+  const json& rank_field = c.contains("rank") ? c["rank"] : json();
+  const int rank = rank_field.is_number_integer() ? rank_field.get<int>() : -1;
+  if (curve && m.peer != "rank" + std::to_string(rank)) {
+    ++impersonations;
+    GT_WARN("live", "dropped a '" << c.value("type", "") << "' claiming rank " << rank_field.dump() << " from the key of "
+                                  << m.peer << " (" << m.peer_address << ")");
+    return std::nullopt;
+  }
+  const std::string type = c.value("type", "");
+  auto it = workers.find(rank);
+  if (it != workers.end()) {
+    it->second.last_seen = SteadyClock::now();
+    if (registered && (it->second.failed || type == live::kRegister)) {
+      Rejoin(rank, c);
+      return std::nullopt;
+    }
+  }
+  if (type == live::kHeartbeat) return std::nullopt;
+  return std::move(c);
+}
+
+// Reads everything already queued (screened; the rest kept for ReceiveControl in order), so that
+// liveness is judged on every message that has arrived, however long the loop was busy.
+void LiveCoordinator::Impl::Drain() {
+  while (true) {
+    auto m = control->Receive(std::chrono::milliseconds(0));
+    if (!m.ok()) return;
+    if (auto c = Screen(*m)) pending.push_back(std::move(*c));
+  }
+}
+
+// The next control message for the loop (queued ones first); Timeout when none within `wait`.
+Result<json> LiveCoordinator::Impl::ReceiveControl(std::chrono::milliseconds wait) {
+  const auto deadline = SteadyClock::now() + wait;
+  while (true) {
+    if (!pending.empty()) {
+      json c = std::move(pending.front());
+      pending.pop_front();
+      return c;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    auto m = control->Receive(std::max(left, std::chrono::milliseconds(0)));
+    if (!m.ok()) return m.status();
+    if (auto c = Screen(*m)) return std::move(*c);
+  }
+}
+
+// A rank treated as failed is alive again (it was stopped or cut off and has come back: its old
+// epoch is ended), or a restarted worker process registered again (its new endpoints are used). It
+// is idle until the next interval's plan places work on it.
+void LiveCoordinator::Impl::Rejoin(int rank, const json& c) {
+  WorkerInfo& w = workers[rank];
+  const std::string type = c.value("type", "");
+  if (type == live::kRegister) {
+    const std::string endpoint = c.value("control_endpoint", std::string());
+    if (endpoint.empty() || c.value("site", std::string()) != site_names[w.site]) {
+      GT_WARN("live", "rank " << rank << " registered again with another site or no endpoint; ignored: " << c.dump());
+      return;
+    }
+    (void)control->Disconnect(w.peer);
+    if (!control->Connect(w.peer, endpoint, WorkerPublicKey(rank)).ok()) return;
+    w.control_endpoint = endpoint;
+    w.data_key = c.value("data_key", std::string());
+    w.host = c.value("host", w.host);
+    if (running && w.active && !w.failed) {
+      // It left the epoch when its channel to the coordinator broke; the epoch cannot go on.
+      restart_epoch = true;
+      epoch_failure = "rank " + std::to_string(rank) + " registered again";
+    }
+  } else if (!w.failed || type == live::kError) {
+    return;  // an error from a rank already left out changes nothing
+  } else {
+    // Its epoch is over: it leaves it (dropping its state) and waits for an assignment.
+    (void)Send(w, {{"type", live::kAbort}, {"epoch", c.value("epoch", int64_t{-1})},
+                   {"reason", "this rank was treated as failed; it rejoins as idle"}});
+  }
+  const bool was_active = w.active && !w.failed;
+  w.failed = false;
+  unreachable.erase(rank);
+  w.done = false;
+  GT_WARN("live", "rank " << rank << " (" << site_names[w.site] << ") "
+                          << (type == live::kRegister ? "registered again" : "is back") << "; it rejoins"
+                          << (was_active ? "" : " from the next interval on"));
+  faults.push_back({{"event", "rejoin"}, {"ranks", {rank}}, {"trace_time", FormatIsoTime(TimeAt(Position()))},
+                    {"what", type == live::kRegister ? "registered again" : "heard again"}});
+  timeline.Instant(0, 0, "rank " + std::to_string(rank) + " rejoins", "fault", Since(run_t0));
+}
+
+// Registered ranks, not treated as failed, silent for longer than the heartbeat timeout.
+std::set<int> LiveCoordinator::Impl::Silent() {
+  Drain();
+  std::set<int> out;
+  const auto now = SteadyClock::now();
+  for (const auto& [r, w] : workers)
+    if (!w.failed && (now - w.last_seen > opt.heartbeat_timeout || unreachable.count(r))) out.insert(r);
+  return out;
+}
+
+// Marks `ranks` failed without touching the pipeline (they hold no part of a running epoch).
+void LiveCoordinator::Impl::LeaveOut(const std::set<int>& ranks, const std::string& what) {
+  if (ranks.empty()) return;
+  for (int r : ranks) {
+    workers[r].failed = true;
+    unreachable.erase(r);
+    GT_WARN("live", "rank " << r << " (" << site_names[workers[r].site] << ") " << what << "; left out");
+  }
+  faults.push_back({{"event", "left_out"}, {"ranks", ranks}, {"trace_time", FormatIsoTime(TimeAt(Position()))},
+                    {"what", what}});
+}
+
+// Ranks silent past the heartbeat timeout: those of the running epoch are recovered from
+// (RecoverWithout: the plan goes on without them), the others are left out.
+Status LiveCoordinator::Impl::OnSilent(const std::set<int>& silent) {
+  bool all_unreachable = true;
+  for (int r : silent) all_unreachable &= unreachable.count(r) > 0;
+  const std::string what = all_unreachable ? std::string("could not be reached over its control channel")
+                                           : "sent nothing for " +
+                                                 std::to_string(opt.heartbeat_timeout.count() / 1000.0).substr(0, 4) +
+                                                 " s (heartbeat timeout)";
+  std::set<int> in_epoch, others;
+  for (int r : silent) (running && workers[r].active ? in_epoch : others).insert(r);
+  LeaveOut(others, what);
+  if (in_epoch.empty()) return Status::Ok();
+  return RecoverWithout(in_epoch, what, plan);
 }
 
 // Picks the checkpoint to resume from (the newest that verifies; damaged newer ones are reported)
@@ -645,6 +828,7 @@ std::string LiveCoordinator::Impl::DescribePipeline() const {
 }
 
 Status LiveCoordinator::Impl::SendCmd(int rank, json body) {
+  if (workers[rank].failed) return Status::Ok();  // left out: it takes no part in the epoch
   body["epoch"] = epoch;
   return Send(workers[rank], body);
 }
@@ -716,9 +900,11 @@ void LiveCoordinator::Impl::RecordStateMoves(json& action) const {
 // start_step.
 Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   const Config& cfg = opt.config;
-  const std::string store_ep = store->endpoint();
+  const std::string store_ep = live::WithHost(store->endpoint(), live::AdvertisedHost(opt.bind_host, opt.advertise_host));
   state_sources.clear();
   state_moves = {{"ranks", json::object()}, {"bytes", json::object()}, {"slowest_s", 0.0}};
+  epoch_failed_at.reset();
+  restart_epoch = false;
   for (auto& [rank, w] : workers) {
     if (w.failed) continue;
     json a = {{"type", live::kAssign}, {"role", w.active ? "stage" : "idle"}, {"start_step", start_step}};
@@ -727,7 +913,8 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
       a.update({{"stage", w.stage}, {"num_stages", S}, {"replica", w.replica}, {"replicas", R},
                 {"first", st.first}, {"last", st.last}, {"job", 1}, {"seed", opt.seed},
                 {"start_step", start_step}, {"end_step", end_step}, {"resume_dir", resume_dir},
-                {"store_endpoint", store_ep}, {"collective", cfg.runtime.collective}, {"members", st.ranks}});
+                {"store_endpoint", store_ep}, {"collective", cfg.runtime.collective}, {"members", st.ranks},
+                {"collective_timeout_ms", std::max<int64_t>(5000, 2 * opt.heartbeat_timeout.count())}});
       if (w.stage > 0) a["prev_key"] = workers[stages[w.stage - 1].ranks[w.replica]].data_key;
       if (w.stage + 1 < S) a["next_key"] = workers[stages[w.stage + 1].ranks[w.replica]].data_key;
       a["state_from"] = StateSources(rank);
@@ -746,13 +933,20 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
         if (w.active && !ready.count(r)) lost.insert(r);
       return RecoverWithout(lost, "did not report ready within the acknowledgement time", plan);
     }
-    auto m = control->Receive(std::chrono::milliseconds(200));
+    std::set<int> silent = Silent(), lost;
+    for (int r : silent)
+      if (workers[r].active) lost.insert(r);
+    if (!lost.empty()) return RecoverWithout(lost, "went silent while getting ready (heartbeat timeout)", plan);
+    LeaveOut(silent, "went silent (heartbeat timeout)");
+    if (EpochBroken())
+      return RecoverWithout({}, "the epoch broke while starting (" + epoch_failure + ") and no rank was lost", plan);
+    auto m = ReceiveControl(std::chrono::milliseconds(200));
     if (!m.ok()) {
       if (m.status().code() == Code::kTimeout) continue;
       if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
       return m.status();
     }
-    const json& c = m->control;
+    const json& c = *m;
     const std::string type = c.value("type", "");
     const int rank = c.value("rank", -1);
     if (type == live::kError && workers.count(rank) && !workers[rank].failed)
@@ -838,14 +1032,19 @@ Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const st
   std::string names;
   for (int r : lost) {
     workers[r].failed = true;
+    unreachable.erase(r);
     names += (names.empty() ? "" : ", ") + std::to_string(r) + " (" + site_names[workers[r].site] + ")";
   }
-  GT_WARN("live", "rank(s) " << names << " " << what << "; treated as failed, continuing without them from "
-                             << (last_checkpoint_dir.empty() ? std::string("the start") : last_checkpoint_dir));
+  faults.push_back({{"event", lost.empty() ? "epoch_failed" : "failed"}, {"ranks", lost},
+                    {"trace_time", FormatIsoTime(TimeAt(Position()))}, {"what", what}, {"step", max_step_reported + 1}});
+  // "rank(s) 3 (texas) went silent ..." or, when no rank is blamed, "the epoch broke ...".
+  const std::string who = lost.empty() ? std::string() : "rank(s) " + names + " ";
+  GT_WARN("live", who << what << "; " << (lost.empty() ? "the same ranks start again" : "treated as failed, continuing without them")
+                      << " from " << (last_checkpoint_dir.empty() ? std::string("the start") : last_checkpoint_dir));
   for (const auto& [r, w] : workers)
-    if (w.active && !w.failed) (void)SendCmd(r, {{"type", live::kAbort}, {"reason", "rank(s) " + names + " failed"}});
+    if (w.active && !w.failed) (void)SendCmd(r, {{"type", live::kAbort}, {"reason", who + what}});
   if (last_checkpoint_dir.empty() && start_step > 0)
-    return Unavailable("rank(s) " + names + " failed and there is no checkpoint to continue from");
+    return Unavailable(who + what + ", and there is no checkpoint to continue from");
   const auto t0 = SteadyClock::now();
   RETURN_IF_ERROR(CloseUntil(Position()));
   running = false;
@@ -856,10 +1055,11 @@ Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const st
   loss_acc.clear();
   json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))}, {"actions", json::array({"recover"})},
                  {"from", plan.Describe(site_names)}, {"to", target.Describe(site_names)},
-                 {"reason", "rank(s) " + names + " " + what}, {"step", start_step},
+                 {"reason", who + what}, {"step", start_step},
                  {"checkpoint", last_checkpoint_dir}, {"state_bytes", 0.0},
                  {"from_pipeline", DescribePipeline()}, {"failed_ranks", lost}};
-  timeline.Instant(0, 0, "recover without rank(s) " + names, "fault", Since(run_t0), action);
+  timeline.Instant(0, 0, lost.empty() ? std::string("restart the epoch") : "recover without rank(s) " + names, "fault",
+                   Since(run_t0), action);
   plan = target;
   held_by.clear();  // the epoch's ranks drop their state when they leave it
   if (target.paused()) {
@@ -963,12 +1163,19 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
         if (lost.empty()) return Timeout("the checkpoint before step " + std::to_string(halt_at) + " did not complete");
         return RecoverWithout(lost, "did not acknowledge the halt before step " + std::to_string(halt_at), next);
       }
-      auto m = control->Receive(std::chrono::milliseconds(200));
+      std::set<int> silent = Silent(), lost;
+      for (int r : silent)
+        if (writers.count(r)) lost.insert(r);
+      if (!lost.empty())
+        return RecoverWithout(lost, "went silent before the halt at step " + std::to_string(halt_at) +
+                                        " (heartbeat timeout)", next);
+      LeaveOut(silent, "went silent (heartbeat timeout)");
+      auto m = ReceiveControl(std::chrono::milliseconds(200));
       if (!m.ok()) {
         if (m.status().code() == Code::kTimeout) continue;
         return m.status();
       }
-      if (m->kind == FrameKind::kControl) RETURN_IF_ERROR(OnMessage(m->control));
+      RETURN_IF_ERROR(OnMessage(*m));
     }
     running = false;
     stopped = last_step_done;  // training stopped when the step before the boundary completed
@@ -1297,6 +1504,10 @@ json LiveCoordinator::Impl::CaptureState(int64_t step) const {
           {"loss_curve", lc},
           {"checkpoints", ckpts->records()},
           {"reconfigurations", actions},
+          {"faults", faults},
+          // Epoch numbers continue after a resume, so that workers still running from before a
+          // coordinator restart never take a new command for one of their old epoch.
+          {"epoch", epoch},
           {"resumes", resumes},
           {"plan", {{"placement", plan.Describe(site_names)}, {"live_placement", live_placement}}},
           {"pipeline", pipe},
@@ -1362,9 +1573,19 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
                     "): " + c.value("message", std::string()));
   // Progress of another epoch is stale (checkpoint reports are matched by step, whatever the epoch).
   const bool current = c.value("epoch", int64_t{-1}) == epoch;
-  if (!current && (type == live::kStep || type == live::kDone || type == live::kHalted)) return Status::Ok();
+  if (!current && (type == live::kStep || type == live::kDone || type == live::kHalted || type == live::kEpochFailed))
+    return Status::Ok();
   if (type == live::kHalted) {
     halted.insert(rank);
+    return Status::Ok();
+  }
+  if (type == live::kEpochFailed) {
+    if (!current) return Status::Ok();
+    GT_WARN("live", "rank " << rank << " left epoch " << epoch << " after a peer failure: " << c.value("message", ""));
+    if (!epoch_failed_at) {
+      epoch_failed_at = SteadyClock::now();
+      epoch_failure = "rank " + std::to_string(rank) + ": " + c.value("message", std::string());
+    }
     return Status::Ok();
   }
   if (type == live::kStep) {
@@ -1441,8 +1662,17 @@ Status LiveCoordinator::Impl::Train() {
       continue;
     }
     if (opt.status_requested && opt.status_requested()) ReportStatus();
+    if (auto silent = Silent(); !silent.empty()) {
+      RETURN_IF_ERROR(OnSilent(silent));
+      continue;
+    }
+    if (running && EpochBroken()) {
+      // No rank went silent: the failure was of a link, or transient. The same ranks start again.
+      RETURN_IF_ERROR(RecoverWithout({}, "the epoch broke (" + epoch_failure + ") and no rank was lost", plan));
+      continue;
+    }
     const double to_boundary = (boundary - pos) * interval_wall;
-    auto m = control->Receive(
+    auto m = ReceiveControl(
         std::chrono::milliseconds(static_cast<int64_t>(std::clamp(to_boundary * 1000.0, 1.0, 200.0))));
     if (!m.ok()) {
       if (m.status().code() == Code::kTimeout) {
@@ -1452,7 +1682,7 @@ Status LiveCoordinator::Impl::Train() {
       if (Cancelled()) return Aborted("cancelled (interrupt or the worker launcher exited)");
       return m.status();
     }
-    if (m->kind == FrameKind::kControl) RETURN_IF_ERROR(OnMessage(m->control));
+    RETURN_IF_ERROR(OnMessage(*m));
   }
   return CloseUntil(Position());
 }
@@ -1481,6 +1711,8 @@ Result<json> LiveCoordinator::Impl::Run() {
     ckpts->RestoreRecords(resume_state.value("checkpoints", json::array()));
     resumes = resume_state.value("resumes", json::array());
     actions = resume_state.value("reconfigurations", json::array());
+    faults = resume_state.value("faults", json::array());
+    epoch = resume_state.value("epoch", int64_t{0}) + 1;
     const json socs = resume_state.value("battery_soc_mwh", json::object());
     for (size_t s = 0; s < site_names.size(); ++s) soc[s] = socs.value(site_names[s], soc[s]);
     json rej = json::array();
@@ -1635,6 +1867,8 @@ json LiveCoordinator::Impl::BuildReport() const {
   report["checkpoint_dir"] = ckpts->root();
   report["resumes"] = resumes;
   report["actions"] = actions;
+  report["faults"] = faults;
+  report["dropped_impersonations"] = impersonations;
   report["simulator_prediction"] = PredictedCarbon();
   report["follows_plan"] = follow_plan;
   report["policy_proposals_ignored"] = proposals_ignored;
@@ -1651,7 +1885,18 @@ LiveCoordinator::~LiveCoordinator() = default;
 
 int LiveCoordinator::metrics_port() const { return impl_->metrics ? impl_->metrics->port() : -1; }
 
-std::string LiveCoordinator::control_endpoint() const { return impl_->control->endpoint(); }
+std::string LiveCoordinator::control_endpoint() const {
+  return live::WithHost(impl_->control->endpoint(), live::AdvertisedHost(impl_->opt.bind_host, impl_->opt.advertise_host));
+}
+
+std::vector<std::string> LiveCoordinator::WorkerEnvironment(int rank) const {
+  const Impl& I = *impl_;
+  if (!I.curve || rank < 0 || rank >= static_cast<int>(I.keyring.workers.size()) ||
+      I.keyring.workers[rank].secret_key.empty())
+    return {};
+  return {std::string(kEnvWorkerKey) + "=" + I.keyring.workers[rank].secret_key,
+          std::string(kEnvCoordinatorPublicKey) + "=" + I.keyring.coordinator.public_key};
+}
 
 Result<std::unique_ptr<LiveCoordinator>> LiveCoordinator::Create(LiveOptions options) {
   auto impl = std::make_unique<Impl>();
@@ -1675,23 +1920,29 @@ Result<std::unique_ptr<LiveCoordinator>> LiveCoordinator::Create(LiveOptions opt
 
   TransportOptions to;
   to.name = "coordinator";
-  to.bind_endpoint = "tcp://" + I.opt.bind_host + ":*";
+  const std::string port = I.opt.control_port > 0 ? std::to_string(I.opt.control_port) : "*";
+  const std::string store_port = I.opt.control_port > 0 ? std::to_string(I.opt.control_port + 1) : "*";
+  to.bind_endpoint = "tcp://" + I.opt.bind_host + ":" + port;
   to.plaintext = !I.curve;
   to.linger = std::chrono::milliseconds(1000);
   to.heartbeat_timeout = std::chrono::milliseconds(30000);
-  fs::create_directories(live::KeysDir(I.opt.run_dir), ec);
-  if (ec) return IoError("cannot create '" + live::KeysDir(I.opt.run_dir) + "': " + ec.message());
-  chmod(live::KeysDir(I.opt.run_dir).c_str(), 0700);
+  // A command to a dead worker fails after this instead of holding the control loop (Send).
+  // Control messages are small JSON: a frame above 16 MiB is refused (and its connection closed)
+  // before it is buffered, even from an authenticated peer.
+  to.max_message_bytes = 16ull << 20;
+  to.send_timeout = std::clamp(I.opt.heartbeat_timeout / 2, std::chrono::milliseconds(500), std::chrono::milliseconds(5000));
+  ZmqStoreServerOptions so;
+  so.endpoint = "tcp://" + I.opt.bind_host + ":" + store_port;
+  so.plaintext = !I.curve;
   if (I.curve) {
-    ASSIGN_OR_RETURN(I.coord_keys, GenerateCurveKeyPair());
-    ASSIGN_OR_RETURN(I.control_keys, GenerateCurveKeyPair());
-    RETURN_IF_ERROR(WriteSecretFile(live::CoordinatorPublicKeyPath(I.opt.run_dir), I.coord_keys.public_key, 0644));
-    RETURN_IF_ERROR(WriteSecretFile(live::ControlKeyPath(I.opt.run_dir), I.control_keys.secret_key, 0600));
-    to.keys = I.coord_keys;
-    to.allowed_peers[I.control_keys.public_key] = "worker";
+    RETURN_IF_ERROR(I.SetUpKeys());
+    to.keys = so.keys = I.keyring.coordinator;
+    for (int r = 0; r < I.opt.workers; ++r)
+      to.allowed_peers[I.keyring.workers[r].public_key] = so.allowed_clients[I.keyring.workers[r].public_key] =
+          "rank" + std::to_string(r);
   }
   ASSIGN_OR_RETURN(I.control, Transport::Create(to));
-  ASSIGN_OR_RETURN(I.store, ZmqStoreServer::Start("tcp://" + I.opt.bind_host + ":*"));
+  ASSIGN_OR_RETURN(I.store, ZmqStoreServer::Start(so));
   if (I.opt.metrics_port >= 0) {
     ASSIGN_OR_RETURN(I.metrics, MetricsServer::Start(I.opt.bind_host, I.opt.metrics_port));
     GT_INFO("live", "Prometheus metrics at http://" << I.opt.bind_host << ":" << I.metrics->port() << "/metrics");
@@ -1793,6 +2044,9 @@ std::string FormatLiveReport(const json& r, int every) {
          << c.value("snapshot_s", 0.0) << " s, written in " << c.value("write_s", 0.0) << " s: "
          << c.value("reason", "") << "\n";
   }
+  for (const auto& f : r.value("faults", json::array()))
+    os << "fault: " << f.value("trace_time", "") << " rank(s) " << f.value("ranks", json::array()).dump() << " "
+       << f.value("event", "") << ": " << f.value("what", "") << "\n";
   for (const auto& res : r.value("resumes", json::array()))
     os << "resumed at step " << res.value("step", 0) << " (trace " << res.value("trace_time", "") << ") from "
        << res.value("checkpoint", "") << "; " << res["rejected"].size() << " newer damaged checkpoint(s) skipped\n";

@@ -63,6 +63,12 @@ struct LiveOptions {
   Config config;
   std::string run_dir;              // keys/ (removed at the end), report.json, ledger.*, checkpoints/
   std::string bind_host = "127.0.0.1";
+  // The address workers reach the coordinator and its store at (protocol.h AdvertisedHost): needed
+  // when bind_host is 0.0.0.0 and the host name does not resolve for the workers.
+  std::string advertise_host;
+  // The control endpoint's port, the rendezvous store's the next one; 0 = any free ports. A fixed
+  // port lets workers find a restarted coordinator (`greentrain coordinator` uses runtime.base_port).
+  int control_port = 0;
   int workers = 0;                  // registrations to wait for; 0 = sum of sites[].ranks
   int64_t steps = 0;                // train until this step; 0 = runtime.live_steps
   int64_t checkpoint_every = 0;     // also checkpoint every N steps (0 = only the energy/plan/periodic triggers)
@@ -83,6 +89,17 @@ struct LiveOptions {
   // failed: the epoch is abandoned and the plan carried out without it from the last checkpoint.
   std::chrono::milliseconds ack_timeout{30000};
   std::chrono::milliseconds register_timeout{120000};
+  // Every worker sends a heartbeat each second (protocol.h); a registered worker silent for this
+  // long is treated as failed at once, whatever the run is doing (training, paused, waiting for
+  // acknowledgements): the plan goes on without it (see RecoverWithout in live.cc).
+  std::chrono::milliseconds heartbeat_timeout{10000};
+  // CURVE keys (comms/keyring.h). keys_dir: a keys directory made by `greentrain keys generate`
+  // (the coordinator reads coordinator.key and worker-<rank>.pub; nothing is written or removed).
+  // Empty: fresh keys for this run, written to <run_dir>/keys for workers that share this file
+  // system when write_run_keys (removed at the end), else handed only to workers the caller starts
+  // itself through WorkerEnvironment (no key on disk).
+  std::string keys_dir;
+  bool write_run_keys = true;
   std::function<bool()> cancelled;  // polled; true stops the run (Aborted)
   // The trace clock (common/clock.h), made when training starts at `trace_start`; empty = a
   // TraceReplayClock at runtime.wall_seconds_per_trace_hour. Tests pass a FakeClock they advance.
@@ -119,6 +136,9 @@ class LiveCoordinator {
   ~LiveCoordinator();  // removes <run_dir>/keys
 
   std::string control_endpoint() const;
+  // The environment entries that give worker `rank` its secret key and the coordinator's public key
+  // (comms/keyring.h); empty with runtime.transport_security "plain".
+  std::vector<std::string> WorkerEnvironment(int rank) const;
   // The port serving /metrics, or -1 when metrics are off.
   int metrics_port() const;
 

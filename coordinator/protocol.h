@@ -5,10 +5,13 @@
 // Channels and keys. The coordinator binds a control endpoint; each worker binds its own control
 // endpoint and, once assigned a stage, a data endpoint for activations and gradients. With
 // runtime.transport_security "curve" (default) every channel is CURVE-encrypted:
-//   - the coordinator writes, per run, <run_dir>/keys/coordinator.pub (its public key) and
-//     <run_dir>/keys/control.key (a control-channel key pair shared by the run's workers; file mode
-//     0600) before any worker starts; the coordinator accepts only that client key, a worker's control
-//     endpoint only the coordinator's key;
+//   - the control channels use a key pair for the coordinator and one per rank (comms/keyring.h):
+//     from a keys directory made by `greentrain keys generate` (--keys), or fresh per run, handed
+//     to the workers `greentrain run` starts in their environment, or written to <run_dir>/keys for
+//     workers sharing the coordinator's file system (removed at the end). The coordinator accepts
+//     only the ranks' keys and takes a message's rank from the key that authenticated it: a
+//     message whose "rank" differs is dropped and logged. A worker's control endpoint accepts only
+//     the coordinator's key. The rendezvous store (comms/zmq_store.h) accepts the same rank keys;
 //   - each worker generates a fresh data key pair at start and registers its public key; the
 //     coordinator hands every stage rank the public keys of its two neighbours (assign), and each
 //     data endpoint accepts only those two keys.
@@ -19,7 +22,8 @@
 //   coordinator -> worker  assign   {epoch, role: "stage"|"idle", stage, num_stages, replica, replicas,
 //                                    first, last, job, seed, start_step, end_step, resume_dir
 //                                    ("" = fresh), store_endpoint, collective,
-//                                    members: [ranks of the stage's replicas], prev_key, next_key,
+//                                    members: [ranks of the stage's replicas], collective_timeout_ms
+//                                    (a collective with a silent member fails after it), prev_key, next_key,
 //                                    state_from: [{rank, key, first, last}]}
 //                                    (idle ranks get {epoch, role: "idle", start_step})
 //   The state of a stage rank comes, in this order, from: memory (it halted before start_step holding
@@ -62,10 +66,24 @@
 // Epochs. Every assignment carries an epoch (0, 1, ...); every worker message carries the epoch of
 // its assignment and every command to a worker the current epoch; either side drops messages of
 // another epoch. A worker serves one assignment after another until stop; idle workers wait too.
-//   worker -> coordinator  error    {message}        (the coordinator then stops the run)
+//   worker -> coordinator  epoch_failed {message}    the epoch broke on a peer (a collective or a
+//                                    pipeline link failed, a neighbour went silent): this rank left
+//                                    it, dropped its state and waits for an assignment. The
+//                                    coordinator waits one heartbeat timeout for the dead rank to
+//                                    show (it then recovers without it), else restarts the epoch
+//                                    from the last checkpoint with the same ranks.
+//   worker -> coordinator  error    {message}        a fault of its own (the coordinator then stops the run)
 //   coordinator -> worker  stop     {reason}         (to every worker at the end or on error)
+// Liveness. Every worker sends heartbeat {epoch} every kHeartbeatSeconds from its own thread (also
+// while computing). The coordinator treats a rank silent for --heartbeat-timeout as failed: the
+// epoch is abandoned (abort) and the plan carried out without it; an idle rank is only left out.
+// A rank treated as failed that is heard again (it was stopped or cut off) is told to leave its
+// epoch (abort with the epoch its heartbeat names) and rejoins as idle; a restarted worker process
+// registers again. Either way it is used again from the next interval on.
 // Idle workers (ranks the plan does not use) receive assign{role:"idle"} and wait for stop.
 #pragma once
+
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -93,14 +111,15 @@ constexpr const char* kAllow = "allow";
 constexpr const char* kDone = "done";
 constexpr const char* kError = "error";
 constexpr const char* kStop = "stop";
+constexpr const char* kHeartbeat = "heartbeat";
+constexpr const char* kEpochFailed = "epoch_failed";
+constexpr double kHeartbeatSeconds = 1.0;
 
 // Environment variables set by `greentrain run` for the workers (flags override them).
 constexpr const char* kEnvCoordinator = "GREENTRAIN_COORDINATOR";
 constexpr const char* kEnvRunDir = "GREENTRAIN_RUN_DIR";
 
 inline std::string KeysDir(const std::string& run_dir) { return run_dir + "/keys"; }
-inline std::string CoordinatorPublicKeyPath(const std::string& run_dir) { return KeysDir(run_dir) + "/coordinator.pub"; }
-inline std::string ControlKeyPath(const std::string& run_dir) { return KeysDir(run_dir) + "/control.key"; }
 // This process's rank and world size from the launcher's environment (Open MPI, then PMI).
 // NotFound when neither is set.
 inline Result<std::pair<int, int>> RankFromEnvironment() {
@@ -143,6 +162,26 @@ inline Result<int> SiteForRank(const Config& config, int rank, const std::string
   }
   return NotFound("rank " + std::to_string(rank) + " is beyond the " + std::to_string(first) +
                   " ranks the config's sites[].ranks provide; start fewer workers or raise sites[].ranks");
+}
+
+// The address peers should use for a socket bound on `bind_host`: `advertise_host` when given,
+// else bind_host itself, except that a wildcard bind ("0.0.0.0", "*", "") is advertised under this
+// machine's host name (which peers must resolve; pass --advertise-host otherwise).
+inline std::string AdvertisedHost(const std::string& bind_host, const std::string& advertise_host) {
+  if (!advertise_host.empty()) return advertise_host;
+  if (bind_host != "0.0.0.0" && bind_host != "*" && !bind_host.empty()) return bind_host;
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "127.0.0.1";
+  return buf;
+}
+
+// `endpoint` ("tcp://0.0.0.0:41234", as a Transport reports what it bound) with its host replaced by
+// `host`; other forms are returned unchanged.
+inline std::string WithHost(const std::string& endpoint, const std::string& host) {
+  const std::string scheme = "tcp://";
+  const size_t colon = endpoint.rfind(':');
+  if (endpoint.rfind(scheme, 0) != 0 || colon == std::string::npos || colon < scheme.size()) return endpoint;
+  return scheme + host + endpoint.substr(colon);
 }
 
 // Total of sites[].ranks: the number of workers `greentrain run` starts on one box.

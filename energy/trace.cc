@@ -371,10 +371,9 @@ Status CheckValues(const std::string& path, const std::string& column, size_t fi
   return Status::Ok();
 }
 
-Result<Trace> ReadTraceImpl(const std::string& path, TraceFormat format, const ColumnPicker& pick,
-                            const ValueRule* rule = nullptr) {
-  std::string text;
-  RETURN_IF_ERROR(LoadFile(path, &text));
+// Parses the text of a trace file; `path` names it in errors.
+Result<Trace> ParseTraceImpl(const std::string& path, std::string_view text, TraceFormat format,
+                             const ColumnPicker& pick, const ValueRule* rule = nullptr) {
   LineReader lines(text);
   std::string_view line;
   size_t lineno = 0;
@@ -510,6 +509,13 @@ Result<Trace> ReadTraceImpl(const std::string& path, TraceFormat format, const C
   return tr;
 }
 
+Result<Trace> ReadTraceImpl(const std::string& path, TraceFormat format, const ColumnPicker& pick,
+                            const ValueRule* rule = nullptr) {
+  std::string text;
+  RETURN_IF_ERROR(LoadFile(path, &text));
+  return ParseTraceImpl(path, text, format, pick, rule);
+}
+
 }  // namespace
 
 Result<TraceFormat> ParseTraceFormat(const std::string& name) {
@@ -570,6 +576,11 @@ Result<Trace> ReadTrace(const std::string& path, const ReadOptions& options) {
                        [&](const Layout&) -> Result<std::vector<std::string>> { return options.columns; });
 }
 
+Result<Trace> ParseTrace(const std::string& name, std::string_view text, const ReadOptions& options) {
+  return ParseTraceImpl(name, text, options.format,
+                        [&](const Layout&) -> Result<std::vector<std::string>> { return options.columns; });
+}
+
 size_t Series::IndexOf(UnixSeconds t) const {
   if (values.empty() || step_seconds <= 0 || t <= start) return 0;
   const uint64_t i = static_cast<uint64_t>(t - start) / static_cast<uint64_t>(step_seconds);
@@ -582,7 +593,10 @@ double Series::At(UnixSeconds t) const {
   return values[IndexOf(t)];
 }
 
-Result<Series> ReadSeries(const std::string& file, const std::string& format_name,
+namespace {
+
+// ReadSeries and ParseSeries: reads `file` when `text` is null, else parses *text.
+Result<Series> SeriesImpl(const std::string& file, const std::string_view* text, const std::string& format_name,
                           const std::string& column, Signal signal) {
   ASSIGN_OR_RETURN(TraceFormat format,
                    ParseTraceFormat(format_name.empty() ? std::string("auto") : format_name));
@@ -597,7 +611,8 @@ Result<Series> ReadSeries(const std::string& file, const std::string& format_nam
     }
     return std::vector<std::string>{def};
   };
-  ASSIGN_OR_RETURN(Trace tr, ReadTraceImpl(file, format, pick, RuleFor(signal)));
+  ASSIGN_OR_RETURN(Trace tr, text ? ParseTraceImpl(file, *text, format, pick, RuleFor(signal))
+                                  : ReadTraceImpl(file, format, pick, RuleFor(signal)));
   if (tr.columns.size() != 1) return Internal(file + ": expected exactly one column");
   Series s;
   s.name = tr.column_names[0];
@@ -606,6 +621,18 @@ Result<Series> ReadSeries(const std::string& file, const std::string& format_nam
   s.values = std::move(tr.columns[0]);
   s.filled = tr.filled_cells + tr.filled_rows;
   return s;
+}
+
+}  // namespace
+
+Result<Series> ReadSeries(const std::string& file, const std::string& format_name,
+                          const std::string& column, Signal signal) {
+  return SeriesImpl(file, nullptr, format_name, column, signal);
+}
+
+Result<Series> ParseSeries(const std::string& name, std::string_view text, const std::string& format_name,
+                           const std::string& column, Signal signal) {
+  return SeriesImpl(name, &text, format_name, column, signal);
 }
 
 namespace {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -60,6 +61,9 @@ struct ReadOptions {
 };
 
 Result<Trace> ReadTrace(const std::string& path, const ReadOptions& options = {});
+// ReadTrace on a file's text already in memory (network input, fuzzing); `name` stands for the file
+// in errors and in Trace::file.
+Result<Trace> ParseTrace(const std::string& name, std::string_view text, const ReadOptions& options = {});
 
 // One column on a regular grid.
 struct Series {
@@ -80,6 +84,9 @@ struct Series {
 // Reads one column (the config's TraceRef with its default column for `signal`).
 Result<Series> ReadSeries(const std::string& file, const std::string& format_name,
                           const std::string& column, Signal signal);
+// ReadSeries on a file's text already in memory; `name` stands for the file in errors.
+Result<Series> ParseSeries(const std::string& name, std::string_view text, const std::string& format_name,
+                           const std::string& column, Signal signal);
 
 enum class ResampleMethod {
   kStep,    // downsampling: mean over the new interval; upsampling: hold the value

@@ -18,6 +18,8 @@ int RunCoordinatorCmd(const LiveArgs& args) {
   if (!cfg.ok()) return Fail("coordinator", cfg.status());
   auto opts = LiveOptionsFromArgs(args, *cfg);
   if (!opts.ok()) return Fail("coordinator", opts.status());
+  // A fixed port: workers reconnect to a restarted coordinator (--resume) at the same endpoint.
+  if (args.port < 0) opts->control_port = cfg->runtime.base_port;
   InstallInterruptHandler();
   opts->cancelled = [] { return Interrupted(); };
   opts->status_requested = [] { return StatusRequested(); };
@@ -26,7 +28,12 @@ int RunCoordinatorCmd(const LiveArgs& args) {
   std::cout << "coordinator listening at " << (*coord)->control_endpoint() << "\n"
             << "start the workers: mpirun -np " << (opts->workers > 0 ? opts->workers : 0) << " "
             << SelfExe() << " worker " << cfg->path << " --coordinator " << (*coord)->control_endpoint()
-            << " --run-dir " << opts->run_dir << "\n"
+            << " --run-dir " << opts->run_dir
+            << (opts->keys_dir.empty() ? std::string() : " --keys " + opts->keys_dir) << "\n"
+            << (opts->keys_dir.empty() ? "  (this run's keys are in " + opts->run_dir +
+                                             "/keys: the workers must share this file system, or use "
+                                             "`greentrain keys generate` and --keys)\n"
+                                       : std::string())
             << std::flush;
   auto report = (*coord)->Run();
   if (!report.ok()) return Fail("coordinator", report.status());

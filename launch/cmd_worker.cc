@@ -15,7 +15,7 @@ namespace gt::cli {
 namespace {
 
 struct WorkerArgs {
-  std::string config, coordinator, run_dir, bind_host = "127.0.0.1", hostname, corpus;
+  std::string config, coordinator, run_dir, bind_host = "127.0.0.1", advertise_host, hostname, corpus, keys;
   int rank = -1, size = -1, threads = 1;
 };
 
@@ -33,8 +33,10 @@ int RunWorkerCmd(const WorkerArgs& a) {
     return Fail("worker", InvalidArgument("--coordinator (or GREENTRAIN_COORDINATOR) is required"));
   if (o.run_dir.empty()) return Fail("worker", InvalidArgument("--run-dir (or GREENTRAIN_RUN_DIR) is required"));
   o.bind_host = a.bind_host;
+  o.advertise_host = a.advertise_host;
   o.hostname = a.hostname;
   o.corpus = a.corpus;
+  o.keys_dir = a.keys;
   o.rank = a.rank;
   o.size = a.size;
   o.threads = a.threads;
@@ -52,9 +54,14 @@ GT_REGISTER_COMMAND(worker_cmd, "worker", "one live worker process (started by m
                       auto a = std::make_shared<WorkerArgs>();
                       AddConfigArg(app, &a->config);
                       app.add_option("--coordinator", a->coordinator, "the coordinator's control endpoint (or GREENTRAIN_COORDINATOR)");
-                      app.add_option("--run-dir", a->run_dir, "the run directory holding keys/ (or GREENTRAIN_RUN_DIR)");
-                      app.add_option("--bind-host", a->bind_host, "address this worker listens on (reachable by its peers)")
+                      app.add_option("--run-dir", a->run_dir, "the run directory (or GREENTRAIN_RUN_DIR)");
+                      app.add_option("--keys", a->keys,
+                                     "keys directory with worker-RANK.key and coordinator.pub (`greentrain keys generate`); "
+                                     "default: GREENTRAIN_WORKER_KEY / GREENTRAIN_COORDINATOR_KEY, else RUN_DIR/keys");
+                      app.add_option("--bind-host", a->bind_host, "address this worker listens on (0.0.0.0: every interface)")
                           ->capture_default_str();
+                      app.add_option("--advertise-host", a->advertise_host,
+                                     "address its peers reach it at (default: --bind-host, or the host name for 0.0.0.0)");
                       app.add_option("--hostname", a->hostname, "host name for sites[].hosts (default: gethostname)");
                       app.add_option("--rank", a->rank, "this worker's rank (default: OMPI_COMM_WORLD_RANK or PMI_RANK)")
                           ->check(WholeNumberIn(0, 1 << 30));

@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "comms/collective.h"
+#include "comms/keyring.h"
 #include "comms/transport.h"
 #include "comms/zmq_store.h"
 #include "coordinator/protocol.h"
@@ -29,24 +32,92 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
-Result<std::string> ReadFileText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound("cannot read '" + path + "' (is the run directory right and the coordinator up?)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 struct Worker {
   WorkerOptions opt;
   Config config;
   int rank = 0, size = 0, site = 0;
+  std::string host;
   bool curve = true;
   std::unique_ptr<Transport> control;
   std::unique_ptr<Transport> data;
   CurveKeyPair data_keys;
+  CurveKeyPair control_keys;            // this rank's own pair (control channel and store)
+  std::string coordinator_key;          // the coordinator's public key
+  // Heartbeats (protocol.h): sent from their own thread, so a long step does not silence the rank.
+  std::thread heartbeat;
+  std::atomic<bool> heartbeat_stop{false};
+  std::atomic<int64_t> heartbeat_epoch{0};
+
+  ~Worker() { StopHeartbeat(); }
+
+  // Set by the heartbeat thread when the control channel to the coordinator went down and came up
+  // again (a restarted coordinator on the same endpoint, or a cut link that healed): this rank then
+  // leaves its epoch and registers again (needs_register), since the coordinator may not know it.
+  std::atomic<bool> coordinator_reconnected{false};
+  bool needs_register = false;
+
+  void StartHeartbeat() {
+    heartbeat = std::thread([this] {
+      const auto every = std::chrono::milliseconds(static_cast<int64_t>(live::kHeartbeatSeconds * 1000));
+      bool lost = false;
+      while (!heartbeat_stop.load()) {
+        (void)control->SendControl("coordinator",
+                                   {{"type", live::kHeartbeat}, {"rank", rank}, {"epoch", heartbeat_epoch.load()}});
+        for (auto t = std::chrono::milliseconds(0); t < every && !heartbeat_stop.load(); t += std::chrono::milliseconds(50)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          const bool up = control->GetPeerState("coordinator").connected;
+          if (!up) {
+            lost = true;
+          } else if (lost) {
+            lost = false;
+            coordinator_reconnected = true;
+          }
+        }
+      }
+    });
+  }
+
+  // True once after the coordinator's channel came back (see coordinator_reconnected).
+  bool CoordinatorReconnected() {
+    if (!coordinator_reconnected.exchange(false)) return false;
+    GT_WARN("worker", "rank " << rank << ": the coordinator's channel came back; leaving epoch " << epoch
+                              << " and registering again");
+    needs_register = true;
+    return true;
+  }
+
+  // An endpoint this process bound, as its peers must address it.
+  std::string Advertised(const std::string& endpoint) const {
+    return live::WithHost(endpoint, live::AdvertisedHost(opt.bind_host, opt.advertise_host));
+  }
+
+  Status SendRegister() {
+    needs_register = false;
+    json reg = {{"type", live::kRegister}, {"size", size}, {"site", config.sites[site].name}, {"host", host},
+                {"control_endpoint", Advertised(control->endpoint())}, {"data_key", data_keys.public_key}};
+    return SendToCoordinator(reg);
+  }
+  void StopHeartbeat() {
+    heartbeat_stop = true;
+    if (heartbeat.joinable()) heartbeat.join();
+  }
+
+  // This rank's keys: from the environment, the keys directory, or the run's keys (runtime.h).
+  Status LoadKeys() {
+    const char* secret = std::getenv(kEnvWorkerKey);
+    const char* coord = std::getenv(kEnvCoordinatorPublicKey);
+    if (secret && coord) {
+      control_keys.secret_key = secret;
+      auto pub = CurvePublicKey(secret);
+      if (!pub.ok()) return pub.status().WithContext(std::string("environment variable ") + kEnvWorkerKey);
+      control_keys.public_key = *pub;
+      coordinator_key = coord;
+      return Status::Ok();
+    }
+    const std::string dir = opt.keys_dir.empty() ? live::KeysDir(opt.run_dir) : opt.keys_dir;
+    ASSIGN_OR_RETURN(control_keys, LoadWorkerKeys(dir, rank, &coordinator_key));
+    return Status::Ok();
+  }
   bool stop_requested = false;
   double last_snapshot_seconds = 0;  // training time the latest checkpoint snapshot took
   int64_t epoch = 0;                  // of the current assignment; stale commands are dropped
@@ -115,7 +186,7 @@ struct Worker {
     StateAssembler assembler(model, first, last, step, senders);
     RETURN_IF_ERROR(assembler.Validate());
     if (own) RETURN_IF_ERROR(assembler.AcceptLocal("src" + std::to_string(rank), held, step));
-    RETURN_IF_ERROR(SendToCoordinator({{"type", live::kReceiving}, {"data_endpoint", data->endpoint()}}));
+    RETURN_IF_ERROR(SendToCoordinator({{"type", live::kReceiving}, {"data_endpoint", Advertised(data->endpoint())}}));
     const auto deadline = SteadyClock::now() + opt.connect_timeout;
     while (!assembler.complete()) {
       if (PollControl()) {
@@ -143,6 +214,11 @@ struct Worker {
   Result<json> AwaitControl(const std::string& type, std::chrono::milliseconds timeout, bool* abandoned = nullptr) {
     const auto deadline = SteadyClock::now() + timeout;
     while (SteadyClock::now() < deadline) {
+      if (CoordinatorReconnected() && abandoned) {
+        *abandoned = true;
+        return Aborted("the coordinator's channel came back: leaving the epoch");
+      }
+      if (needs_register) RETURN_IF_ERROR(SendRegister());
       auto r = control->Receive(std::chrono::milliseconds(200));
       if (!r.ok()) {
         if (r.status().code() == Code::kTimeout) continue;
@@ -178,6 +254,10 @@ struct Worker {
   // Drains the control channel without waiting: records stop and checkpoint commands. True once
   // stopped.
   bool PollControl(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) {
+    if (!stop_requested && CoordinatorReconnected()) {
+      abort_requested = true;
+      return true;
+    }
     while (!stop_requested) {
       auto r = control->Receive(wait);
       wait = std::chrono::milliseconds(0);
@@ -219,7 +299,7 @@ struct Worker {
       rank = opt.rank;
       size = opt.size;
     }
-    std::string host = opt.hostname;
+    host = opt.hostname;
     if (host.empty()) {
       char buf[256] = {0};
       gethostname(buf, sizeof buf - 1);
@@ -231,25 +311,23 @@ struct Worker {
 
     TransportOptions to;
     to.name = "worker" + std::to_string(rank);
+    to.max_message_bytes = 16ull << 20;  // control messages are small JSON
     to.bind_endpoint = "tcp://" + opt.bind_host + ":*";
     to.plaintext = !curve;
     to.linger = std::chrono::milliseconds(2000);
-    std::string coord_pub;
     if (curve) {
-      ASSIGN_OR_RETURN(coord_pub, ReadFileText(live::CoordinatorPublicKeyPath(opt.run_dir)));
-      ASSIGN_OR_RETURN(std::string secret, ReadFileText(live::ControlKeyPath(opt.run_dir)));
-      to.keys.secret_key = secret;
-      ASSIGN_OR_RETURN(to.keys.public_key, CurvePublicKey(secret));
-      to.allowed_peers[coord_pub] = "coordinator";
+      RETURN_IF_ERROR(LoadKeys());
+      to.keys = control_keys;
+      to.allowed_peers[coordinator_key] = "coordinator";
       ASSIGN_OR_RETURN(data_keys, GenerateCurveKeyPair());
     }
     ASSIGN_OR_RETURN(control, Transport::Create(to));
-    RETURN_IF_ERROR(control->Connect("coordinator", opt.coordinator_endpoint, coord_pub));
+    RETURN_IF_ERROR(control->Connect("coordinator", opt.coordinator_endpoint, coordinator_key));
     RETURN_IF_ERROR(control->WaitConnected("coordinator", opt.connect_timeout)
                         .WithContext("connecting to the coordinator at " + opt.coordinator_endpoint));
-    json reg = {{"type", live::kRegister}, {"size", size}, {"site", config.sites[site].name}, {"host", host},
-                {"control_endpoint", control->endpoint()}, {"data_key", data_keys.public_key}};
-    return SendToCoordinator(reg);
+    RETURN_IF_ERROR(SendRegister());
+    StartHeartbeat();
+    return Status::Ok();
   }
 
   // Closes the links to the neighbour stages at the end of an epoch (ZeroMQ still delivers what is
@@ -359,18 +437,24 @@ struct Worker {
     std::unique_ptr<Collective> coll;
     std::unique_ptr<PipelineRank> pr;
     int64_t next_step = 0;
-    json ready = {{"type", live::kReady}, {"data_endpoint", data ? data->endpoint() : ""}};
+    json ready = {{"type", live::kReady}, {"data_endpoint", data ? Advertised(data->endpoint()) : ""}};
 
     // Rendezvous of the replicas of this stage (gloo through the coordinator's store).
     if (role.replicas > 1) {
-      ASSIGN_OR_RETURN(std::shared_ptr<ZmqStore> store, ZmqStore::Connect(a.at("store_endpoint").get<std::string>()));
+      ZmqStoreCredentials cred;
+      cred.plaintext = !curve;
+      cred.keys = control_keys;
+      cred.server_public_key = coordinator_key;
+      ASSIGN_OR_RETURN(std::shared_ptr<ZmqStore> store, ZmqStore::Connect(a.at("store_endpoint").get<std::string>(), cred));
       CollectiveOptions co;
       co.store = store;
       co.job = "live-" + std::to_string(role.job) + "-e" + std::to_string(epoch) + "-stage" + std::to_string(role.stage);
       co.members = a.at("members").get<std::vector<int>>();
       co.self = rank;
-      co.hostname = opt.bind_host == "0.0.0.0" ? "127.0.0.1" : opt.bind_host;
-      co.timeout = opt.connect_timeout;
+      co.hostname = live::AdvertisedHost(opt.bind_host, opt.advertise_host);
+      // A member that stops answering fails the collective within this (the coordinator's heartbeat
+      // timeout, doubled), so that this rank can leave the epoch and take its next assignment.
+      co.timeout = std::chrono::milliseconds(a.value("collective_timeout_ms", static_cast<int64_t>(opt.connect_timeout.count())));
       ASSIGN_OR_RETURN(coll, MakeCollective(a.value("collective", std::string("gloo")), co));
     }
     ASSIGN_OR_RETURN(pr, PipelineRank::Create(model, role, &sampler, data.get(), coll.get()));
@@ -497,12 +581,14 @@ struct Worker {
   Status Run() {
     RETURN_IF_ERROR(Setup());
     while (!stop_requested) {
+      if (needs_register) RETURN_IF_ERROR(SendRegister());
       auto a = AwaitAssignment();
       if (!a.ok()) {
         if (a.status().code() == Code::kAborted) return Status::Ok();
         return a.status();
       }
       epoch = a->value("epoch", int64_t{0});
+      heartbeat_epoch = epoch;
       // Held state of an older boundary is of no use to anyone any more.
       if (a->value("start_step", int64_t{-1}) != held_step) DropHeld();
       abort_requested = false;
@@ -527,6 +613,16 @@ struct Worker {
       }
       if (!s.ok()) {
         if (s.code() == Code::kAborted && stop_requested) return Status::Ok();
+        // A peer failed (a collective or a pipeline link broke, or went silent): this rank is fine;
+        // it leaves the epoch and waits for the coordinator's next assignment.
+        if (s.code() == Code::kUnavailable || s.code() == Code::kTimeout) {
+          GT_WARN("worker", "rank " << rank << " leaves epoch " << epoch << " after a peer failure: " << s.ToString());
+          DropHeld();
+          ClosePipelineLinks();
+          data.reset();
+          RETURN_IF_ERROR(SendToCoordinator({{"type", live::kEpochFailed}, {"message", s.ToString()}}));
+          continue;
+        }
         return s;
       }
     }

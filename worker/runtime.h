@@ -19,8 +19,13 @@ namespace gt::worker {
 struct WorkerOptions {
   std::string config_path;            // the run's config (sites, live model, runtime)
   std::string coordinator_endpoint;   // the coordinator's control endpoint
-  std::string run_dir;                // holds keys/ written by the coordinator
-  std::string bind_host = "127.0.0.1";  // address this worker listens on (reachable by its peers)
+  std::string run_dir;                // checkpoints/ (and keys/ when the coordinator writes the run's keys)
+  // This rank's CURVE keys (comms/keyring.h), in this order: the environment (GREENTRAIN_WORKER_KEY and
+  // GREENTRAIN_COORDINATOR_KEY, set by `greentrain run`), keys_dir (worker-<rank>.key and
+  // coordinator.pub, from `greentrain keys generate`), <run_dir>/keys.
+  std::string keys_dir;
+  std::string bind_host = "127.0.0.1";  // address this worker listens on
+  std::string advertise_host;         // the address its peers reach it at (protocol.h AdvertisedHost)
   std::string hostname;               // for sites[].hosts; empty = gethostname()
   int rank = -1, size = -1;           // -1: from OMPI_COMM_WORLD_* / PMI_* (coordinator/protocol.h)
   int threads = 1;                    // torch / BLAS compute threads

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "comms/collective.h"
+#include "comms/keyring.h"
 #include "comms/zmq_store.h"
 #include "test_buffers.h"
 
@@ -486,10 +487,19 @@ TEST_P(CollectiveTest, ThreadsWithZmqStore) {
   const int n = 2;
   RequireDevices(n);
   if (IsSkipped()) return;
-  auto server = ZmqStoreServer::Start("tcp://127.0.0.1:*");
+  auto keys = GenerateKeyring(n);
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  ZmqStoreServerOptions so;
+  so.endpoint = "tcp://127.0.0.1:*";
+  so.keys = keys->coordinator;
+  for (int w = 0; w < n; ++w) so.allowed_clients[keys->workers[w].public_key] = "rank" + std::to_string(w);
+  auto server = ZmqStoreServer::Start(so);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   ExpectAllEmpty(RunThreads(n, [&](int w) -> std::string {
-    auto store = ZmqStore::Connect((*server)->endpoint());
+    ZmqStoreCredentials cred;
+    cred.keys = keys->workers[w];
+    cred.server_public_key = keys->coordinator.public_key;
+    auto store = ZmqStore::Connect((*server)->endpoint(), cred);
     if (!store.ok()) return store.status().ToString();
     auto c = MakeCollective(backend_, Options(*store, 5, Iota(n), w, milliseconds(10000), backend_));
     if (!c.ok()) return c.status().ToString();

@@ -63,7 +63,8 @@ class ControlLoopTest : public ::testing::Test {
 
   // Runs the live coordinator on fake workers and modelled time.
   Outcome RunLive(const Config& config, int64_t steps, int hang_rank = -1, int64_t hang_from_epoch = -1,
-                  const std::function<void(LiveOptions&)>& edit = {}, int* metrics_port = nullptr) {
+                  const std::function<void(LiveOptions&)>& edit = {}, int* metrics_port = nullptr,
+                  const std::function<void(testing::FakeWorkers::Options&)>& edit_fakes = {}) {
     Outcome out;
     auto time = std::make_shared<testing::ModelledTime>(config, steps);
     LiveOptions o;
@@ -86,6 +87,7 @@ class ControlLoopTest : public ::testing::Test {
     fo.hang_rank = hang_rank;
     fo.hang_from_epoch = hang_from_epoch;
     fo.compute_seconds = [time] { return time->StepWallSeconds(); };
+    if (edit_fakes) edit_fakes(fo);
     if (metrics_port) *metrics_port = (*coord)->metrics_port();
     testing::FakeWorkers workers(fo);
     out.report = (*coord)->Run();
@@ -230,6 +232,80 @@ TEST_F(ControlLoopTest, ARankThatStopsAnsweringIsLeftOut) {
   EXPECT_EQ(r["loss_curve"].size(), 1500u);
   for (const auto& p : r["pipeline"])
     for (const auto& rk : p.value("ranks", json::array())) EXPECT_NE(rk, 3);
+}
+
+// A rank that goes silent in the middle of training (killed, stopped or cut off: no step, no
+// heartbeat) is noticed by the heartbeat timeout, long before any acknowledgement is due, and the
+// plan goes on without it from the last checkpoint: nothing before that checkpoint is trained again.
+TEST_F(ControlLoopTest, ARankThatGoesSilentWhileTrainingIsLeftOutByHeartbeats) {
+  Config config = MakeConfig([](json& c) { c["job"]["deadline_hours"] = 240; });
+  Outcome o = RunLive(
+      config, 1500, -1, -1,
+      [](LiveOptions& lo) {
+        lo.heartbeat_timeout = std::chrono::milliseconds(1500);
+        lo.ack_timeout = std::chrono::milliseconds(60000);  // so only heartbeats can tell
+        lo.checkpoint_every = 100;
+      },
+      nullptr,
+      [](testing::FakeWorkers::Options& fo) {
+        fo.die_rank = 3;  // the first replica of the starting pipeline (texas)
+        fo.die_at_step = 350;
+      });
+  ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
+  const json& r = *o.report;
+  int recoveries = 0;
+  for (const auto& a : r["actions"])
+    if (a["actions"][0] == "recover") {
+      ++recoveries;
+      EXPECT_EQ(a["failed_ranks"], json::array({3})) << a.dump();
+      EXPECT_NE(a["reason"].get<std::string>().find("heartbeat"), std::string::npos) << a.dump();
+      EXPECT_GE(a["step"].get<int64_t>(), 300) << "resumed from before the last checkpoint: " << a.dump();
+      EXPECT_LE(a["step"].get<int64_t>(), 350) << a.dump();
+    }
+  EXPECT_EQ(recoveries, 1) << r["actions"].dump(1);
+  ASSERT_EQ(r["faults"].size(), 1u) << r["faults"].dump();
+  EXPECT_EQ(r["faults"][0]["event"], "failed");
+  ASSERT_EQ(r["loss_curve"].size(), 1500u);
+  for (size_t i = 0; i < r["loss_curve"].size(); ++i) ASSERT_EQ(r["loss_curve"][i]["step"], i);
+  for (const auto& p : r["pipeline"])
+    for (const auto& rk : p.value("ranks", json::array())) EXPECT_NE(rk, 3);
+}
+
+// The same rank comes back 3 s later (a stopped process continued, a link healed): it is told to
+// leave its old epoch, rejoins, and later plans may use it again.
+TEST_F(ControlLoopTest, ARankThatComesBackRejoins) {
+  Config config = MakeConfig([](json& c) { c["job"]["deadline_hours"] = 240; });
+  Outcome o = RunLive(
+      config, 3000, -1, -1,
+      [](LiveOptions& lo) {
+        lo.heartbeat_timeout = std::chrono::milliseconds(1500);
+        lo.checkpoint_every = 100;
+      },
+      nullptr,
+      [](testing::FakeWorkers::Options& fo) {
+        fo.die_rank = 3;
+        fo.die_at_step = 350;
+        fo.revive_after_s = 3;
+      });
+  ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
+  const json& r = *o.report;
+  std::vector<std::string> events;
+  for (const auto& f : r["faults"]) events.push_back(f["event"].get<std::string>());
+  ASSERT_GE(events.size(), 2u) << r["faults"].dump();
+  EXPECT_EQ(events[0], "failed");
+  EXPECT_EQ(events[1], "rejoin");
+  EXPECT_EQ(r["faults"][1]["ranks"], json::array({3}));
+  ASSERT_EQ(r["loss_curve"].size(), 3000u);
+  for (size_t i = 0; i < r["loss_curve"].size(); ++i) ASSERT_EQ(r["loss_curve"][i]["step"], i);
+  // After its return the pipeline the failure shrank is whole again (texas: two replicas need three
+  // ranks there in proportion to the plan's GPUs, i.e. rank 3 back).
+  std::string before;
+  bool whole_again = false;
+  for (const auto& a : r["actions"]) {
+    if (a["actions"][0] == "recover") before = a["from_pipeline"].get<std::string>();
+    else if (!before.empty() && a.value("to_pipeline", std::string()) == before) whole_again = true;
+  }
+  EXPECT_TRUE(whole_again) << "never back to " << before << ": " << r["actions"].dump(1);
 }
 
 // A scrape of /metrics while the run trains, as Prometheus would make it.

@@ -91,7 +91,25 @@ void FakeWorkers::RunRank(int r) {
   k.Send({{"type", live::kRegister}, {"size", k.size}, {"site", k.site}, {"host", "fakehost"},
           {"control_endpoint", k.t->endpoint()}, {"data_key", ""}});
   const std::string data_endpoint = "tcp://127.0.0.1:9";  // never used: fakes exchange no tensors
+  auto last_heartbeat = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> dead_since;
   while (!quit_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (dead_since) {
+      if (opt_.revive_after_s < 0) return;  // killed: its connections close
+      const bool revive = opt_.revive_after_s >= 0 &&
+                          now - *dead_since > std::chrono::duration<double>(opt_.revive_after_s);
+      if (!revive) {
+        std::this_thread::sleep_for(milliseconds(5));
+        continue;  // nothing is read or sent: its queue waits, as a stopped process's would
+      }
+      dead_since.reset();
+      k.hung = false;
+    }
+    if (!k.hung && now - last_heartbeat > milliseconds(1000)) {
+      k.Send({{"type", live::kHeartbeat}});
+      last_heartbeat = now;
+    }
     // Commands first (all that are queued), then at most one step.
     auto m = k.t->Receive(milliseconds(k.running ? 0 : 5));
     if (m.ok()) {
@@ -142,6 +160,12 @@ void FakeWorkers::RunRank(int r) {
       continue;
     }
     if (!k.running || k.hung) continue;
+    if (k.rank == opt_.die_rank && k.next == opt_.die_at_step && !dead_since && opt_.die_at_step >= 0) {
+      dead_since = std::chrono::steady_clock::now();
+      opt_.die_at_step = -1;  // once
+      k.hung = true;
+      continue;
+    }
     // At the boundary before step k.next.
     for (auto it = k.checkpoints.begin(); it != k.checkpoints.end() && it->first < k.next;) {
       k.Send({{"type", live::kCheckpointFailed}, {"step", it->first}, {"message", "boundary passed"}});

@@ -1,8 +1,9 @@
 // Test doubles for the live control loop (coordinator/live.h) without processes or a model:
 //  - FakeWorkers: one thread per rank speaking the worker side of coordinator/protocol.h over
 //    plaintext loopback (register, ready, receiving, steps, checkpoints with no files, halted,
-//    done); steps take no compute and run as fast as the coordinator grants them. A rank can be
-//    told to hang (answer nothing) from a given epoch on.
+//    done, a heartbeat every second); steps take no compute and run as fast as the coordinator
+//    grants them. A rank can be told to hang (answer nothing) from a given epoch on, or to go
+//    silent at a given step (and come back later).
 //  - ModelledTime: the trace clock of such a run, driven the way the simulator models time: each
 //    completed step advances it by the trace time one step of the running plan takes (the plan's
 //    steps_per_hour, live steps standing for job.steps in proportion), each plan change by the
@@ -35,6 +36,12 @@ class FakeWorkers {
     std::string coordinator_endpoint;
     int hang_rank = -1;                  // this rank stops answering ...
     int64_t hang_from_epoch = -1;        // ... from the assignment of this epoch on
+    // This rank goes silent (no message, no heartbeat: a killed or stopped process, a cut link)
+    // when it reaches this step while training, and comes back (as a SIGCONTed process would, in
+    // its old epoch) after revive_after_s when that is >= 0.
+    int die_rank = -1;
+    int64_t die_at_step = -1;
+    double revive_after_s = -1;
     std::function<double()> compute_seconds;  // reported per step (for the ledger's duty cycle)
   };
   explicit FakeWorkers(Options options);
