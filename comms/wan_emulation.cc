@@ -120,6 +120,11 @@ WanEmulation::~WanEmulation() {
   (void)Sh("ip netns del " + Name("sw"));
 }
 
+Status WanEmulation::SetSiteConnected(int site, bool up) const {
+  const std::string dev = "w" + id_ + "s" + std::to_string(site);  // the switch's end
+  return Sh("ip netns exec " + Name("sw") + " ip link set " + dev + (up ? " up" : " down"));
+}
+
 Status WanEmulation::EnterCoordinatorNamespace() const {
   const std::string path = "/var/run/netns/" + CoordinatorNamespace();
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

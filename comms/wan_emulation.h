@@ -45,6 +45,8 @@ class WanEmulation {
   // coordinator's namespace.
   Status EnterCoordinatorNamespace() const;
   bool delay_emulated() const { return netem_; }
+  // Cuts (up = false) or restores site `site`'s only link to the others: a network partition.
+  Status SetSiteConnected(int site, bool up) const;
   // What is and is not emulated, one line each.
   const std::vector<std::string>& notes() const { return notes_; }
 

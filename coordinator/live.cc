@@ -279,6 +279,7 @@ struct LiveCoordinator::Impl {
   std::optional<SteadyClock::time_point> epoch_failed_at;
   std::string epoch_failure;
   bool restart_epoch = false;         // a rank of the epoch left it (registered again): restart at once
+  std::map<int, int64_t> left_at;     // ranks that left the current epoch -> the step their kept state is at
 
   ~Impl() {
     std::error_code ec;
@@ -349,6 +350,7 @@ struct LiveCoordinator::Impl {
   Status AssignAndStart(const std::string& resume_dir);
   Status Reconfigure(const Plan& next, const std::vector<Action>& acts);
   Status RecoverWithout(const std::set<int>& lost, const std::string& what, const Plan& target);
+  std::optional<int64_t> SurvivorsStep();
   Status Train();
   // The trace position (intervals since the supply's start) on the trace clock.
   double Position() const {
@@ -905,6 +907,7 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   state_moves = {{"ranks", json::object()}, {"bytes", json::object()}, {"slowest_s", 0.0}};
   epoch_failed_at.reset();
   restart_epoch = false;
+  left_at.clear();
   for (auto& [rank, w] : workers) {
     if (w.failed) continue;
     json a = {{"type", live::kAssign}, {"role", w.active ? "stage" : "idle"}, {"start_step", start_step}};
@@ -1039,29 +1042,46 @@ Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const st
                     {"trace_time", FormatIsoTime(TimeAt(Position()))}, {"what", what}, {"step", max_step_reported + 1}});
   // "rank(s) 3 (texas) went silent ..." or, when no rank is blamed, "the epoch broke ...".
   const std::string who = lost.empty() ? std::string() : "rank(s) " + names + " ";
-  GT_WARN("live", who << what << "; " << (lost.empty() ? "the same ranks start again" : "treated as failed, continuing without them")
-                      << " from " << (last_checkpoint_dir.empty() ? std::string("the start") : last_checkpoint_dir));
+  GT_WARN("live", who << what << "; " << (lost.empty() ? "the same ranks start again" : "treated as failed, continuing without them"));
+  const bool was_training = running;
   for (const auto& [r, w] : workers)
-    if (w.active && !w.failed) (void)SendCmd(r, {{"type", live::kAbort}, {"reason", who + what}});
-  if (last_checkpoint_dir.empty() && start_step > 0)
-    return Unavailable(who + what + ", and there is no checkpoint to continue from");
+    if (w.active && !w.failed && !left_at.count(r)) (void)SendCmd(r, {{"type", live::kAbort}, {"reason", who + what}});
   const auto t0 = SteadyClock::now();
+  const std::optional<int64_t> from_survivors = was_training ? SurvivorsStep() : std::nullopt;
+  if (!from_survivors && last_checkpoint_dir.empty() && start_step > 0)
+    return Unavailable(who + what + ", and there is no checkpoint to continue from");
   RETURN_IF_ERROR(CloseUntil(Position()));
   running = false;
   ckpts->CancelAll();
   steps_ckpt = -1;
-  start_step = last_checkpoint_dir.empty() ? 0 : last_checkpoint_step;
+  // The survivors' state, or the last checkpoint (held_by: the old stages without the lost ranks).
+  held_by.clear();
+  if (from_survivors) {
+    start_step = *from_survivors;
+    for (LiveStage st : stages) {
+      st.ranks.erase(std::remove_if(st.ranks.begin(), st.ranks.end(), [&](int r) { return !left_at.count(r); }),
+                     st.ranks.end());
+      held_by.push_back(std::move(st));
+    }
+    held_at = start_step;
+  } else {
+    start_step = last_checkpoint_dir.empty() ? 0 : last_checkpoint_step;
+  }
+  GT_WARN("live", "continuing at step " << start_step << " from "
+                                        << (from_survivors ? std::string("the surviving ranks' memory")
+                                                           : last_checkpoint_dir.empty() ? std::string("the start")
+                                                                                         : last_checkpoint_dir));
   while (!loss_curve.empty() && loss_curve.back().first >= start_step) loss_curve.pop_back();
   loss_acc.clear();
   json action = {{"trace_time", FormatIsoTime(TimeAt(Position()))}, {"actions", json::array({"recover"})},
                  {"from", plan.Describe(site_names)}, {"to", target.Describe(site_names)},
                  {"reason", who + what}, {"step", start_step},
-                 {"checkpoint", last_checkpoint_dir}, {"state_bytes", 0.0},
+                 {"recovered_from", from_survivors ? "survivors" : "checkpoint"},
+                 {"checkpoint", from_survivors ? std::string() : last_checkpoint_dir}, {"state_bytes", 0.0},
                  {"from_pipeline", DescribePipeline()}, {"failed_ranks", lost}};
   timeline.Instant(0, 0, lost.empty() ? std::string("restart the epoch") : "recover without rank(s) " + names, "fault",
                    Since(run_t0), action);
   plan = target;
-  held_by.clear();  // the epoch's ranks drop their state when they leave it
   if (target.paused()) {
     action["to_pipeline"] = "paused";
     action["lost_training_s"] = 0.0;
@@ -1077,6 +1097,50 @@ Status LiveCoordinator::Impl::RecoverWithout(const std::set<int>& lost, const st
   actions[index]["to_pipeline"] = DescribePipeline();
   actions[index]["lost_training_s"] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   return Status::Ok();
+}
+
+// After an abort: waits (at most until a collective with a silent member has failed, and the
+// acknowledgement time) for every surviving stage rank to report the step its kept state is at
+// (left / epoch_failed), leaving out any that goes silent meanwhile. Returns that step when every
+// survivor holds the same one, every stage of the abandoned pipeline kept a survivor, and it is not
+// before the last checkpoint; otherwise nothing (the checkpoint is used).
+std::optional<int64_t> LiveCoordinator::Impl::SurvivorsStep() {
+  std::set<int> survivors;
+  for (const auto& [r, w] : workers)
+    if (w.active && !w.failed) survivors.insert(r);
+  const auto wait = std::min<std::chrono::milliseconds>(
+      opt.ack_timeout, std::chrono::milliseconds(std::max<int64_t>(5000, 2 * opt.heartbeat_timeout.count()) + 3000));
+  const auto deadline = SteadyClock::now() + wait;
+  auto reported = [&] {
+    for (int r : survivors)
+      if (!left_at.count(r)) return false;
+    return true;
+  };
+  while (!reported() && SteadyClock::now() < deadline) {
+    std::set<int> gone;
+    for (int r : Silent())
+      if (survivors.count(r)) gone.insert(r);
+    for (int r : gone) survivors.erase(r);
+    LeaveOut(gone, "went silent while leaving the epoch (heartbeat timeout)");
+    auto m = ReceiveControl(std::chrono::milliseconds(100));
+    if (m.ok() && !OnMessage(*m).ok()) break;
+  }
+  if (survivors.empty() || !reported()) return std::nullopt;
+  const int64_t step = left_at.at(*survivors.begin());
+  for (int r : survivors)
+    if (left_at.at(r) != step) return std::nullopt;
+  for (const LiveStage& st : stages) {
+    bool kept = false;
+    for (int r : st.ranks) kept |= survivors.count(r) > 0;
+    if (!kept) return std::nullopt;
+  }
+  if (!last_checkpoint_dir.empty() && step < last_checkpoint_step) return std::nullopt;
+  // Every step before it must have completed (all replicas of the last stage reported it).
+  const int64_t completed = loss_curve.empty() ? start_step : std::max(start_step, loss_curve.back().first + 1);
+  if (step > completed) return std::nullopt;
+  for (auto it = left_at.begin(); it != left_at.end();)  // only survivors serve as sources
+    it = survivors.count(it->first) ? std::next(it) : left_at.erase(it);
+  return step;
 }
 
 // Carries out a change of plan at a common step boundary: every stage rank halts there (keeping its
@@ -1573,14 +1637,21 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
                     "): " + c.value("message", std::string()));
   // Progress of another epoch is stale (checkpoint reports are matched by step, whatever the epoch).
   const bool current = c.value("epoch", int64_t{-1}) == epoch;
-  if (!current && (type == live::kStep || type == live::kDone || type == live::kHalted || type == live::kEpochFailed))
+  if (!current && (type == live::kStep || type == live::kDone || type == live::kHalted || type == live::kEpochFailed ||
+                   type == live::kLeft))
     return Status::Ok();
   if (type == live::kHalted) {
     halted.insert(rank);
     return Status::Ok();
   }
+  if (type == live::kLeft) {
+    if (current && c.contains("held_step") && c["held_step"].is_number_integer())
+      left_at[rank] = c["held_step"].get<int64_t>();
+    return Status::Ok();
+  }
   if (type == live::kEpochFailed) {
     if (!current) return Status::Ok();
+    if (c.contains("held_step") && c["held_step"].is_number_integer()) left_at[rank] = c["held_step"].get<int64_t>();
     GT_WARN("live", "rank " << rank << " left epoch " << epoch << " after a peer failure: " << c.value("message", ""));
     if (!epoch_failed_at) {
       epoch_failed_at = SteadyClock::now();

@@ -55,8 +55,15 @@
 //   worker -> coordinator  halted   {step}         the epoch's channels are closed; the worker waits
 //                                    for its next assign (the same layers at the same step continue
 //                                    from memory, others from the assign's resume_dir)
-//   coordinator -> worker  abort    {epoch, reason} leave the epoch now (a peer failed), drop its state,
-//                                    wait for the next assign (which resumes from a checkpoint)
+//   coordinator -> worker  abort    {epoch, reason} leave the epoch now (a peer failed) and wait for the
+//                                    next assign; a rank that was training keeps its state at the
+//                                    boundary before the step it was on (nothing of it applied) and
+//                                    reports it:
+//   worker -> coordinator  left     {held_step, first, last}   (epoch_failed carries the same fields
+//                                    when its rank held a state). When every surviving stage rank
+//                                    holds the same step and every stage has a survivor, the next
+//                                    epoch starts there, the layers coming from the survivors
+//                                    (memory, send_state); otherwise from the last checkpoint.
 // State transfer. A rank that halts keeps its layers in memory until every rank of the next epoch is
 // ready (start) or an assignment for another step arrives. A receiver binds its data endpoint with the
 // sources' data keys allowed (CURVE: only they can send), tells the coordinator (receiving), which
@@ -113,6 +120,7 @@ constexpr const char* kError = "error";
 constexpr const char* kStop = "stop";
 constexpr const char* kHeartbeat = "heartbeat";
 constexpr const char* kEpochFailed = "epoch_failed";
+constexpr const char* kLeft = "left";
 constexpr double kHeartbeatSeconds = 1.0;
 
 // Environment variables set by `greentrain run` for the workers (flags override them).

@@ -385,6 +385,22 @@ struct Worker {
     return SendToCoordinator({{"type", live::kHalted}, {"step", step}});
   }
 
+  // Keeps this rank's state at the boundary before step `step` (nothing of that step applied: a
+  // step is cancelled or fails before its optimizer update) for the next assignment or for peers.
+  void KeepState(PipelineRank& pr, int64_t step) {
+    DropHeld();
+    if (pr.Snapshot(&held).ok()) held_step = step;
+    ClosePipelineLinks();
+  }
+
+  // The coordinator abandoned the epoch: the state at `step` is kept and reported (left), so that
+  // the next epoch can continue from the survivors' memory instead of the checkpoint.
+  Status LeaveEpoch(PipelineRank& pr, int64_t step) {
+    if (stop_requested) return Status::Ok();
+    KeepState(pr, step);
+    return SendToCoordinator({{"type", live::kLeft}, {"held_step", held_step}, {"first", held.first}, {"last", held.last}});
+  }
+
   Status Train(const json& a) {
     ModelConfig model = config.runtime.live_model.layers > 0 ? config.runtime.live_model : config.model;
     PipelineRole role;
@@ -526,14 +542,14 @@ struct Worker {
     AsyncCheckpointWriter writer;
     const std::vector<int> my_layers = LayersWrittenBy(role.first_layer, role.last_layer, role.replica, role.replicas);
     for (int64_t s = start_step; s < end_step; ++s) {
-      if (PollControl()) return Status::Ok();
+      if (PollControl()) return LeaveEpoch(*pr, s);
       RETURN_IF_ERROR(CheckpointAt(s, *pr, writer, my_layers));
       if (pending_halt && s >= *pending_halt) return Halt(s, *pr, writer);
       // Step s runs only once granted: every stage then stops at the same boundary when the
       // coordinator halts at the last step it granted (no rank can be past it).
       const auto grant_deadline = SteadyClock::now() + opt.receive_timeout;
       while (s >= allowed) {
-        if (PollControl(std::chrono::milliseconds(50))) return Status::Ok();
+        if (PollControl(std::chrono::milliseconds(50))) return LeaveEpoch(*pr, s);
         RETURN_IF_ERROR(CheckpointAt(s, *pr, writer, my_layers));
         if (pending_halt && s >= *pending_halt) return Halt(s, *pr, writer);
         if (SteadyClock::now() > grant_deadline)
@@ -541,7 +557,12 @@ struct Worker {
                          std::to_string(opt.receive_timeout.count() / 1000) + " s");
       }
       StepStats st;
-      RETURN_IF_ERROR(pr->Step(s, &st, cancelled));
+      Status stepped = pr->Step(s, &st, cancelled);
+      if (!stepped.ok()) {
+        if (abort_requested || stop_requested) return LeaveEpoch(*pr, s);
+        KeepState(*pr, s);  // a peer failed (Run reports it): the state before this step is intact
+        return stepped;
+      }
       json m = {{"type", live::kStep}, {"stage", role.stage}, {"replica", role.replica}, {"step", s},
                 {"loss", st.loss},     {"compute_s", st.compute_seconds},
                 {"wall_s", st.wall_seconds}, {"allreduce_s", st.allreduce_seconds}};
@@ -605,9 +626,8 @@ struct Worker {
         s = InvalidArgument(std::string("malformed assignment from the coordinator: ") + e.what());
       }
       if (abort_requested && !stop_requested) {
-        // The epoch was abandoned (a peer failed): its state is dropped; the next assignment loads a
-        // checkpoint.
-        DropHeld();
+        // The epoch was abandoned (a peer failed): the state kept by LeaveEpoch (if training had
+        // started) serves the next assignment; otherwise it loads a checkpoint.
         ClosePipelineLinks();
         continue;
       }
@@ -617,10 +637,11 @@ struct Worker {
         // it leaves the epoch and waits for the coordinator's next assignment.
         if (s.code() == Code::kUnavailable || s.code() == Code::kTimeout) {
           GT_WARN("worker", "rank " << rank << " leaves epoch " << epoch << " after a peer failure: " << s.ToString());
-          DropHeld();
           ClosePipelineLinks();
           data.reset();
-          RETURN_IF_ERROR(SendToCoordinator({{"type", live::kEpochFailed}, {"message", s.ToString()}}));
+          json failed = {{"type", live::kEpochFailed}, {"message", s.ToString()}};
+          if (held_step >= 0) failed.update({{"held_step", held_step}, {"first", held.first}, {"last", held.last}});
+          RETURN_IF_ERROR(SendToCoordinator(failed));
           continue;
         }
         return s;

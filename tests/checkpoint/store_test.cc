@@ -133,6 +133,27 @@ TEST_F(StoreTest, VerifyNamesTheFileAndWhatIsWrongForEveryKindOfDamage) {
   EXPECT_NE(s.message().find("not a complete checkpoint"), std::string::npos) << s.message();
 }
 
+// Numbers a manifest may not hold (found while fuzzing it): each refused with the field named,
+// never converted out of range.
+TEST_F(StoreTest, ManifestNumbersOutOfRangeAreRefused) {
+  auto manifest = [](const std::string& step, const std::string& bytes) {
+    return "{\"format\": \"greentrain-checkpoint-dir\", \"version\": 1, \"step\": " + step +
+           ", \"created\": \"2026-01-01T00:00:00Z\", \"files\": [{\"name\": \"a\", \"bytes\": " + bytes +
+           ", \"sha256\": \"00\"}]}";
+  };
+  ASSERT_TRUE(ckpt::ParseManifest(manifest("4", "10"), "m.json").ok());
+  for (const char* step : {"1e300", "-1e300", "1.5", "18446744073709551615"}) {
+    auto m = ckpt::ParseManifest(manifest(step, "10"), "m.json");
+    ASSERT_FALSE(m.ok()) << step;
+    EXPECT_NE(m.status().message().find("step"), std::string::npos) << m.status().ToString();
+  }
+  for (const char* bytes : {"-1", "1e300", "-1.5"}) {
+    auto m = ckpt::ParseManifest(manifest("4", bytes), "m.json");
+    ASSERT_FALSE(m.ok()) << bytes;
+    EXPECT_NE(m.status().message().find("bytes"), std::string::npos) << m.status().ToString();
+  }
+}
+
 TEST_F(StoreTest, NewestValidFallsBackPastDamagedAndIncompleteOnes) {
   Commit(10);
   Commit(20);

@@ -154,6 +154,7 @@ void FakeWorkers::RunRank(int r) {
       } else if (type == live::kCheckpoint) {
         k.checkpoints[c.value("step", int64_t{0})] = c.value("dir", std::string());
       } else if (type == live::kAbort) {
+        if (k.running) k.Send({{"type", live::kLeft}, {"held_step", k.next}});
         k.running = false;
         k.stage = false;
       }
