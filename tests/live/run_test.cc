@@ -490,6 +490,21 @@ class LiveFaultTest : public LiveRunTest {
     return r;
   }
 
+  // A fault: `signal` to the worker processes of `ranks`; returns them (continued and killed at the end).
+  static std::function<std::vector<pid_t>(const std::string&)> Signal(std::vector<int> ranks, int signal) {
+    return [ranks, signal](const std::string& run_dir) {
+      std::vector<pid_t> victims;
+      for (int rank : ranks) {
+        const pid_t victim = WorkerPid(run_dir, rank);
+        EXPECT_GT(victim, 0) << "rank " << rank << " not found";
+        if (victim <= 0) continue;
+        kill(victim, signal);
+        victims.push_back(victim);
+      }
+      return victims;
+    };
+  }
+
   // The recoveries of a report, checked against the failed ranks and the checkpoint before the fault.
   static void ExpectRecoveredWithout(const json& r, const std::set<int>& ranks, int64_t checkpoint_before) {
     std::set<int> failed;
@@ -752,14 +767,7 @@ TEST_F(LiveClusterTest, ASiteCutOffByAPartitionIsLeftOutAndRejoins) {
 TEST_F(LiveFaultTest, AKilledWorkerIsLeftOutAndTrainingFinishes) {
   int64_t before = 0;
   json r = RunWithFault(
-      "kill",
-      [](const std::string& run_dir) {
-        const pid_t victim = WorkerPid(run_dir, 3);
-        EXPECT_GT(victim, 0) << "rank 3 not found";
-        if (victim > 0) kill(victim, SIGKILL);
-        return std::vector<pid_t>{};
-      },
-      &before);
+      "kill", Signal({3}, SIGKILL), &before);
   if (r.is_null()) return;
   ExpectRecoveredWithout(r, {3}, before);
   // Recovered from the surviving replica's memory (when all survivors held one step) or from the
@@ -777,16 +785,7 @@ TEST_F(LiveFaultTest, AKilledWorkerIsLeftOutAndTrainingFinishes) {
 TEST_F(LiveFaultTest, AKilledSiteIsLeftOutAndTrainingFinishes) {
   int64_t before = 0;
   json r = RunWithFault(
-      "site",
-      [](const std::string& run_dir) {
-        for (int rank : {3, 4, 5}) {
-          const pid_t victim = WorkerPid(run_dir, rank);
-          EXPECT_GT(victim, 0) << "rank " << rank << " not found";
-          if (victim > 0) kill(victim, SIGKILL);
-        }
-        return std::vector<pid_t>{};
-      },
-      &before);
+      "site", Signal({3, 4, 5}, SIGKILL), &before);
   if (r.is_null()) return;
   ExpectRecoveredWithout(r, {3, 4, 5}, before);
   for (const auto& st : r["pipeline"]) EXPECT_NE(st["site"], "texas");
@@ -797,14 +796,7 @@ TEST_F(LiveFaultTest, AKilledSiteIsLeftOutAndTrainingFinishes) {
 TEST_F(LiveFaultTest, AHungWorkerIsLeftOutAndTrainingFinishes) {
   int64_t before = 0;
   json r = RunWithFault(
-      "hang",
-      [](const std::string& run_dir) {
-        const pid_t victim = WorkerPid(run_dir, 3);
-        EXPECT_GT(victim, 0) << "rank 3 not found";
-        if (victim > 0) kill(victim, SIGSTOP);
-        return std::vector<pid_t>{victim};
-      },
-      &before);
+      "hang", Signal({3}, SIGSTOP), &before);
   if (r.is_null()) return;
   ExpectRecoveredWithout(r, {3}, before);
 }
