@@ -45,31 +45,6 @@ bool PlainName(const std::string& n) {
 
 bool IsTemporary(const std::string& name) { return name.find(".tmp.") != std::string::npos; }
 
-// A manifest number as T, or nullopt when it is not a whole number that T holds: nlohmann's get<T>()
-// of a float outside T's range (1e300, -1.5 for an unsigned) is undefined behaviour, so it is checked
-// here first. Anything but a number goes to get<T>(), which throws json's type_error as before.
-template <typename T>
-std::optional<T> WholeNumberAs(const json& v) {
-  if (!v.is_number()) return v.get<T>();
-  if (v.is_number_unsigned()) {
-    const uint64_t u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) return std::nullopt;
-    return static_cast<T>(u);
-  }
-  if (v.is_number_integer()) {
-    const int64_t i = v.get<int64_t>();
-    if (i < 0 ? (!std::is_signed_v<T> || i < static_cast<int64_t>(std::numeric_limits<T>::min()))
-              : static_cast<uint64_t>(i) > static_cast<uint64_t>(std::numeric_limits<T>::max()))
-      return std::nullopt;
-    return static_cast<T>(i);
-  }
-  const double d = v.get<double>();
-  if (!(std::floor(d) == d) || d < static_cast<double>(std::numeric_limits<T>::min()) ||
-      d >= std::ldexp(1.0, std::numeric_limits<T>::digits))
-    return std::nullopt;
-  return static_cast<T>(d);
-}
-
 }  // namespace
 
 // ---- Sha256 ----

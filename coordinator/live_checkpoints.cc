@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "common/strict_json.h"
 #include "coordinator/protocol.h"
 
 namespace gt {
@@ -60,9 +61,16 @@ Result<std::optional<json>> LiveCheckpoints::OnWritten(int rank, const json& msg
   std::vector<ckpt::FileEntry> files;
   double snapshot_s = 0, write_s = 0;
   try {
-    step = msg.at("step").get<int64_t>();
-    for (const auto& f : msg.at("files"))
-      files.push_back({f.at("name").get<std::string>(), f.at("bytes").get<uint64_t>(), f.at("sha256").get<std::string>()});
+    const std::optional<int64_t> s = WholeNumberAs<int64_t>(msg.at("step"));
+    if (!s) return InvalidArgument("checkpoint_written from rank " + std::to_string(rank) + ": step " + msg.at("step").dump());
+    step = *s;
+    for (const auto& f : msg.at("files")) {
+      const std::optional<uint64_t> bytes = WholeNumberAs<uint64_t>(f.at("bytes"));
+      if (!bytes)
+        return InvalidArgument("checkpoint_written from rank " + std::to_string(rank) + ": file size " +
+                               f.at("bytes").dump());
+      files.push_back({f.at("name").get<std::string>(), *bytes, f.at("sha256").get<std::string>()});
+    }
     snapshot_s = msg.value("snapshot_s", 0.0);
     write_s = msg.value("write_s", 0.0);
   } catch (const json::exception& e) {

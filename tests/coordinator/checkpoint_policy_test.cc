@@ -184,6 +184,10 @@ TEST_F(LiveCheckpointsTest, AFailedWriterAbandonsTheRequest) {
   ASSERT_TRUE(late.ok());
   EXPECT_FALSE(late->has_value());
   EXPECT_FALSE(lc.OnWritten(2, {{"step", "x"}}).ok()) << "a malformed report is an error, not a crash";
+  // Numbers no step or size can be: refused before any conversion (undefined behaviour otherwise).
+  EXPECT_FALSE(lc.OnWritten(2, {{"step", 1e300}, {"files", json::array()}}).ok());
+  EXPECT_FALSE(lc.OnWritten(2, {{"step", 5.5}, {"files", json::array()}}).ok());
+  EXPECT_FALSE(lc.OnWritten(2, {{"step", 5}, {"files", {{{"name", "a"}, {"bytes", -1}, {"sha256", "00"}}}}}).ok());
 }
 
 }  // namespace
