@@ -733,6 +733,28 @@ TEST_F(LiveClusterTest, SitesInTheirOwnNetworkNamespacesTrainTogether) {
   EXPECT_NE(o.coordinator_log.find("at tcp://10.231.0.11:"), std::string::npos) << o.coordinator_log;
 }
 
+// `run --emulate-wan`: each site's workers in a namespace of its own with shaped links; the run
+// trains across them and says what is emulated. Skipped where namespaces cannot be made.
+TEST_F(LiveRunTest, RunWithEmulatedWanTrainsAcrossSiteNamespaces) {
+  {
+    auto probe = WanEmulation::Create(1, {}, "gtp");
+    if (!probe.ok()) GTEST_SKIP() << probe.status().ToString();
+  }
+  const std::string run_dir = dir_ + "/wan";
+  const std::string log = run_dir + ".log";
+  const int code = RunGreentrain({"run", config_, "--sites", "all", "--run-dir", run_dir, "--steps", "20",
+                                  "--emulate-wan", "--timeout", "100"},
+                                 log, std::chrono::seconds(110));
+  const std::string out = ReadAll(log);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("--emulate-wan: link rates emulated"), std::string::npos) << out;
+  EXPECT_NE(out.find("at tcp://10.231.0.10:"), std::string::npos) << "a rank of site 0 at its namespace's address";
+  EXPECT_NE(out.find("at tcp://10.231.0.11:"), std::string::npos) << "a rank of site 1 at its namespace's address";
+  json r = json::parse(ReadAll(run_dir + "/report.json"));
+  EXPECT_EQ(Losses(r).size(), 20u);
+  EXPECT_EQ(std::system("ip netns list | grep -q '^gtw' "), 256 * 1) << "the run's namespaces are removed";
+}
+
 // A network partition: site 1 (ranks 3 and 4) is cut off from everyone after the first checkpoint
 // and reconnected 8 s later. The coordinator leaves it out (heartbeat timeout), training goes on
 // from the last checkpoint on site 0, and the site's ranks rejoin once heard again.
