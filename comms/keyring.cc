@@ -81,6 +81,12 @@ Status WriteKeyring(const Keyring& keys, const std::string& dir, bool with_coord
   fs::create_directories(dir, ec);
   if (ec) return IoError("cannot create keys directory '" + dir + "': " + ec.message());
   if (chmod(dir.c_str(), 0700) != 0) return IoError("cannot chmod 700 '" + dir + "'");
+  // Keys of an earlier, larger keyring in the same directory would be listed and accepted: gone.
+  for (int r = static_cast<int>(keys.workers.size()); fs::exists(WorkerPublicKeyFile(dir, r), ec); ++r) {
+    fs::remove(WorkerPublicKeyFile(dir, r), ec);
+    fs::remove(WorkerSecretKeyFile(dir, r), ec);
+  }
+  if (!with_coordinator_secret) fs::remove(CoordinatorSecretKeyFile(dir), ec);
   RETURN_IF_ERROR(WriteKeyFile(CoordinatorPublicKeyFile(dir), keys.coordinator.public_key, 0644));
   if (with_coordinator_secret)
     RETURN_IF_ERROR(WriteKeyFile(CoordinatorSecretKeyFile(dir), keys.coordinator.secret_key, 0600));

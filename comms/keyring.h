@@ -41,7 +41,8 @@ std::string WorkerSecretKeyFile(const std::string& dir, int rank);
 
 // Writes every public key and the workers' secret keys; the coordinator's secret key only when
 // `with_coordinator_secret`. Creates `dir` (0700). Refuses to overwrite an existing keys directory
-// unless `overwrite`.
+// unless `overwrite`; then the files of ranks beyond this keyring (and a coordinator secret it does
+// not write) are removed, so the directory holds exactly this keyring.
 Status WriteKeyring(const Keyring& keys, const std::string& dir, bool with_coordinator_secret, bool overwrite);
 
 // What the coordinator needs: its own pair and every rank's public key (ranks 0..workers-1).

@@ -77,12 +77,14 @@ TEST_F(CliTest, HelpListsEveryOptionOfACommand) {
     Outcome o = Greentrain(form);
     EXPECT_EQ(o.code, 0) << o.output;
     for (const char* opt : {"--steps", "--resume", "--sites", "--policy", "--run-dir", "--run-name", "--seed",
-                            "--checkpoint-every", "--ack-timeout", "--timeout", "--workers", "--bind-host"})
+                            "--checkpoint-every", "--ack-timeout", "--timeout", "--workers", "--bind-host",
+                            "--heartbeat-timeout", "--keys", "--port", "--advertise-host", "--launcher", "--emulate-wan"})
       EXPECT_NE(o.output.find(opt), std::string::npos) << form << " lacks " << opt << ":\n" << o.output;
   }
   Outcome all = Greentrain("help");
   EXPECT_EQ(all.code, 0);
-  for (const char* cmd : {"check", "checkpoint", "coordinator", "demo", "energy", "forecast", "run", "simulate", "worker"})
+  for (const char* cmd :
+       {"check", "checkpoint", "coordinator", "demo", "energy", "forecast", "keys", "run", "simulate", "worker"})
     EXPECT_NE(all.output.find(cmd), std::string::npos) << cmd;
   EXPECT_EQ(Greentrain("help nosuch").code, 2);
 }
@@ -100,6 +102,10 @@ TEST_F(CliTest, BadArgumentsAreRefusedBeforeAnythingStarts) {
       {"simulate --forecaster crystal-ball", "--forecaster"},
       {"checkpoint", "subcommand"},
       {"forecast --stride 1.5", "'1.5' is not a whole number"},
+      {"run --launcher pigeon", "--launcher"},
+      {"run --heartbeat-timeout 0.5", "--heartbeat-timeout"},
+      {"keys", "subcommand"},
+      {"keys generate", "dir"},
   };
   for (const auto& c : cases) {
     Outcome o = Greentrain(c.args);
@@ -108,6 +114,27 @@ TEST_F(CliTest, BadArgumentsAreRefusedBeforeAnythingStarts) {
     EXPECT_EQ(o.output.find("starting"), std::string::npos) << c.args << " started workers:\n" << o.output;
     EXPECT_LT(o.seconds, 10) << c.args;
   }
+}
+
+// `keys generate` makes a pair for the coordinator and one per rank of the config (the default: 9),
+// `keys list` shows them; existing keys are not overwritten without --force.
+TEST_F(CliTest, KeysAreGeneratedAndListed) {
+  const std::string keys = dir_ + "/keys";
+  Outcome gen = Greentrain("keys generate " + keys);
+  ASSERT_EQ(gen.code, 0) << gen.output;
+  Outcome list = Greentrain("keys list " + keys);
+  ASSERT_EQ(list.code, 0) << list.output;
+  EXPECT_NE(list.output.find("coordinator"), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("rank 8"), std::string::npos) << list.output;
+  EXPECT_EQ(list.output.find("rank 9"), std::string::npos) << list.output;
+  Outcome again = Greentrain("keys generate " + keys + " --workers 2");
+  EXPECT_EQ(again.code, 2) << again.output;
+  EXPECT_NE(again.output.find("already holds keys"), std::string::npos) << again.output;
+  EXPECT_EQ(Greentrain("keys generate " + keys + " --workers 2 --force").code, 0);
+  Outcome smaller = Greentrain("keys list " + keys);
+  EXPECT_NE(smaller.output.find("rank 1"), std::string::npos) << smaller.output;
+  EXPECT_EQ(smaller.output.find("rank 2"), std::string::npos) << "the larger keyring's ranks are gone:\n" << smaller.output;
+  EXPECT_EQ(Greentrain("keys list " + dir_ + "/nosuch").code, 1);
 }
 
 TEST_F(CliTest, ConfigsAreStrict) {
