@@ -44,9 +44,11 @@ bool HaveMpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0
 int ProcessesOf(const std::string& run_dir);
 
 // Starts `greentrain args...` in its own process group (its pid is the group id) with stdout and
-// stderr to `log`.
-pid_t StartGreentrain(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> argv = {std::string(GT_BINARY_DIR) + "/greentrain"};
+// stderr to `log`; `prefix` (e.g. ip netns exec NS) runs it.
+pid_t StartGreentrain(const std::vector<std::string>& args, const std::string& log,
+                      const std::vector<std::string>& prefix = {}) {
+  std::vector<std::string> argv = prefix;
+  argv.push_back(std::string(GT_BINARY_DIR) + "/greentrain");
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
@@ -57,7 +59,7 @@ pid_t StartGreentrain(const std::vector<std::string>& args, const std::string& l
     FILE* f = std::freopen(log.c_str(), "w", stdout);
     (void)f;
     dup2(fileno(stdout), fileno(stderr));
-    execv(cargv[0], cargv.data());
+    execvp(cargv[0], cargv.data());
     _exit(127);
   }
   setpgid(pid, pid);
@@ -665,22 +667,9 @@ class LiveClusterTest : public LiveRunTest {
     std::ofstream(cfg_path) << cfg.dump(2);
     const std::string keys = dir_ + "/" + name + "-keys", run_dir = dir_ + "/" + name;
     EXPECT_EQ(RunGreentrain({"keys", "generate", keys, "--workers", "5"}, dir_ + "/keys.log", std::chrono::seconds(20)), 0);
-    const std::string exe = std::string(GT_BINARY_DIR) + "/greentrain";
     // `ip netns exec NS greentrain ARGS...` in a process group of its own, output to `log`.
     auto start = [&](const std::string& ns, const std::vector<std::string>& args, const std::string& log) {
-      std::string cmd = "exec ip netns exec '" + ns + "' '" + exe + "'";
-      for (const auto& a : args) cmd += " '" + a + "'";
-      pid_t pid = fork();
-      if (pid == 0) {
-        setpgid(0, 0);
-        FILE* f = std::freopen(log.c_str(), "w", stdout);
-        (void)f;
-        dup2(fileno(stdout), fileno(stderr));
-        execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-      }
-      setpgid(pid, pid);
-      return pid;
+      return StartGreentrain(args, log, {"ip", "netns", "exec", ns});
     };
     std::vector<std::string> coord_args = {"coordinator", cfg_path, "--sites", "all", "--run-dir", run_dir, "--keys", keys,
                                            "--bind-host", "0.0.0.0", "--advertise-host", (*net)->CoordinatorAddress(),
