@@ -179,6 +179,9 @@ Result<FileEntry> HashFile(const std::string& path) {
 // ---- names ----
 
 std::string CheckpointsDir(const std::string& run_dir) { return (fs::path(run_dir) / "checkpoints").string(); }
+std::string SiteCheckpointsDir(const std::string& run_dir, const std::string& site) {
+  return (fs::path(run_dir) / "sites" / site / "checkpoints").string();
+}
 
 std::string StepDirName(int64_t step) {
   std::string digits = std::to_string(step);
@@ -207,12 +210,16 @@ uint64_t Manifest::total_bytes() const {
 
 Status WriteManifest(const std::string& dir, const Manifest& m) {
   json files = json::array();
-  std::set<std::string> names;
+  std::set<std::pair<std::string, std::string>> names;
   for (const auto& f : m.files) {
     if (!PlainName(f.name) || f.name == kManifestName)
       return InvalidArgument("checkpoint " + dir + ": file name '" + f.name + "' cannot be listed in a manifest");
-    if (!names.insert(f.name).second) return InvalidArgument("checkpoint " + dir + ": file '" + f.name + "' listed twice");
-    files.push_back({{"name", f.name}, {"bytes", f.bytes}, {"sha256", f.sha256}});
+    if (!names.insert({f.site, f.name}).second)
+      return InvalidArgument("checkpoint " + dir + ": file '" + f.name + "'" +
+                             (f.site.empty() ? std::string() : " of site " + f.site) + " listed twice");
+    json e = {{"name", f.name}, {"bytes", f.bytes}, {"sha256", f.sha256}};
+    if (!f.site.empty()) e["site"] = f.site;
+    files.push_back(std::move(e));
   }
   json j = {{"format", "greentrain-checkpoint-dir"}, {"version", 1}, {"step", m.step},
             {"created", m.created.empty() ? FormatIsoTime(std::time(nullptr)) : m.created}, {"files", files}};
@@ -250,7 +257,7 @@ Result<Manifest> ParseManifest(const std::string& text, const std::string& path)
       if (!bytes)
         return ParseError(path + ": file '" + name + "' has a size of " + f.at("bytes").dump() +
                           " bytes, not a whole number of bytes");
-      FileEntry e{name, *bytes, f.at("sha256").get<std::string>()};
+      FileEntry e{name, *bytes, f.at("sha256").get<std::string>(), f.value("site", std::string())};
       if (!PlainName(e.name)) return ParseError(path + ": file name '" + e.name + "' is not a plain name");
       m.files.push_back(std::move(e));
     }
@@ -263,6 +270,7 @@ Result<Manifest> ParseManifest(const std::string& text, const std::string& path)
 Status VerifyCheckpoint(const std::string& dir, bool hash) {
   ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
   for (const auto& f : m.files) {
+    if (!f.site.empty()) continue;  // kept in that site's storage (its own manifest lists it)
     const std::string path = (fs::path(dir) / f.name).string();
     std::error_code ec;
     const auto size = fs::file_size(path, ec);

@@ -4,9 +4,15 @@
 // Layout: <run_dir>/checkpoints/step-<NNNNNN>/ per checkpoint, holding any plain files (the worker's
 // layer files, the coordinator's state) and, written last, manifest.json:
 //   {"format": "greentrain-checkpoint-dir", "version": 1, "step": N, "created": ISO time,
-//    "files": [{"name", "bytes", "sha256"}, ...]}
+//    "files": [{"name", "bytes", "sha256"[, "site"]}, ...]}
 // A directory without a manifest that parses is not a checkpoint (an interrupted write). A checkpoint
 // is valid when every listed file exists with exactly its listed size and SHA-256.
+//
+// Per-site storage (runtime.checkpoint_storage "site"): the coordinator's manifest also lists the
+// layer files each site keeps in its own storage, <run_dir>/sites/<site>/checkpoints/step-N/, with
+// their "site"; such entries are not in the coordinator's directory and are not verified there (the
+// site's own manifest, written by one of its ranks after the commit, lists them for verification).
+// The same file name may then appear once per site.
 //
 // Crash safety: every file is written under "<name>.tmp.<pid>", fsynced, renamed into place, and the
 // directory fsynced (DurableWriter); the manifest the same way, after every file it lists is durable.
@@ -39,11 +45,13 @@ class Sha256 {
   void* ctx_;
 };
 
-// One file of a checkpoint as the manifest lists it. `name` is a plain file name (no '/').
+// One file of a checkpoint as the manifest lists it. `name` is a plain file name (no '/'). `site`:
+// empty for a file in the manifest's directory, else the site whose storage holds it.
 struct FileEntry {
   std::string name;
   uint64_t bytes = 0;
   std::string sha256;
+  std::string site;
 };
 
 // Writes one file crash-safely: bytes go to "<path>.tmp.<pid>" (hashed on the way); Commit fsyncs it,
@@ -80,6 +88,8 @@ constexpr const char* kManifestName = "manifest.json";
 
 // <run_dir>/checkpoints.
 std::string CheckpointsDir(const std::string& run_dir);
+// <run_dir>/sites/<site>/checkpoints: a site's own storage under runtime.checkpoint_storage "site".
+std::string SiteCheckpointsDir(const std::string& run_dir, const std::string& site);
 // "step-000400" (six digits at least, so that names sort by step).
 std::string StepDirName(int64_t step);
 // The step of a "step-N" name; an error for anything else.
@@ -99,7 +109,7 @@ Result<Manifest> ReadManifest(const std::string& dir);
 // ReadManifest on the manifest's text already in memory; `path` names it in errors.
 Result<Manifest> ParseManifest(const std::string& text, const std::string& path);
 
-// OK when `dir` holds a manifest and every listed file matches its size and (when `hash`) SHA-256.
+// OK when `dir` holds a manifest and every listed file kept there (no site) matches its size and (when `hash`) SHA-256.
 // Otherwise the error names the file and what is wrong (missing, size, checksum, manifest).
 Status VerifyCheckpoint(const std::string& dir, bool hash = true);
 

@@ -376,6 +376,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
     rr.Int("base_port", c.runtime.base_port, 1024, 65000);
     rr.String("checkpoint_dir", c.runtime.checkpoint_dir);
     rr.Int("keep_checkpoints", c.runtime.keep_checkpoints, 1, 1000);
+    rr.String("checkpoint_storage", c.runtime.checkpoint_storage, false, {"shared", "site"});
     if (const json* lm = rr.Find("live_model")) ReadModel(*lm, "runtime.live_model", c.runtime.live_model, &err);
     rr.Int("live_steps", c.runtime.live_steps, 1, 100000000);
     rr.Finish();
@@ -387,10 +388,17 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
   if (!c.runtime.checkpoint_dir.empty() && fs::path(c.runtime.checkpoint_dir).is_relative())
     c.runtime.checkpoint_dir = (fs::path(base_dir) / c.runtime.checkpoint_dir).lexically_normal().string();
   std::set<std::string> names;
-  for (size_t i = 0; i < c.sites.size(); ++i)
+  for (size_t i = 0; i < c.sites.size(); ++i) {
     if (!names.insert(c.sites[i].name).second)
       return InvalidArgument("sites[" + std::to_string(i) + "].name: duplicate site name '" +
                              c.sites[i].name + "'; site names must be unique");
+    // A site's name names its checkpoint storage directory (runtime.checkpoint_storage "site").
+    const std::string& n = c.sites[i].name;
+    if (n.empty() || n == "." || n == ".." || n.find_first_of("/\\") != std::string::npos ||
+        std::any_of(n.begin(), n.end(), [](unsigned char ch) { return ch < 0x20; }))
+      return InvalidArgument("sites[" + std::to_string(i) + "].name: '" + n +
+                             "' cannot name a directory (use letters, digits, '-', '_', without '/')");
+  }
   for (size_t i = 0; i < c.links.size(); ++i) {
     const auto& l = c.links[i];
     std::string where = "links[" + std::to_string(i) + "]";

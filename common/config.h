@@ -105,6 +105,10 @@ struct RuntimeConfig {
   // Run directories (checkpoints, report, keys) go below this; empty = ./greentrain-runs.
   std::string checkpoint_dir;
   int keep_checkpoints = 3;  // committed checkpoints kept per run (older ones removed after a newer commit)
+  // Where the workers' layer files go: "shared" (the run directory every site can reach) or "site"
+  // (each site's own storage, <run dir>/sites/<site>/checkpoints; a restore fetches layers a site
+  // lacks from a live rank of a site that holds them, over the encrypted transport).
+  std::string checkpoint_storage = "shared";
   // The model actually trained by the live runtime (small enough for CPUs); empty layers = model.
   ModelConfig live_model;
   int live_steps = 200;

@@ -365,6 +365,10 @@ struct LiveCoordinator::Impl {
   Status RequestCheckpoint(const std::string& kind, const std::string& reason);
   Status ScheduleStepsCheckpoint(int64_t after);
   std::set<int> StageRanks() const;
+  bool SiteStorage() const { return opt.config.runtime.checkpoint_storage == live::kSiteStorage; }
+  std::map<std::string, std::vector<int>> LiveRanksBySite() const;
+  Result<json> CheckpointSources(int rank, const std::map<int, std::set<std::string>>& holders) const;
+  Status TellSitesCommitted(const json& record);
   Status OpenCheckpoint(int64_t step, const std::string& kind, const std::string& reason);
   int64_t GrantWindow() const;
   Status Grant(int64_t completed_step);
@@ -863,6 +867,29 @@ json LiveCoordinator::Impl::StateSources(int rank) const {
   return out;
 }
 
+// Workers not failed (stage or idle), by site name, ascending by rank.
+std::map<std::string, std::vector<int>> LiveCoordinator::Impl::LiveRanksBySite() const {
+  std::map<std::string, std::vector<int>> out;
+  for (const auto& [r, w] : workers)
+    if (!w.failed && w.site >= 0) out[site_names[w.site]].push_back(r);
+  return out;
+}
+
+// Site storage: the state_from of stage rank `rank` restoring the checkpoint whose layers the sites
+// in `holders` keep ([{rank, key, first, last, checkpoint: true}], PlanCheckpointFetch).
+Result<json> LiveCoordinator::Impl::CheckpointSources(int rank, const std::map<int, std::set<std::string>>& holders) const {
+  const WorkerInfo& w = workers.at(rank);
+  const LiveStage& mine = stages[w.stage];
+  ASSIGN_OR_RETURN(std::vector<FetchRange> plan,
+                   PlanCheckpointFetch(holders, site_names[w.site], rank, mine.first, mine.last, site_names,
+                                       LiveRanksBySite()));
+  json out = json::array();
+  for (const FetchRange& f : plan)
+    out.push_back({{"rank", f.rank}, {"key", workers.at(f.rank).data_key}, {"first", f.first}, {"last", f.last},
+                   {"checkpoint", true}});
+  return out;
+}
+
 // A receiver bound its data endpoint: each of its sources (other than itself) is asked to send.
 Status LiveCoordinator::Impl::SendStateRequests(int receiver, const std::string& endpoint) {
   auto it = state_sources.find(receiver);
@@ -870,9 +897,11 @@ Status LiveCoordinator::Impl::SendStateRequests(int receiver, const std::string&
   for (const json& src : it->second) {
     const int from = src.at("rank");
     if (from == receiver) continue;
-    RETURN_IF_ERROR(SendCmd(from, {{"type", live::kSendState}, {"to", receiver}, {"endpoint", endpoint},
-                                   {"key", workers[receiver].data_key}, {"first", src.at("first")},
-                                   {"last", src.at("last")}, {"step", start_step}}));
+    json cmd = {{"type", live::kSendState}, {"to", receiver}, {"endpoint", endpoint},
+                {"key", workers[receiver].data_key}, {"first", src.at("first")},
+                {"last", src.at("last")}, {"step", start_step}};
+    if (src.value("checkpoint", false)) cmd["checkpoint"] = true;
+    RETURN_IF_ERROR(SendCmd(from, cmd));
   }
   return Status::Ok();
 }
@@ -883,6 +912,7 @@ void LiveCoordinator::Impl::CountStateMove(const json& c) {
   state_moves["ranks"][via] = state_moves["ranks"].value(via, 0) + 1;
   state_moves["bytes"][via] = state_moves["bytes"].value(via, 0.0) + c.value("state_bytes", 0.0);
   state_moves["slowest_s"] = std::max(state_moves.value("slowest_s", 0.0), c.value("state_s", 0.0));
+  state_moves["fetched_bytes"] = state_moves.value("fetched_bytes", 0.0) + c.value("state_fetched_bytes", 0.0);
 }
 
 // The state moved to start the epoch, into a reconfiguration's report entry: state_bytes (the bytes
@@ -895,6 +925,8 @@ void LiveCoordinator::Impl::RecordStateMoves(json& action) const {
   action["state_bytes"] = bytes.value("peers", 0.0) + bytes.value("checkpoint", 0.0);
   action["state_via"] = state_moves.at("ranks");
   action["state_load_s"] = state_moves.value("slowest_s", 0.0);
+  // Site storage: checkpoint bytes that came from another site's storage over the transport.
+  action["checkpoint_fetched_bytes"] = state_moves.value("fetched_bytes", 0.0);
 }
 
 // Assigns every worker its role for this epoch, waits until the stage ranks are ready (state loaded:
@@ -908,6 +940,11 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   epoch_failed_at.reset();
   restart_epoch = false;
   left_at.clear();
+  std::map<int, std::set<std::string>> holders;  // site storage: the sites keeping each layer of resume_dir
+  if (SiteStorage() && !resume_dir.empty()) {
+    ASSIGN_OR_RETURN(ckpt::Manifest m, ckpt::ReadManifest(resume_dir));
+    holders = LayerHolders(m);
+  }
   for (auto& [rank, w] : workers) {
     if (w.failed) continue;
     json a = {{"type", live::kAssign}, {"role", w.active ? "stage" : "idle"}, {"start_step", start_step}};
@@ -921,6 +958,10 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
       if (w.stage > 0) a["prev_key"] = workers[stages[w.stage - 1].ranks[w.replica]].data_key;
       if (w.stage + 1 < S) a["next_key"] = workers[stages[w.stage + 1].ranks[w.replica]].data_key;
       a["state_from"] = StateSources(rank);
+      if (a["state_from"].empty() && !holders.empty()) {
+        // A rank holding exactly its layers at start_step still takes them from memory.
+        ASSIGN_OR_RETURN(a["state_from"], CheckpointSources(rank, holders));
+      }
       if (!a["state_from"].empty()) state_sources[rank] = a["state_from"];
     }
     RETURN_IF_ERROR(SendCmd(rank, a));
@@ -1512,8 +1553,27 @@ Status LiveCoordinator::Impl::RequestCheckpoint(const std::string& kind, const s
   return Status::Ok();
 }
 
+// Site storage: one live rank of each site that wrote files of the committed step writes the site's
+// manifest and prunes the site's storage (checkpoint_committed).
+Status LiveCoordinator::Impl::TellSitesCommitted(const json& record) {
+  if (!record.contains("site_files")) return Status::Ok();
+  const std::map<std::string, std::vector<int>> live_ranks = LiveRanksBySite();
+  for (const auto& [site, files] : record.at("site_files").items()) {
+    auto it = live_ranks.find(site);
+    if (it == live_ranks.end() || it->second.empty()) {
+      GT_WARN("live", "no live rank at site " << site << " to commit step " << record.value("step", int64_t{0})
+                                              << " in its storage; it is committed at the site's next checkpoint");
+      continue;
+    }
+    RETURN_IF_ERROR(SendCmd(it->second.front(), {{"type", live::kCheckpointCommitted}, {"step", record.at("step")},
+                                                 {"files", files}, {"keep", opt.keep_checkpoints}}));
+  }
+  return Status::Ok();
+}
+
 Status LiveCoordinator::Impl::Committed(const std::optional<json>& record) {
   if (!record) return Status::Ok();
+  RETURN_IF_ERROR(TellSitesCommitted(*record));
   last_checkpoint_dir = (*record)["dir"].get<std::string>();
   last_checkpoint_bytes = (*record).value("bytes", 0.0);
   const int64_t step = (*record).value("step", int64_t{0});
@@ -1690,7 +1750,7 @@ Status LiveCoordinator::Impl::OnMessage(const json& c) {
     timeline.Span(Timeline::SitePid(w.site), rank, "checkpoint write", "checkpoint", Since(run_t0) - write_s, write_s,
                   {{"step", c.value("step", int64_t{0})}, {"bytes", c.value("bytes", 0.0)},
                    {"snapshot_s", c.value("snapshot_s", 0.0)}});
-    ASSIGN_OR_RETURN(auto rec, ckpts->OnWritten(rank, c));
+    ASSIGN_OR_RETURN(auto rec, ckpts->OnWritten(rank, c, site_names[w.site]));
     RETURN_IF_ERROR(Committed(rec));
   } else if (type == live::kCheckpointFailed) {
     auto failed = ckpts->OnFailed(rank, c);
@@ -1809,6 +1869,7 @@ Result<json> LiveCoordinator::Impl::Run() {
   soc_at_start = soc;
   plan_timeline.emplace_back(static_cast<size_t>(pos0), plan);
   RETURN_IF_ERROR(AssignAndStart(last_checkpoint_dir));
+  if (resume_from && !resumes.empty()) RecordStateMoves(resumes.back());  // how the layers were read back
   RETURN_IF_ERROR(Train());
   StopAll("run complete");
   json report = BuildReport();
@@ -1987,7 +2048,8 @@ Result<std::unique_ptr<LiveCoordinator>> LiveCoordinator::Create(LiveOptions opt
   if (options.keep_checkpoints < 1) return InvalidArgument("live: keep_checkpoints must be >= 1");
   I.opt = std::move(options);
   RETURN_IF_ERROR(I.LoadResumeState());
-  I.ckpts = std::make_unique<LiveCheckpoints>(ckpt::CheckpointsDir(I.opt.run_dir), I.opt.keep_checkpoints);
+  I.ckpts = std::make_unique<LiveCheckpoints>(ckpt::CheckpointsDir(I.opt.run_dir), I.opt.keep_checkpoints,
+                                              I.SiteStorage());
 
   TransportOptions to;
   to.name = "coordinator";

@@ -1,5 +1,6 @@
 #include "coordinator/live_checkpoints.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "common/log.h"
@@ -33,7 +34,7 @@ Result<json> LiveCheckpoints::Open(int64_t step, const std::string& kind, const 
   r.waiting = writers;
   r.requested = std::chrono::steady_clock::now();
   open_[step] = std::move(r);
-  return json{{"type", live::kCheckpoint}, {"step", step}, {"dir", dir}, {"reason", reason}};
+  return json{{"type", live::kCheckpoint}, {"step", step}, {"dir", site_storage_ ? std::string() : dir}, {"reason", reason}};
 }
 
 bool LiveCheckpoints::BusyExcept(const std::set<int64_t>& except_steps) const {
@@ -56,7 +57,7 @@ Result<std::optional<json>> LiveCheckpoints::SetState(int64_t step, json state) 
   return MaybeCommit(step);
 }
 
-Result<std::optional<json>> LiveCheckpoints::OnWritten(int rank, const json& msg) {
+Result<std::optional<json>> LiveCheckpoints::OnWritten(int rank, const json& msg, const std::string& site) {
   int64_t step = 0;
   std::vector<ckpt::FileEntry> files;
   double snapshot_s = 0, write_s = 0;
@@ -69,7 +70,8 @@ Result<std::optional<json>> LiveCheckpoints::OnWritten(int rank, const json& msg
       if (!bytes)
         return InvalidArgument("checkpoint_written from rank " + std::to_string(rank) + ": file size " +
                                f.at("bytes").dump());
-      files.push_back({f.at("name").get<std::string>(), *bytes, f.at("sha256").get<std::string>()});
+      files.push_back({f.at("name").get<std::string>(), *bytes, f.at("sha256").get<std::string>(),
+                       site_storage_ ? site : std::string()});
     }
     snapshot_s = msg.value("snapshot_s", 0.0);
     write_s = msg.value("write_s", 0.0);
@@ -134,11 +136,80 @@ Result<std::optional<json>> LiveCheckpoints::MaybeCommit(int64_t step) {
               {"files", m.files.size()}, {"snapshot_s", r.snapshot_s},
               {"write_s", r.write_s},   {"commit_s", commit_s},
               {"wall_s", last_wall_s_}};
+  if (site_storage_) {
+    json sites = json::object();
+    for (const auto& f : r.files)
+      sites[f.site].push_back({{"name", f.name}, {"bytes", f.bytes}, {"sha256", f.sha256}});
+    rec["site_files"] = sites;
+  }
   records_.push_back(rec);
   GT_INFO("live", "checkpoint step " << step << " committed (" << r.reason << "), "
                                      << m.total_bytes() << " bytes, training paused " << r.snapshot_s << " s");
   open_.erase(it);
   return std::optional<json>(rec);
+}
+
+std::map<int, std::set<std::string>> LayerHolders(const ckpt::Manifest& manifest) {
+  std::map<int, std::set<std::string>> out;
+  for (const auto& f : manifest.files) {
+    int layer = -1;
+    char tail[8] = {};
+    if (f.site.empty() || std::sscanf(f.name.c_str(), "layer-%d.%7s", &layer, tail) != 2 ||
+        std::string(tail) != "gtck" || layer < 0)
+      continue;
+    out[layer].insert(f.site);
+  }
+  return out;
+}
+
+Result<std::vector<FetchRange>> PlanCheckpointFetch(const std::map<int, std::set<std::string>>& holders,
+                                                    const std::string& receiver_site, int receiver_rank, int first,
+                                                    int last, const std::vector<std::string>& site_order,
+                                                    const std::map<std::string, std::vector<int>>& live_ranks) {
+  auto alive = [&](const std::string& site) {
+    auto it = live_ranks.find(site);
+    return it != live_ranks.end() && !it->second.empty();
+  };
+  std::vector<std::pair<std::string, std::pair<int, int>>> runs;  // site, [first, last)
+  for (int l = first; l < last; ++l) {
+    auto h = holders.find(l);
+    if (h == holders.end() || h->second.empty())
+      return NotFound("layer " + std::to_string(l) + " is not in the checkpoint (no site keeps its file)");
+    std::string from;
+    if (h->second.count(receiver_site)) from = receiver_site;
+    for (size_t i = 0; i < site_order.size() && from.empty(); ++i)
+      if (h->second.count(site_order[i]) && alive(site_order[i])) from = site_order[i];
+    if (from.empty()) {
+      std::string where;
+      for (const auto& s : h->second) where += (where.empty() ? "" : ", ") + s;
+      return Unavailable("layer " + std::to_string(l) + " of the checkpoint is kept only at site(s) " + where +
+                         ", which have no live rank to read it; restart a worker there (its storage keeps the "
+                         "files) and resume with --resume");
+    }
+    if (!runs.empty() && runs.back().first == from && runs.back().second.second == l) ++runs.back().second.second;
+    else runs.push_back({from, {l, l + 1}});
+  }
+  std::vector<FetchRange> out;
+  std::map<std::string, size_t> used;
+  for (const auto& [site, range] : runs) {
+    FetchRange f;
+    f.first = range.first;
+    f.last = range.second;
+    if (site == receiver_site) {
+      f.rank = receiver_rank;
+      f.local = true;
+    } else {
+      const std::vector<int>& ranks = live_ranks.at(site);
+      size_t& k = used[site];
+      if (k >= ranks.size())
+        return Unavailable("site " + site + " would have to send " + std::to_string(k + 1) +
+                           " separate layer ranges of the checkpoint but has " + std::to_string(ranks.size()) +
+                           " live rank(s)");
+      f.rank = ranks[k++];
+    }
+    out.push_back(f);
+  }
+  return out;
 }
 
 }  // namespace gt

@@ -8,6 +8,10 @@
 // before the boundary). A failed or missed request is abandoned (its directory removed) and reported
 // back so that the caller can ask again at a later boundary.
 //
+// Site storage (runtime.checkpoint_storage "site"): the workers write into their site's own storage
+// (the command's dir is empty); the manifest lists each written file with its site, and the commit
+// record carries "site_files" ({site: [{name, bytes, sha256}]}) for the caller to tell each site.
+//
 // Threads: owned and used by the live coordinator's thread only.
 #pragma once
 
@@ -30,7 +34,8 @@ constexpr const char* kCoordinatorStateFile = "coordinator.json";
 
 class LiveCheckpoints {
  public:
-  LiveCheckpoints(std::string root, int keep) : root_(std::move(root)), keep_(keep) {}
+  LiveCheckpoints(std::string root, int keep, bool site_storage = false)
+      : root_(std::move(root)), keep_(keep), site_storage_(site_storage) {}
 
   struct Request {
     int64_t step = 0;
@@ -53,8 +58,9 @@ class LiveCheckpoints {
   std::vector<int64_t> AwaitingState() const;
   // Records the coordinator's state for the request at `step`; may commit it.
   Result<std::optional<nlohmann::json>> SetState(int64_t step, nlohmann::json state);
-  // A rank's checkpoint_written; may commit. Returns the committed checkpoint's record.
-  Result<std::optional<nlohmann::json>> OnWritten(int rank, const nlohmann::json& msg);
+  // A rank's checkpoint_written (the rank is at `site`); may commit. Returns the committed
+  // checkpoint's record.
+  Result<std::optional<nlohmann::json>> OnWritten(int rank, const nlohmann::json& msg, const std::string& site = "");
   // Withdraws the request at `step` if open (its directory is removed); for a request whose writers
   // changed (a new pipeline re-opens the final checkpoint).
   void Cancel(int64_t step);
@@ -73,9 +79,27 @@ class LiveCheckpoints {
   Result<std::optional<nlohmann::json>> MaybeCommit(int64_t step);
   std::string root_;
   int keep_;
+  bool site_storage_;
   std::map<int64_t, Request> open_;
   nlohmann::json records_ = nlohmann::json::array();
   double last_wall_s_ = 0;
 };
+
+// Where a stage rank restoring from a site-storage checkpoint gets its layers: each layer from its
+// own site when that site keeps it, else from the first site (in `site_order`) keeping it that has a
+// live rank; consecutive layers from one site form one range. A range of its own site is `local`
+// (read by the receiver itself); each remote range gets a distinct live rank of its site.
+struct FetchRange {
+  int rank = -1;
+  int first = 0, last = 0;
+  bool local = false;
+};
+// The sites keeping each layer file ("layer-NNNN.gtck") a manifest lists with a site.
+std::map<int, std::set<std::string>> LayerHolders(const ckpt::Manifest& manifest);
+// Errors name the layers that no live rank can provide and the sites keeping them.
+Result<std::vector<FetchRange>> PlanCheckpointFetch(const std::map<int, std::set<std::string>>& holders,
+                                                    const std::string& receiver_site, int receiver_rank, int first,
+                                                    int last, const std::vector<std::string>& site_order,
+                                                    const std::map<std::string, std::vector<int>>& live_ranks);
 
 }  // namespace gt

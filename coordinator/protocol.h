@@ -24,14 +24,18 @@
 //                                    ("" = fresh), store_endpoint, collective,
 //                                    members: [ranks of the stage's replicas], collective_timeout_ms
 //                                    (a collective with a silent member fails after it), prev_key, next_key,
-//                                    state_from: [{rank, key, first, last}]}
+//                                    state_from: [{rank, key, first, last[, checkpoint: true]}]}
 //                                    (idle ranks get {epoch, role: "idle", start_step})
 //   The state of a stage rank comes, in this order, from: memory (it halted before start_step holding
 //   exactly its new layers); the ranks in state_from (resize, migration: they halted holding those
-//   layers; see "state transfer" below); the checkpoint resume_dir; nothing (fresh, step 0).
+//   layers; see "state transfer" below; or, with site storage, the ranks of the sites keeping the
+//   checkpoint's layers, itself for those of its own site); the checkpoint resume_dir; nothing
+//   (fresh, step 0).
 //   worker -> coordinator  receiving {data_endpoint}   (only with state_from) where to send the layers
-//   coordinator -> worker  send_state {epoch, to, endpoint, key, first, last, step}   to each rank in
-//                                    the receiver's state_from: send layers [first, last) held at the
+//   coordinator -> worker  send_state {epoch, to, endpoint, key, first, last, step[, checkpoint]}   to
+//                                    each rank in the receiver's state_from (with checkpoint: read
+//                                    them from the site storage's checkpoint at `step`, which the
+//                                    state_from entry marks checkpoint: true): send layers [first, last) held at the
 //                                    boundary before `step` (worker/state_transfer.h)
 //   worker -> coordinator  ready    {data_endpoint, next_step (= start_step once the state is loaded),
 //                                    state_via: memory|peers|checkpoint|fresh, state_bytes, state_s}
@@ -45,7 +49,13 @@
 //   coordinator -> worker  checkpoint {step, dir, reason}   snapshot at the boundary before step `step`
 //                                    (after `step` steps; step may equal end_step) into the step
 //                                    directory `dir` (checkpoint/store.h); every replica writes its
-//                                    share of the stage's layers (worker/layer_state.h)
+//                                    share of the stage's layers (worker/layer_state.h). An empty dir
+//                                    (runtime.checkpoint_storage "site"): the step directory of the
+//                                    worker's site storage (ckpt::SiteCheckpointsDir)
+//   coordinator -> worker  checkpoint_committed {step, files: [{name, bytes, sha256}], keep}   (site
+//                                    storage, to one rank per site that wrote files) the step is
+//                                    committed: write the site's manifest of these files and keep the
+//                                    newest `keep` committed steps of the site's storage
 //   worker -> coordinator  checkpoint_written {step, dir, files: [{name, bytes, sha256}], bytes,
 //                                    snapshot_s (training time lost), write_s (background)}
 //   worker -> coordinator  checkpoint_failed {step, message}   (boundary already passed, or I/O error)
@@ -109,8 +119,10 @@ constexpr const char* kSendState = "send_state";
 constexpr const char* kStart = "start";
 constexpr const char* kStep = "step";
 constexpr const char* kCheckpoint = "checkpoint";
+constexpr const char* kSiteStorage = "site";  // runtime.checkpoint_storage value
 constexpr const char* kCheckpointWritten = "checkpoint_written";
 constexpr const char* kCheckpointFailed = "checkpoint_failed";
+constexpr const char* kCheckpointCommitted = "checkpoint_committed";
 constexpr const char* kHalt = "halt";
 constexpr const char* kHalted = "halted";
 constexpr const char* kAbort = "abort";

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <fstream>
@@ -130,11 +131,55 @@ struct Worker {
   LayerState held;
   int64_t held_step = -1;
   std::vector<std::unique_ptr<Transport>> state_senders;
+  // Layers read from this site's checkpoint storage for a receiver (send_state with checkpoint), each
+  // with the channel sending it zero-copy (destroyed first: it waits for ZeroMQ to release the buffers).
+  struct DiskSender {
+    std::unique_ptr<LayerState> state;
+    std::unique_ptr<Transport> channel;
+  };
+  std::vector<DiskSender> disk_senders;
 
   void DropHeld() {
     state_senders.clear();
+    DropDiskSenders();
     held = LayerState{};
     held_step = -1;
+  }
+  void DropDiskSenders() {
+    for (auto& d : disk_senders) d.channel.reset();
+    disk_senders.clear();
+  }
+
+  bool SiteStorage() const { return config.runtime.checkpoint_storage == live::kSiteStorage; }
+  // Where this rank's checkpoint layer files go: the run's shared checkpoints/ or its site's storage.
+  std::string CheckpointRoot() const {
+    return SiteStorage() ? ckpt::SiteCheckpointsDir(opt.run_dir, config.sites[site].name)
+                         : ckpt::CheckpointsDir(opt.run_dir);
+  }
+  std::string StepDir(int64_t step) const {
+    return (std::filesystem::path(CheckpointRoot()) / ckpt::StepDirName(step)).string();
+  }
+
+  // checkpoint_committed {step, files, keep} (site storage): commits the step in this site's storage
+  // (its manifest of the site's files) and applies retention there. Failures are logged: the
+  // coordinator's manifest is the commit that counts, the site's one serves verification.
+  void CommitSiteCheckpoint(const json& c) {
+    Status s = [&]() -> Status {
+      ckpt::Manifest m;
+      try {
+        m.step = c.at("step").get<int64_t>();
+        for (const json& f : c.at("files"))
+          m.files.push_back({f.at("name").get<std::string>(), f.at("bytes").get<uint64_t>(),
+                             f.at("sha256").get<std::string>(), std::string()});
+      } catch (const json::exception& e) {
+        return InvalidArgument(std::string("malformed checkpoint_committed: ") + e.what());
+      }
+      RETURN_IF_ERROR(ckpt::WriteManifest(StepDir(m.step), m));
+      RETURN_IF_ERROR(ckpt::Prune(CheckpointRoot(), std::max(1, c.value("keep", 3))));
+      GT_INFO("worker", "rank " << rank << " committed step " << m.step << " in " << CheckpointRoot());
+      return Status::Ok();
+    }();
+    if (!s.ok()) GT_WARN("worker", "rank " << rank << " could not commit the site's checkpoint: " << s.ToString());
   }
 
   // send_state {to, endpoint, key, first, last, step}: sends layers of the held state to the rank
@@ -148,9 +193,17 @@ struct Worker {
         return InvalidArgument("malformed send_state: " + c.dump());
       const int64_t step = c.at("step");
       const int to_rank = c.at("to"), first = c.at("first"), last = c.at("last");
-      if (step != held_step)
+      const bool from_checkpoint = c.value("checkpoint", false);
+      std::unique_ptr<LayerState> loaded;
+      if (from_checkpoint) {
+        loaded = std::make_unique<LayerState>();
+        const ModelConfig model = config.runtime.live_model.layers > 0 ? config.runtime.live_model : config.model;
+        RETURN_IF_ERROR(ReadLayerState(StepDir(step), model, first, last, loaded.get())
+                            .WithContext("reading this site's checkpoint for rank " + std::to_string(to_rank)));
+      } else if (step != held_step) {
         return InvalidArgument("asked for layers at step " + std::to_string(step) + " but this rank holds step " +
                                   std::to_string(held_step));
+      }
       TransportOptions to;
       to.name = "worker" + std::to_string(rank) + "-state";
       to.plaintext = !curve;
@@ -159,10 +212,12 @@ struct Worker {
       ASSIGN_OR_RETURN(auto t, Transport::Create(to));
       RETURN_IF_ERROR(t->Connect("dst", c.at("endpoint").get<std::string>(), c.value("key", std::string())));
       const auto t0 = SteadyClock::now();
-      ASSIGN_OR_RETURN(int64_t bytes, SendLayers(*t, "dst", held, first, last, step));
-      state_senders.push_back(std::move(t));
+      ASSIGN_OR_RETURN(int64_t bytes, SendLayers(*t, "dst", loaded ? *loaded : held, first, last, step));
+      if (loaded) disk_senders.push_back({std::move(loaded), std::move(t)});
+      else state_senders.push_back(std::move(t));
       GT_INFO("worker", "rank " << rank << " sent layers [" << first << "," << last << ") at step " << step << " to rank "
-                                << to_rank << " (" << bytes / 1e6 << " MB queued in "
+                                << to_rank << (from_checkpoint ? " from this site's checkpoint" : "") << " ("
+                                << bytes / 1e6 << " MB queued in "
                                 << std::chrono::duration<double>(SteadyClock::now() - t0).count() << " s)");
       return Status::Ok();
     }();
@@ -174,18 +229,31 @@ struct Worker {
   // coordinator where to send them (receiving); layers this rank holds itself are copied from
   // `held`. Serves send_state meanwhile (ranks may swap layers); an abort sets *abandoned.
   Result<LayerState> ReceiveState(const json& sources, const ModelConfig& model, int first, int last, int64_t step,
-                                  bool* abandoned) {
+                                  bool* abandoned, int64_t* received_bytes) {
     std::map<std::string, StateAssembler::Fragment> senders;
     std::optional<StateAssembler::Fragment> own;
+    std::map<std::string, StateAssembler::Fragment> own_checkpoint;  // ranges read from this site's storage
     for (const json& src : sources) {
       StateAssembler::Fragment f{src.at("first").get<int>(), src.at("last").get<int>()};
       const int r = src.at("rank").get<int>();
-      if (r == rank) own = f;
-      senders["src" + std::to_string(r)] = f;
+      std::string name = "src" + std::to_string(r);
+      if (r == rank && src.value("checkpoint", false)) {
+        name = "local" + std::to_string(own_checkpoint.size());
+        own_checkpoint[name] = f;
+      } else if (r == rank) {
+        own = f;
+      }
+      senders[name] = f;
     }
     StateAssembler assembler(model, first, last, step, senders);
     RETURN_IF_ERROR(assembler.Validate());
     if (own) RETURN_IF_ERROR(assembler.AcceptLocal("src" + std::to_string(rank), held, step));
+    for (const auto& [name, f] : own_checkpoint) {
+      LayerState part;
+      RETURN_IF_ERROR(ReadLayerState(StepDir(step), model, f.first, f.last, &part)
+                          .WithContext("reading this site's checkpoint"));
+      RETURN_IF_ERROR(assembler.AcceptLocal(name, part, step));
+    }
     RETURN_IF_ERROR(SendToCoordinator({{"type", live::kReceiving}, {"data_endpoint", Advertised(data->endpoint())}}));
     const auto deadline = SteadyClock::now() + opt.connect_timeout;
     while (!assembler.complete()) {
@@ -205,6 +273,7 @@ struct Worker {
     }
     GT_INFO("worker", "rank " << rank << " received layers [" << first << "," << last << ") at step " << step << " ("
                               << assembler.bytes_received() / 1e6 << " MB from peers)");
+    *received_bytes = assembler.bytes_received();
     return assembler.Take();
   }
 
@@ -237,6 +306,10 @@ struct Worker {
         ServeState(c);
         continue;
       }
+      if (got == live::kCheckpointCommitted) {
+        CommitSiteCheckpoint(c);
+        continue;
+      }
       GT_WARN("worker", "ignoring control message '" << got << "' while waiting for '" << type << "'");
     }
     return Timeout("no '" + type + "' from the coordinator within " + std::to_string(timeout.count()) + " ms");
@@ -267,6 +340,8 @@ struct Worker {
       if (type == live::kStop) {
         GT_INFO("worker", "rank " << rank << " stopped by the coordinator: " << c.value("reason", std::string("")));
         stop_requested = true;
+      } else if (type == live::kCheckpointCommitted) {
+        CommitSiteCheckpoint(c);
       } else if (c.value("epoch", int64_t{-1}) != epoch) {
         GT_INFO("worker", "rank " << rank << " drops a stale '" << type << "' of epoch " << c.value("epoch", -1));
       } else if (type == live::kAbort) {
@@ -281,7 +356,15 @@ struct Worker {
         allowed = std::max(allowed, c["until"].get<int64_t>());
       } else if (type == live::kCheckpoint && c.contains("step") && c["step"].is_number_integer() &&
                  c.contains("dir") && c["dir"].is_string()) {
-        pending_checkpoints[c["step"].get<int64_t>()] = c["dir"].get<std::string>();
+        const int64_t step = c["step"].get<int64_t>();
+        std::string dir = c["dir"].get<std::string>();
+        if (dir.empty()) {  // site storage: this site's own step directory
+          dir = StepDir(step);
+          std::error_code ec;
+          std::filesystem::create_directories(dir, ec);
+          if (ec) GT_WARN("worker", "rank " << rank << " cannot create " << dir << ": " << ec.message());
+        }
+        pending_checkpoints[step] = dir;
       } else {
         GT_WARN("worker", "rank " << rank << " ignores control message '" << type << "' during training");
       }
@@ -486,14 +569,20 @@ struct Worker {
                                 << ") from memory at step " << next_step);
     } else if (from_peers) {
       // Resize or migration: the layers come from the ranks that kept them in memory.
+      // With site storage, the checkpoint's layers: this site's from its storage, others from a
+      // rank of a site keeping them.
       bool abandoned = false;
-      auto state = ReceiveState(state_from, model, role.first_layer, role.last_layer, assigned_start, &abandoned);
+      int64_t received = 0;
+      auto state =
+          ReceiveState(state_from, model, role.first_layer, role.last_layer, assigned_start, &abandoned, &received);
       if (abandoned) return Status::Ok();
       if (!state.ok()) return state.status().WithContext("receiving stage " + std::to_string(role.stage) + "'s state");
       state_bytes = state->size_bytes();
       RETURN_IF_ERROR(pr->Restore(*state));
       next_step = assigned_start;
-      state_via = "peers";
+      const bool from_checkpoint = !state_from.empty() && state_from.at(0).value("checkpoint", false);
+      state_via = from_checkpoint ? "checkpoint" : "peers";
+      if (from_checkpoint) ready["state_fetched_bytes"] = received;
     } else if (!resume_dir.empty()) {
       // Any split may have written the checkpoint: the layers of this stage are assembled from it.
       LayerState state;
@@ -610,6 +699,7 @@ struct Worker {
       }
       epoch = a->value("epoch", int64_t{0});
       heartbeat_epoch = epoch;
+      DropDiskSenders();  // the previous epoch's receivers are all served
       // Held state of an older boundary is of no use to anyone any more.
       if (a->value("start_step", int64_t{-1}) != held_step) DropHeld();
       abort_requested = false;

@@ -154,6 +154,37 @@ TEST_F(StoreTest, ManifestNumbersOutOfRangeAreRefused) {
   }
 }
 
+TEST_F(StoreTest, SiteEntriesRoundTripAndAreVerifiedOnlyWhereTheyAreKept) {
+  const std::string dir = (root_ / StepDirName(5)).string();
+  fs::create_directories(dir);
+  Manifest m;
+  m.step = 5;
+  auto local = WriteFileDurably(dir + "/coordinator.json", "{}\n");
+  ASSERT_TRUE(local.ok());
+  m.files.push_back(*local);
+  // The same layer file kept by two sites, neither in this directory.
+  m.files.push_back({"layer-0000.gtck", 10, "ab", "west"});
+  m.files.push_back({"layer-0000.gtck", 10, "ab", "east"});
+  ASSERT_TRUE(WriteManifest(dir, m).ok());
+  auto back = ReadManifest(dir);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->files.size(), 3u);
+  EXPECT_EQ(back->files[0].site, "");
+  EXPECT_EQ(back->files[1].site, "west");
+  EXPECT_EQ(back->files[2].site, "east");
+  EXPECT_TRUE(VerifyCheckpoint(dir).ok()) << "files kept by sites are not looked for here";
+  EXPECT_EQ(Read(dir + "/" + kManifestName).find("\"site\": \"\""), std::string::npos)
+      << "a local file carries no site";
+  // Listed twice for one site is refused; the local file still verifies and can be damaged.
+  m.files.push_back({"layer-0000.gtck", 10, "ab", "east"});
+  auto twice = WriteManifest(dir, m);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.message().find("of site east listed twice"), std::string::npos) << twice.ToString();
+  Write(dir + "/coordinator.json", "{}");
+  EXPECT_FALSE(VerifyCheckpoint(dir).ok());
+  EXPECT_EQ(SiteCheckpointsDir("/runs/r1", "east"), "/runs/r1/sites/east/checkpoints");
+}
+
 TEST_F(StoreTest, NewestValidFallsBackPastDamagedAndIncompleteOnes) {
   Commit(10);
   Commit(20);

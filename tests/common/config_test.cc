@@ -118,6 +118,22 @@ TEST(Config, LinkToUndefinedSite) {
   ExpectError(j, {"links[0].to", "'mars'", "not a defined site"});
 }
 
+TEST(Config, SiteNamesMustNameADirectoryAndCheckpointStorageIsKnown) {
+  for (const char* bad : {"b/x", "..", "a\\b"}) {
+    json j = MinimalConfig();
+    j["sites"][1]["name"] = bad;
+    ExpectError(j, {"sites[1].name", "cannot name a directory"});
+  }
+  json j = MinimalConfig();
+  j["runtime"]["checkpoint_storage"] = "nfs";
+  ExpectError(j, {"runtime.checkpoint_storage", "site"});
+  j["runtime"]["checkpoint_storage"] = "site";
+  auto c = ParseConfig(j.dump(), kData);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->runtime.checkpoint_storage, "site");
+  EXPECT_EQ(ParseConfig(MinimalConfig().dump(), kData)->runtime.checkpoint_storage, "shared");
+}
+
 TEST(Config, OtherMistakes) {
   json j = MinimalConfig();
   j["sites"][1]["name"] = "a";

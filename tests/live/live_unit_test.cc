@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/live.h"
+#include "coordinator/live_checkpoints.h"
 #include "coordinator/protocol.h"
 
 namespace gt {
@@ -66,6 +67,63 @@ TEST(AccountLiveInterval, DutyCycleScalesThePlanGpus) {
   auto none = AccountLiveInterval(s, 0, 1.0, 10.0, 0.0, 0, 100, 0, sup, 0.0);
   EXPECT_EQ(none->flow.demand_mwh, 0.0);
   EXPECT_FALSE(AccountLiveInterval(s, 0, 0.0, 10.0, 1.0, 1, 1, 0, sup, 0.0).ok());
+}
+
+// Site storage: where a restoring stage rank gets each layer of the checkpoint.
+ckpt::Manifest SiteManifest() {
+  ckpt::Manifest m;
+  m.files = {{"coordinator.json", 1, "x", ""},      {"layer-0000.gtck", 1, "x", "a"}, {"layer-0001.gtck", 1, "x", "a"},
+             {"layer-0002.gtck", 1, "x", "b"},      {"layer-0003.gtck", 1, "x", "a"}, {"layer-0003.gtck", 1, "x", "c"},
+             {"layer-0004.gtck", 1, "x", "c"},      {"notes.txt", 1, "x", "a"}};
+  return m;
+}
+
+TEST(CheckpointFetch, OwnSiteFirstThenTheFirstSiteWithALiveRank) {
+  const auto holders = LayerHolders(SiteManifest());
+  ASSERT_EQ(holders.size(), 5u);
+  EXPECT_EQ(holders.at(3), (std::set<std::string>{"a", "c"}));
+  const std::vector<std::string> order = {"a", "b", "c"};
+  const std::map<std::string, std::vector<int>> live = {{"a", {0, 1}}, {"b", {2}}, {"c", {3}}};
+  // A rank of site c restoring layers [0, 5): [0,2) and 3 from a, 2 from b, [3,5) its own.
+  auto plan = PlanCheckpointFetch(holders, "c", 3, 0, 5, order, live);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->size(), 3u);
+  EXPECT_EQ((*plan)[0].rank, 0);
+  EXPECT_EQ((*plan)[0].first, 0);
+  EXPECT_EQ((*plan)[0].last, 2);
+  EXPECT_FALSE((*plan)[0].local);
+  EXPECT_EQ((*plan)[1].rank, 2);
+  EXPECT_EQ((*plan)[1].first, 2);
+  EXPECT_EQ((*plan)[2].rank, 3);
+  EXPECT_TRUE((*plan)[2].local);
+  EXPECT_EQ((*plan)[2].first, 3);
+  EXPECT_EQ((*plan)[2].last, 5);
+  // A rank of site b: layers 0,1 and 3 come from a in two ranges, which two distinct ranks of a send.
+  plan = PlanCheckpointFetch(holders, "b", 2, 0, 4, order, live);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->size(), 3u);
+  EXPECT_EQ((*plan)[0].rank, 0);
+  EXPECT_TRUE((*plan)[1].local);
+  EXPECT_EQ((*plan)[2].rank, 1);
+  EXPECT_EQ((*plan)[2].first, 3);
+}
+
+TEST(CheckpointFetch, LayersNoLiveRankCanReadAreNamedWithTheirSites) {
+  const auto holders = LayerHolders(SiteManifest());
+  const std::vector<std::string> order = {"a", "b", "c"};
+  // Site b is down: layer 2 is kept only there.
+  auto plan = PlanCheckpointFetch(holders, "c", 3, 0, 5, order, {{"a", {0}}, {"c", {3}}});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("layer 2"), std::string::npos) << plan.status().ToString();
+  EXPECT_NE(plan.status().message().find("site(s) b"), std::string::npos) << plan.status().ToString();
+  // Site a has one live rank but would have to send two separate ranges.
+  plan = PlanCheckpointFetch(holders, "b", 2, 0, 4, order, {{"a", {0}}, {"b", {2}}});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("site a"), std::string::npos) << plan.status().ToString();
+  // A layer no site keeps.
+  plan = PlanCheckpointFetch(holders, "a", 0, 4, 6, order, {{"a", {0}}, {"c", {3}}});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("layer 5 is not in the checkpoint"), std::string::npos);
 }
 
 }  // namespace

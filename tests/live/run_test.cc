@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/store.h"
 #include "common/time.h"
 #include "comms/wan_emulation.h"
 #include "energy/ledger.h"
@@ -323,6 +324,56 @@ TEST_F(LiveRunTest, ResumesOntoFewerStagesAndFewerReplicas) {
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_NEAR(got[i], want[i], 1e-4 * std::abs(want[i])) << "step " << i << " (another split and replica count)";
   EXPECT_LT(got.back(), got.front() - 0.5) << "training went on after each move";
+}
+
+// runtime.checkpoint_storage "site": each site keeps its layers in its own storage (no file shared
+// between sites). A resume onto three sites puts a stage on a site that wrote nothing and moves the
+// layer cuts, so layers are fetched from the sites that wrote them, and training continues exactly.
+TEST_F(LiveRunTest, SiteStorageCheckpointsRestoreOntoOtherSites) {
+  auto write = [&](const std::string& name, const std::vector<int>& ranks) {
+    json cfg = testing::LiveTestConfig(kSource, ranks, dir_);
+    cfg["runtime"]["checkpoint_storage"] = "site";
+    std::ofstream(dir_ + "/" + name) << cfg.dump(2);
+    return std::make_pair(dir_ + "/" + name, cfg);
+  };
+  const auto [two, two_cfg] = write("two.json", {1, 1});
+  const auto [three, three_cfg] = write("three.json", {1, 1, 1});
+  const std::string newcomer = three_cfg["sites"][2]["name"];
+
+  json ref = Run(dir_ + "/ref", {"--steps", "24"}, two);
+  ASSERT_FALSE(ref.is_null());
+  const std::string run = dir_ + "/run";
+  ASSERT_FALSE(Run(run, {"--steps", "12"}, two).is_null());
+  // Layers are in the sites' storage, each site with its own manifest; none in the coordinator's.
+  const std::string step = run + "/checkpoints/" + ckpt::StepDirName(12);
+  auto m = ckpt::ReadManifest(step);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  std::set<std::string> sites;
+  for (const auto& f : m->files) {
+    if (f.name == "coordinator.json") continue;
+    sites.insert(f.site);
+    EXPECT_FALSE(fs::exists(step + "/" + f.name)) << f.name;
+    EXPECT_TRUE(fs::exists(ckpt::SiteCheckpointsDir(run, f.site) + "/" + ckpt::StepDirName(12) + "/" + f.name));
+  }
+  EXPECT_EQ(sites, (std::set<std::string>{two_cfg["sites"][0]["name"], two_cfg["sites"][1]["name"]}));
+  for (const auto& s : sites) {
+    const std::string site_step = ckpt::SiteCheckpointsDir(run, s) + "/" + ckpt::StepDirName(12);
+    EXPECT_TRUE(ckpt::VerifyCheckpoint(site_step).ok()) << ckpt::VerifyCheckpoint(site_step).ToString();
+  }
+
+  json resumed = Run(run, {"--steps", "24", "--resume"}, three);
+  ASSERT_FALSE(resumed.is_null());
+  ASSERT_EQ(resumed["resumes"].size(), 1u);
+  const json& res = resumed["resumes"][0];
+  EXPECT_EQ(res.value("state_via", json::object()).value("checkpoint", 0), 3) << res.dump();
+  EXPECT_GT(res.value("checkpoint_fetched_bytes", 0.0), 0.0) << res.dump();
+  bool on_newcomer = false;
+  for (const auto& st : resumed["pipeline"]) on_newcomer |= st["site"] == newcomer;
+  EXPECT_TRUE(on_newcomer) << "a stage runs on the site that wrote nothing: " << resumed["pipeline"].dump();
+  EXPECT_TRUE(fs::exists(ckpt::SiteCheckpointsDir(run, newcomer) + "/" + ckpt::StepDirName(24) + "/manifest.json"));
+  std::vector<double> want = Losses(ref), got = Losses(resumed);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * std::abs(want[i])) << "step " << i;
 }
 
 TEST_F(LiveRunTest, DamagedNewestCheckpointIsDetectedAndThePreviousOneUsed) {
