@@ -208,6 +208,7 @@ void ReadGpu(const json& j, const std::string& path, GpuConfig& g, Status* err) 
   r.String("type", g.type);
   r.Number("idle_w", g.idle_w, 0, 1e5);
   r.Number("busy_w", g.busy_w, 0, 1e5);
+  r.Number("host_w", g.host_w, 0, 1e5);
   r.Number("peak_tflops", g.peak_tflops, 1e-6, 1e6);
   r.Number("mfu", g.mfu, 1e-3, 1);
   r.Number("memory_gb", g.memory_gb, 1e-3, 1e5);
@@ -368,6 +369,11 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
     else c.sim_end = *t;
   }
   c.runtime.live_model.layers = 0;
+  if (const json* ac = r.Find("accounting")) {
+    ObjectReader ar(*ac, "accounting", &err);
+    ar.Number("wan_kwh_per_gb", c.accounting.wan_kwh_per_gb, 0, 100);
+    ar.Finish();
+  }
   if (const json* rt = r.Find("runtime")) {
     ObjectReader rr(*rt, "runtime", &err);
     rr.Number("wall_seconds_per_trace_hour", c.runtime.wall_seconds_per_trace_hour, 1e-3, 1e6);

@@ -39,6 +39,12 @@ struct GpuConfig {
   std::string type = "generic";
   double idle_w = 100;        // drawn while allocated but not computing
   double busy_w = 400;        // drawn while training
+  // The rest of the node per GPU (CPUs, memory, NICs, local storage, fans), drawn whenever the GPU
+  // is allocated, busy or idle. Default: a DGX A100 draws at most 6.5 kW with 8 x 400 W GPUs, so
+  // up to 412 W per GPU for the rest; 250 W is about 60 % of that peak (docs/accounting.md).
+  double host_w = 250;
+  double busy_node_w() const { return busy_w + host_w; }
+  double idle_node_w() const { return idle_w + host_w; }
   double peak_tflops = 312;   // dense bf16/fp16 peak
   double mfu = 0.4;           // achieved fraction of peak for transformer training
   double memory_gb = 80;
@@ -114,6 +120,14 @@ struct RuntimeConfig {
   int live_steps = 200;
 };
 
+// How energy outside the sites' facilities is counted (docs/accounting.md).
+struct AccountingConfig {
+  // Energy of data crossing the WAN between sites, kWh per GB, booked at the grid intensity of the
+  // sites at both ends. Default: Aslan et al. (2018), 0.06 kWh/GB for 2015, halving every two
+  // years, gives about 0.006 kWh/GB for 2022 (the traces' year).
+  double wan_kwh_per_gb = 0.006;
+};
+
 struct Config {
   std::string name = "greentrain";
   std::string path;                  // the file it was read from, if any
@@ -125,6 +139,7 @@ struct Config {
   JobConfig job;
   PolicyConfig policy;
   RuntimeConfig runtime;
+  AccountingConfig accounting;
 
   // Index of the site with this name, or -1.
   int SiteIndex(const std::string& name) const;

@@ -89,24 +89,47 @@ Transition IntervalEngine::Cost(const Plan& current, const Plan& next) const {
 
 SitePhases IntervalEngine::Phases(int s, const Plan& next, int allocated, double hours, double overhead_hours,
                                   double run_hours) const {
-  const auto& gpu = config_.sites[s].gpu;
   SitePhases p;
   p.overhead_hours = overhead_hours;
   p.run_hours = run_hours;
   p.rest_hours = std::max(0.0, hours - overhead_hours - run_hours);
   if (!next.paused()) {
     const int busy = s < static_cast<int>(next.busy_gpus.size()) ? next.busy_gpus[s] : 0;
-    p.overhead_mw = (busy > 0 ? busy : allocated) * gpu.idle_w / 1e6;
-    p.run_mw = busy * gpu.busy_w / 1e6;
+    p.overhead_gpus = busy > 0 ? busy : allocated;
+    p.run_gpus = busy;
   } else {
-    p.rest_mw = allocated * gpu.idle_w / 1e6;
+    // The checkpoint before a pause keeps the allocated GPUs (and their hosts) drawing.
+    p.overhead_gpus = allocated;
+    p.rest_gpus = allocated;
   }
   return p;
 }
 
-PowerFlow IntervalEngine::Dispatch(int s, size_t i, double soc_mwh, const SitePhases& p) const {
-  return DispatchPhases(config_.sites[s], soc_mwh, supply_[s].At(i),
-                        {{p.overhead_hours, p.overhead_mw}, {p.run_hours, p.run_mw}, {p.rest_hours, p.rest_mw}});
+std::vector<GpuPhase> SitePhases::ToGpuPhases() const {
+  return {{overhead_hours, 0, overhead_gpus, true}, {run_hours, run_gpus, 0, false}, {rest_hours, 0, rest_gpus, false}};
+}
+
+PowerFlow IntervalEngine::Dispatch(int s, size_t i, double soc_mwh, const SitePhases& p, LoadBreakdown* breakdown) const {
+  return DispatchGpuPhases(config_.sites[s], soc_mwh, supply_[s].At(i), p.ToGpuPhases(), breakdown);
+}
+
+std::vector<double> IntervalEngine::WanBytes(const Plan& current, const Plan& next, const Transition& tr,
+                                             double work) const {
+  std::vector<double> out(config_.sites.size(), 0.0);
+  auto share = [&out](const std::vector<int>& sites, double bytes) {
+    if (sites.empty() || !(bytes > 0)) return;
+    for (int s : sites)
+      if (s >= 0 && s < static_cast<int>(out.size())) out[s] += bytes / static_cast<double>(sites.size());
+  };
+  if (!next.paused() && next.option >= 0 && next.option < menu_.size())
+    share(next.Sites(), menu_.option(next.option).partition.wan_bytes_per_step * work);
+  if (tr.migrated_bytes > 0) {
+    std::vector<int> ends = current.Sites();
+    for (int s : next.Sites())
+      if (std::find(ends.begin(), ends.end(), s) == ends.end()) ends.push_back(s);
+    share(ends, tr.migrated_bytes);
+  }
+  return out;
 }
 
 }  // namespace gt

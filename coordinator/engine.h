@@ -41,13 +41,14 @@ struct Transition {
   int pauses = 0, resumes = 0, resizes = 0, migrations = 0;
 };
 
-// One site's load over an interval in three phases: the overhead (GPUs waiting idle while state is
-// saved, moved or restarted), training (busy GPUs), and the rest (allocated GPUs idle while paused,
-// or nothing).
+// One site's load over an interval in three phases: the overhead (a transition: GPUs waiting idle
+// while state is saved, moved or restarted, before a pause too), training (busy GPUs), and the rest
+// (allocated GPUs idle while paused, or nothing). Each GPU draws its node's host power as well.
 struct SitePhases {
-  double overhead_hours = 0, overhead_mw = 0;
-  double run_hours = 0, run_mw = 0;
-  double rest_hours = 0, rest_mw = 0;
+  double overhead_hours = 0, overhead_gpus = 0;
+  double run_hours = 0, run_gpus = 0;
+  double rest_hours = 0, rest_gpus = 0;
+  std::vector<GpuPhase> ToGpuPhases() const;
 };
 
 class IntervalEngine {
@@ -72,8 +73,13 @@ class IntervalEngine {
   // `overhead_hours`, the job holding `allocated` GPUs there before.
   SitePhases Phases(int s, const Plan& next, int allocated, double hours, double overhead_hours,
                     double run_hours) const;
-  // Dispatches `phases` at site `s` in interval `i` from battery state `soc_mwh`.
-  PowerFlow Dispatch(int s, size_t i, double soc_mwh, const SitePhases& phases) const;
+  // Dispatches `phases` at site `s` in interval `i` from battery state `soc_mwh`; the energy by what
+  // draws it is added to `*breakdown` (may be null).
+  PowerFlow Dispatch(int s, size_t i, double soc_mwh, const SitePhases& phases, LoadBreakdown* breakdown) const;
+  // WAN bytes per site of interval with `tr` before `next` trains `work` steps: the pipeline's
+  // activations and gradients (the partition's bytes per step) shared by the sites of `next`, and a
+  // migration's state shared by the sites it leaves and reaches (`current` -> `next`).
+  std::vector<double> WanBytes(const Plan& current, const Plan& next, const Transition& tr, double work) const;
 
  private:
   IntervalEngine(const Config& c, const OptionMenu& m, const std::vector<SiteSupplyTrace>& s, size_t h,

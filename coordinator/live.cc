@@ -114,8 +114,10 @@ Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, 
   row.idle_gpus = static_cast<int>(std::lround(idle_gpus));
   row.work_steps = work_steps;
   row.carbon_g_per_kwh = supply.carbon_g_per_kwh;
-  row.flow = DispatchPhases(site, soc_mwh, supply,
-                           {{duty * hours, gpus * site.gpu.busy_w / 1e6}, {(1 - duty) * hours, gpus * site.gpu.idle_w / 1e6}});
+  row.flow = DispatchGpuPhases(site, soc_mwh, supply,
+                               {{duty * hours, static_cast<double>(gpus), 0, false},
+                                {(1 - duty) * hours, 0, static_cast<double>(gpus), false}},
+                               &row.load);
   return row;
 }
 
@@ -1419,11 +1421,18 @@ UnixSeconds LiveCoordinator::Impl::TimeAt(double pos) const {
 }
 
 // Books the live load of [from, to) (trace positions) into `l`, one row per site and interval piece;
-// the busy seconds and steps accumulated since `booked` are shared in proportion to time.
+// the busy seconds and steps accumulated since `booked` are shared in proportion to time, a step
+// among the sites that train it (each counts its share, as in the simulator). WAN bytes: the plan's
+// partition's bytes per step (modelled, like the GPUs), shared by those sites.
 Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::vector<double>& soc_v) const {
   const Config& cfg = opt.config;
   const auto& supply = sim->supply();
   const double span = to - from;
+  int working = 0;
+  for (size_t s = 0; s < cfg.sites.size(); ++s) working += site_workers[s] > 0 ? 1 : 0;
+  const double wan_bytes_per_step = working > 1 && !plan.paused() && plan.option >= 0 && plan.option < sim->menu().size()
+                                        ? sim->menu().option(plan.option).partition.wan_bytes_per_step
+                                        : 0.0;
   for (double b = from; b < to - 1e-9;) {
     const size_t i = static_cast<size_t>(b);
     const double e = std::min(to, static_cast<double>(i + 1));
@@ -1432,10 +1441,10 @@ Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::v
     const double hours = (e - b) * dt, wall = (e - b) * interval_wall;
     for (size_t s = 0; s < cfg.sites.size(); ++s) {
       const int gpus = site_workers[s] > 0 ? model_gpus[s] : 0;
+      const double steps = site_workers[s] > 0 ? steps_in_interval * share / working : 0.0;
       ASSIGN_OR_RETURN(LedgerRow row, AccountLiveInterval(cfg.sites[s], TimeAt(b), hours, wall, busy[s] * share,
-                                                          site_workers[s], gpus,
-                                                          site_workers[s] > 0 ? steps_in_interval * share : 0.0,
-                                                          supply[s].At(i), soc_v[s]));
+                                                          site_workers[s], gpus, steps, supply[s].At(i), soc_v[s]));
+      BookWan(row.load, wan_bytes_per_step * steps / 1e9, cfg.accounting.wan_kwh_per_gb, row.carbon_g_per_kwh);
       soc_v[s] = row.flow.soc_after_mwh;
       RETURN_IF_ERROR(l.Add(row));
     }
@@ -1527,7 +1536,7 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
     const SiteConfig& site = cfg.sites[s];
     CheckpointSiteOutlook o;
     o.name = site.name;
-    o.load_mw = model_gpus[s] * site.gpu.busy_w * site.pue / 1e6;
+    o.load_mw = model_gpus[s] * site.gpu.busy_node_w() * site.pue / 1e6;
     o.renewable_now_mw = supply[s].renewable_mw[i];
     // The outlook's first value forecasts interval i itself; the drop ahead starts at i + 1.
     const auto& f = engine->input().outlook[s].renewable_mw;
@@ -1926,7 +1935,8 @@ json LiveCoordinator::Impl::PredictedCarbon() const {
     const double overhead = std::min(hours, tr.overhead_hours);
     const double run_h = p.paused() ? 0 : hours - overhead;
     for (int s = 0; s < n_sites; ++s) {
-      const PowerFlow f = engine->Dispatch(s, i, soc_sim[s], engine->Phases(s, p, alloc[s], hours, overhead, run_h));
+      const PowerFlow f =
+          engine->Dispatch(s, i, soc_sim[s], engine->Phases(s, p, alloc[s], hours, overhead, run_h), nullptr);
       soc_sim[s] = f.soc_after_mwh;
       kg += f.carbon_kg;
       mwh += f.demand_mwh;

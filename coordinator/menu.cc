@@ -37,7 +37,7 @@ Result<OptionMenu> OptionMenu::Build(const Config& config, MenuOptions settings)
     for (int s = 0; s < n; ++s) {
       if (o.gpus[s] <= 0) continue;
       o.sites.push_back(s);
-      o.it_mw[s] = o.gpus[s] * config.sites[s].gpu.busy_w / 1e6;
+      o.it_mw[s] = o.gpus[s] * config.sites[s].gpu.busy_node_w() / 1e6;
       o.facility_mw[s] = o.it_mw[s] * config.sites[s].pue;
       if (!o.label.empty()) o.label += "+";
       o.label += config.sites[s].name + ":" + std::to_string(o.gpus[s]);
@@ -71,7 +71,7 @@ Result<OptionMenu> OptionMenu::Build(const Config& config, MenuOptions settings)
 
 double OptionMenu::IdleFacilityMw(int site, int idle_gpus) const {
   const auto& s = config_.sites[site];
-  return idle_gpus * s.gpu.idle_w / 1e6 * s.pue;
+  return idle_gpus * s.gpu.idle_node_w() / 1e6 * s.pue;
 }
 
 namespace {

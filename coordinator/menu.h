@@ -20,7 +20,7 @@ struct MenuOption {
   std::vector<int> sites;            // sites with gpus > 0
   Partition partition;               // stage placement and step time
   double steps_per_hour = 0;
-  std::vector<double> it_mw;         // busy IT power per site, MW (GPUs only, before PUE)
+  std::vector<double> it_mw;         // busy IT power per site, MW (GPUs + their hosts, before PUE)
   std::vector<double> facility_mw;   // it_mw x PUE
   std::string label;                 // "texas:128" or "california:256+texas:256"
 };
@@ -50,7 +50,7 @@ class OptionMenu {
   double state_bytes() const { return state_bytes_; }
   int num_sites() const { return static_cast<int>(config_.sites.size()); }
 
-  // Facility MW of `idle_gpus` idle GPUs at site s.
+  // Facility MW of `idle_gpus` idle GPUs (with their hosts) at site s.
   double IdleFacilityMw(int site, int idle_gpus) const;
   // Seconds to move the model's state from the sites of `from` to those of `to` (max over stages
   // of bytes / link bandwidth; zero if the placement is unchanged) plus restart_seconds when

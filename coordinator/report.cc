@@ -82,6 +82,7 @@ nlohmann::json ReportJson(const std::string& config_name, const std::vector<Poli
     p["energy_mwh"] = {{"renewable", t.renewable_used_mwh}, {"battery", t.battery_discharge_mwh},
                        {"grid", t.grid_mwh}, {"total", t.demand_mwh}, {"curtailed", t.curtailed_mwh},
                        {"battery_loss", t.battery_loss_mwh}, {"unmet", t.unmet_mwh}};
+    p["load_mwh"] = LoadJson(t.load);  // demand by what draws it, GPU-hours, WAN (docs/accounting.md)
     p["renewable_share"] = t.renewable_share();
     p["battery_change_mwh"] = t.battery_change_mwh;
     p["battery_drawdown_kg"] = t.battery_drawdown_kg;

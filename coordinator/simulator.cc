@@ -124,9 +124,12 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
     tp.time = t;
     tp.placement = next.Describe(r.site_names);
     tp.busy_gpus = next.busy_gpus;
+    const std::vector<double> wan_bytes = engine->WanBytes(st.current, next, tr, work);
     for (int s = 0; s < n_sites; ++s) {
       const SitePhases ph = engine->Phases(s, next, st.allocated_gpus[s], dt, overhead_h, run_h);
-      const PowerFlow flow = engine->Dispatch(s, i, st.battery_soc_mwh[s], ph);
+      LoadBreakdown load;
+      const PowerFlow flow = engine->Dispatch(s, i, st.battery_soc_mwh[s], ph, &load);
+      BookWan(load, wan_bytes[s] / 1e9, config_.accounting.wan_kwh_per_gb, supply_[s].carbon_g_per_kwh[i]);
       st.battery_soc_mwh[s] = flow.soc_after_mwh;
       const int busy = next.paused() ? 0 : next.busy_gpus[s];
       LedgerRow row;
@@ -139,6 +142,7 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
       if (next.Sites().size() > 1 && busy > 0) row.work_steps = work / next.Sites().size();
       row.carbon_g_per_kwh = supply_[s].carbon_g_per_kwh[i];
       row.flow = flow;
+      row.load = load;
       RETURN_IF_ERROR(r.ledger.Add(row));
       tp.renewable_mw.push_back(supply_[s].renewable_mw[i]);
       tp.load_mw.push_back(flow.demand_mwh / dt);

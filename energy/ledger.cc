@@ -25,12 +25,26 @@ void Accumulate(LedgerTotals& t, const LedgerRow& r) {
   t.grid_mwh += f.grid_mwh;
   t.unmet_mwh += f.unmet_mwh;
   t.curtailed_mwh += f.curtailed_mwh;
-  t.carbon_kg += f.carbon_kg;
+  t.carbon_kg += f.carbon_kg + r.load.wan_carbon_kg;
   t.cost += f.cost;
   t.work_steps += r.work_steps;
-  t.gpu_hours_busy += r.busy_gpus * r.hours;
-  t.gpu_hours_idle += r.idle_gpus * r.hours;
+  t.load.Add(r.load);
+  t.gpu_hours_busy = t.load.busy_gpu_hours;
+  t.gpu_hours_idle = t.load.idle_gpu_hours;
 }
+
+// The LoadBreakdown fields of a ledger row and its totals, by their CSV/JSON names.
+const std::pair<const char*, double LoadBreakdown::*> kLoadFields[] = {
+    {"gpu_busy_mwh", &LoadBreakdown::gpu_busy_mwh},
+    {"gpu_idle_mwh", &LoadBreakdown::gpu_idle_mwh},
+    {"host_mwh", &LoadBreakdown::host_mwh},
+    {"transition_mwh", &LoadBreakdown::transition_mwh},
+    {"pue_overhead_mwh", &LoadBreakdown::pue_overhead_mwh},
+    {"busy_gpu_hours", &LoadBreakdown::busy_gpu_hours},
+    {"idle_gpu_hours", &LoadBreakdown::idle_gpu_hours},
+    {"wan_gb", &LoadBreakdown::wan_gb},
+    {"wan_mwh", &LoadBreakdown::wan_mwh},
+    {"wan_carbon_kg", &LoadBreakdown::wan_carbon_kg}};
 
 nlohmann::json TotalsJson(const LedgerTotals& t) {
   return {{"demand_mwh", t.demand_mwh},
@@ -50,6 +64,12 @@ nlohmann::json TotalsJson(const LedgerTotals& t) {
           {"battery_change_mwh", t.battery_change_mwh},
           {"battery_drawdown_kg", t.battery_drawdown_kg},
           {"carbon_reconciled_kg", t.carbon_reconciled_kg()}};
+}
+
+nlohmann::json TotalsWithLoad(const LedgerTotals& t) {
+  nlohmann::json j = TotalsJson(t);
+  j.update(LoadJson(t.load));
+  return j;
 }
 
 // JSON numbers must be finite; a non-finite value (which Dispatch never produces) becomes null.
@@ -74,7 +94,8 @@ nlohmann::json Num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlo
 const char* kCsvHeader =
     "time,site,hours,busy_gpus,idle_gpus,work_steps,carbon_g_per_kwh,demand_mwh,renewable_available_mwh,"
     "renewable_used_mwh,battery_charge_mwh,battery_discharge_mwh,battery_loss_mwh,grid_mwh,unmet_mwh,"
-    "curtailed_mwh,soc_before_mwh,soc_after_mwh,carbon_kg,cost";
+    "curtailed_mwh,soc_before_mwh,soc_after_mwh,carbon_kg,cost,gpu_busy_mwh,gpu_idle_mwh,host_mwh,"
+    "transition_mwh,pue_overhead_mwh,busy_gpu_hours,idle_gpu_hours,wan_gb,wan_mwh,wan_carbon_kg";
 
 std::string Fmt(double v) {
   char buf[40];
@@ -83,6 +104,12 @@ std::string Fmt(double v) {
 }
 
 }  // namespace
+
+nlohmann::json LoadJson(const LoadBreakdown& load) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, field] : kLoadFields) j[name] = Num(load.*field);
+  return j;
+}
 
 Status Ledger::Add(const LedgerRow& row) {
   if (row.site.empty()) return InvalidArgument("ledger row at " + FormatIsoTime(row.time) + " has no site name");
@@ -187,6 +214,7 @@ Status Ledger::WriteCsv(const std::string& path) const {
                      f.battery_discharge_mwh, f.battery_loss_mwh, f.grid_mwh, f.unmet_mwh, f.curtailed_mwh,
                      f.soc_before_mwh, f.soc_after_mwh, f.carbon_kg, f.cost})
       text += "," + Fmt(v);
+    for (const auto& [name, field] : kLoadFields) text += "," + Fmt(r.load.*field);
     text += "\n";
   }
   return WriteFile(path, text, "ledger CSV");
@@ -205,10 +233,11 @@ nlohmann::json Ledger::ToJson() const {
                     {"work_steps", Num(r.work_steps)},
                     {"carbon_g_per_kwh", Num(r.carbon_g_per_kwh)}});
     for (const auto& [name, field] : kFlowFields) rows.back()[name] = Num(f.*field);
+    for (const auto& [name, field] : kLoadFields) rows.back()[name] = Num(r.load.*field);
   }
   nlohmann::json sites = nlohmann::json::object();
-  for (const auto& [name, t] : TotalsBySite()) sites[name] = TotalsJson(t);
-  return {{"rows", std::move(rows)}, {"totals", TotalsJson(Totals())}, {"sites", std::move(sites)}};
+  for (const auto& [name, t] : TotalsBySite()) sites[name] = TotalsWithLoad(t);
+  return {{"rows", std::move(rows)}, {"totals", TotalsWithLoad(Totals())}, {"sites", std::move(sites)}};
 }
 
 Result<Ledger> Ledger::FromJson(const nlohmann::json& j) {
@@ -228,6 +257,8 @@ Result<Ledger> Ledger::FromJson(const nlohmann::json& j) {
       row.work_steps = num("work_steps");
       row.carbon_g_per_kwh = num("carbon_g_per_kwh");
       for (const auto& [name, field] : kFlowFields) row.flow.*field = num(name);
+      // Ledgers saved before the load columns existed have none: they read as 0.
+      for (const auto& [name, field] : kLoadFields) row.load.*field = r.contains(name) ? num(name) : 0.0;
     } catch (const nlohmann::json::exception& e) {
       return ParseError("ledger JSON row " + std::to_string(n) + ": " + e.what());
     }

@@ -21,17 +21,21 @@ struct LedgerRow {
   UnixSeconds time = 0;       // start of the interval
   double hours = 1;           // length of the interval
   std::string site;
-  int busy_gpus = 0;
-  int idle_gpus = 0;
-  double work_steps = 0;      // training progress made in this interval
+  int busy_gpus = 0;          // GPUs training in the interval (for part of it or all)
+  int idle_gpus = 0;          // GPUs allocated and idle (paused)
+  double work_steps = 0;      // training progress made in this interval (a multi-site step is shared)
   double carbon_g_per_kwh = 0;
   PowerFlow flow;
+  LoadBreakdown load;         // flow.demand_mwh by what draws it, GPU-hours, WAN transfer energy
 };
 
 struct LedgerTotals {
+  // carbon_kg = grid carbon of the facilities (grid_mwh x intensity, per row) + the WAN's
+  // (load.wan_carbon_kg); gpu_hours_* = load.*_gpu_hours (the hours GPUs actually trained or waited).
   double demand_mwh = 0, renewable_used_mwh = 0, battery_discharge_mwh = 0, battery_charge_mwh = 0,
          battery_loss_mwh = 0, grid_mwh = 0, unmet_mwh = 0, curtailed_mwh = 0, carbon_kg = 0, cost = 0,
          work_steps = 0, gpu_hours_busy = 0, gpu_hours_idle = 0;
+  LoadBreakdown load;
   // Closing the books on the batteries: the change of their state of charge over the ledger (last
   // row's state after minus first row's state before, per site, summed), and the carbon of the
   // energy drawn down, charged at each site's mean grid intensity over its rows (the energy would
@@ -43,6 +47,9 @@ struct LedgerTotals {
     return demand_mwh > 0 ? (renewable_used_mwh + battery_discharge_mwh) / demand_mwh : 0;
   }
 };
+
+// The LoadBreakdown fields by their ledger names ({"gpu_busy_mwh": ..., "wan_carbon_kg": ...}).
+nlohmann::json LoadJson(const LoadBreakdown& load);
 
 class Ledger {
  public:

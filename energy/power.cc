@@ -25,7 +25,8 @@ double NonNeg(double v) { return std::isfinite(v) && v > 0 ? v : 0.0; }
 
 double ItEnergyMwh(const GpuConfig& gpu, const SiteLoad& load, double hours) {
   const double busy = std::max(load.busy_gpus, 0), idle = std::max(load.idle_gpus, 0);
-  return (busy * NonNeg(gpu.busy_w) + idle * NonNeg(gpu.idle_w)) * NonNeg(hours) / 1e6;
+  return (busy * (NonNeg(gpu.busy_w) + NonNeg(gpu.host_w)) + idle * (NonNeg(gpu.idle_w) + NonNeg(gpu.host_w))) *
+         NonNeg(hours) / 1e6;
 }
 
 PowerFlow Dispatch(const SiteConfig& site, double soc_mwh, const SiteSupply& supply, const SiteLoad& load,
@@ -140,6 +141,54 @@ PowerFlow DispatchPhases(const SiteConfig& site, double soc_mwh, const SiteSuppl
   }
   flow.soc_after_mwh = soc;
   return flow;
+}
+
+void LoadBreakdown::Add(const LoadBreakdown& o) {
+  gpu_busy_mwh += o.gpu_busy_mwh;
+  gpu_idle_mwh += o.gpu_idle_mwh;
+  host_mwh += o.host_mwh;
+  transition_mwh += o.transition_mwh;
+  pue_overhead_mwh += o.pue_overhead_mwh;
+  busy_gpu_hours += o.busy_gpu_hours;
+  idle_gpu_hours += o.idle_gpu_hours;
+  wan_gb += o.wan_gb;
+  wan_mwh += o.wan_mwh;
+  wan_carbon_kg += o.wan_carbon_kg;
+}
+
+PowerFlow DispatchGpuPhases(const SiteConfig& site, double soc_mwh, const SiteSupply& supply,
+                            const std::vector<GpuPhase>& phases, LoadBreakdown* breakdown) {
+  const GpuConfig& g = site.gpu;
+  const double pue = std::isfinite(site.pue) && site.pue >= 1 ? site.pue : 1.0;  // as Dispatch
+  std::vector<LoadPhase> it;
+  LoadBreakdown b;
+  for (const GpuPhase& ph : phases) {
+    if (!(ph.hours > 1e-12)) continue;  // DispatchPhases skips these too
+    const double busy = NonNeg(ph.busy_gpus), idle = NonNeg(ph.idle_gpus);
+    const double gpu_busy = busy * NonNeg(g.busy_w) * ph.hours / 1e6, gpu_idle = idle * NonNeg(g.idle_w) * ph.hours / 1e6;
+    const double host = (busy + idle) * NonNeg(g.host_w) * ph.hours / 1e6;
+    if (ph.transition) {
+      b.transition_mwh += gpu_busy + gpu_idle + host;
+    } else {
+      b.gpu_busy_mwh += gpu_busy;
+      b.gpu_idle_mwh += gpu_idle;
+      b.host_mwh += host;
+    }
+    b.pue_overhead_mwh += (gpu_busy + gpu_idle + host) * (pue - 1);
+    b.busy_gpu_hours += ph.transition ? 0 : busy * ph.hours;
+    b.idle_gpu_hours += (ph.transition ? busy + idle : idle) * ph.hours;
+    it.push_back({ph.hours, (gpu_busy + gpu_idle + host) / ph.hours});
+  }
+  if (breakdown) breakdown->Add(b);
+  return DispatchPhases(site, soc_mwh, supply, it);
+}
+
+void BookWan(LoadBreakdown& b, double gb, double kwh_per_gb, double carbon_g_per_kwh) {
+  if (!(gb > 0) || !std::isfinite(gb)) return;
+  const double mwh = gb * NonNeg(kwh_per_gb) / 1000;
+  b.wan_gb += gb;
+  b.wan_mwh += mwh;
+  b.wan_carbon_kg += mwh * NonNeg(carbon_g_per_kwh);  // MWh x g/kWh = kg
 }
 
 Result<SiteSupplyTrace> LoadSiteSupply(const SiteConfig& site, UnixSeconds from, UnixSeconds to,

@@ -50,7 +50,8 @@ struct PowerFlow {
   double cost = 0;
 };
 
-// IT power in MW of `load` spread over `hours` (GPU power only; PUE not applied).
+// IT energy in MWh of `load` over `hours`: GPUs at busy_w or idle_w, each with its node's host_w,
+// plus extra_it_mwh (PUE not applied).
 double ItEnergyMwh(const GpuConfig& gpu, const SiteLoad& load, double hours);
 
 // Meets `load` over `hours` given `supply`, starting from battery charge `soc_mwh`.
@@ -70,6 +71,37 @@ struct LoadPhase {
 // zero length are skipped.
 PowerFlow DispatchPhases(const SiteConfig& site, double soc_mwh, const SiteSupply& supply,
                          const std::vector<LoadPhase>& phases);
+
+// What a site's allocated GPUs do during one part of an interval (both drivers describe their
+// intervals this way; DispatchGpuPhases books them).
+struct GpuPhase {
+  double hours = 0;
+  double busy_gpus = 0;     // training: busy_w + host_w each
+  double idle_gpus = 0;     // allocated and waiting: idle_w + host_w each
+  bool transition = false;  // a checkpoint, state move or restart: its energy is booked as such
+};
+
+// A site's energy in one interval by what draws it. The facility parts add up to the dispatched
+// demand: gpu_busy + gpu_idle + host + transition + pue_overhead = PowerFlow::demand_mwh.
+// GPU-hours count the hours each GPU was busy or idle (a transition counts as idle). WAN transfer
+// energy lies outside the facility: not dispatched against the site's renewables and battery, booked
+// at the site's grid intensity (wan_carbon_kg), and filled in by the driver that knows the bytes.
+struct LoadBreakdown {
+  double gpu_busy_mwh = 0, gpu_idle_mwh = 0, host_mwh = 0, transition_mwh = 0, pue_overhead_mwh = 0;
+  double busy_gpu_hours = 0, idle_gpu_hours = 0;
+  double wan_gb = 0, wan_mwh = 0, wan_carbon_kg = 0;
+
+  double it_mwh() const { return gpu_busy_mwh + gpu_idle_mwh + host_mwh + transition_mwh; }
+  double facility_mwh() const { return it_mwh() + pue_overhead_mwh; }
+  void Add(const LoadBreakdown& o);
+};
+
+// DispatchPhases of `phases` (IT power from the GPU counts and the site's gpu config), with the
+// energy of each part added to `*breakdown` (may be null).
+PowerFlow DispatchGpuPhases(const SiteConfig& site, double soc_mwh, const SiteSupply& supply,
+                            const std::vector<GpuPhase>& phases, LoadBreakdown* breakdown);
+// WAN energy of `gb` gigabytes sent from a site whose grid intensity is `carbon_g_per_kwh`, into `b`.
+void BookWan(LoadBreakdown& b, double gb, double kwh_per_gb, double carbon_g_per_kwh);
 
 // A site's supply over the simulated period on the config's interval grid, loaded from its traces:
 // renewable MW = wind_mw x wind profile / max(wind profile) + solar_mw x the same for solar.

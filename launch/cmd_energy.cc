@@ -1,7 +1,8 @@
-// `greentrain energy [CONFIG] [--from T] [--to T] [--csv FILE]`: each site's supply over a period and
-// what running all its GPUs busy would draw from renewables, battery and grid (Dispatch with the
-// battery state carried from interval to interval), by day (or by interval for periods <= 48 h),
-// then per-site totals. --csv writes that run's per-interval ledger.
+// `greentrain energy [CONFIG] [--from T] [--to T] [--utilisation U] [--csv FILE]`: each site's supply
+// over a period and what running its GPUs (a share U of them busy, the rest allocated and idle, each
+// with its node's host power) would draw from renewables, battery and grid (dispatched with the
+// battery state carried from interval to interval), by day (or by interval for periods <= 48 h), then
+// per-site totals and the facility energy by what draws it. --csv writes the per-interval ledger.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -59,7 +60,17 @@ void PrintSite(const SiteConfig& site, const std::vector<Bucket>& buckets, bool 
 
 struct EnergyArgs {
   std::string config, from, to, csv;
+  double utilisation = 1;
 };
+
+// "1.18 TWh", "35.2 GWh", "12.5 MWh".
+std::string EnergyText(double mwh) {
+  char buf[48];
+  if (mwh >= 1e6) std::snprintf(buf, sizeof buf, "%.3g TWh", mwh / 1e6);
+  else if (mwh >= 1e3) std::snprintf(buf, sizeof buf, "%.3g GWh", mwh / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.3g MWh", mwh);
+  return buf;
+}
 
 int RunEnergy(const EnergyArgs& args) {
   auto cfg = LoadConfigOrDefault(args.config);
@@ -89,8 +100,9 @@ int RunEnergy(const EnergyArgs& args) {
     supplies.push_back(std::move(*sup));
   }
 
-  std::printf("%s: %zu sites, %s to %s, %g h intervals, all GPUs busy (no job schedule)\n", cfg->path.c_str(),
-              cfg->sites.size(), FormatIsoTime(from).c_str(), FormatIsoTime(to).c_str(), hours);
+  std::printf("%s: %zu sites, %s to %s, %g h intervals, %g %% of the GPUs busy, the rest idle (no job schedule)\n",
+              cfg->path.c_str(), cfg->sites.size(), FormatIsoTime(from).c_str(), FormatIsoTime(to).c_str(), hours,
+              100 * args.utilisation);
   std::printf("renew MWh: on-site wind+solar available; CI: grid gCO2/kWh; SoC: battery at the end of the %s;\n"
               "grid/carbon: location-based; renew: share of demand met by renewables and battery\n",
               by_day ? "day" : "interval");
@@ -99,9 +111,10 @@ int RunEnergy(const EnergyArgs& args) {
   for (size_t k = 0; k < cfg->sites.size(); ++k) {
     const SiteConfig& site = cfg->sites[k];
     const SiteSupplyTrace* sup = &supplies[k];
-    std::printf("\n%s: %d x %s (%g W busy), PUE %.2f, wind %g MW, solar %g MW, battery %g MWh", site.name.c_str(),
-                site.gpus, site.gpu.type.c_str(), site.gpu.busy_w, site.pue, site.wind_mw, site.solar_mw,
-                site.battery.capacity_mwh);
+    std::printf("\n%s: %d x %s (%g W busy, %g W idle, + %g W host each), PUE %.2f, wind %g MW, solar %g MW, "
+                "battery %g MWh",
+                site.name.c_str(), site.gpus, site.gpu.type.c_str(), site.gpu.busy_w, site.gpu.idle_w, site.gpu.host_w,
+                site.pue, site.wind_mw, site.solar_mw, site.battery.capacity_mwh);
     if (std::isfinite(site.grid_limit_mw)) std::printf(", grid limit %g MW", site.grid_limit_mw);
     if (sup->filled) std::printf(" (%zu trace values gap-filled)", sup->filled);
     std::printf("\n");
@@ -116,9 +129,11 @@ int RunEnergy(const EnergyArgs& args) {
       row.time = t;
       row.hours = hours;
       row.site = site.name;
-      row.busy_gpus = site.gpus;
+      const double busy = args.utilisation * site.gpus;
+      row.busy_gpus = static_cast<int>(std::lround(busy));
+      row.idle_gpus = site.gpus - row.busy_gpus;
       row.carbon_g_per_kwh = s.carbon_g_per_kwh;
-      row.flow = Dispatch(site, soc, s, SiteLoad{site.gpus, 0, 0}, hours);
+      row.flow = DispatchGpuPhases(site, soc, s, {{hours, busy, site.gpus - busy, false}}, &row.load);
       soc = row.flow.soc_after_mwh;
       Status st = ledger.Add(row);
       if (!st.ok()) return Fail("energy", st);
@@ -157,6 +172,12 @@ int RunEnergy(const EnergyArgs& args) {
   for (const SiteConfig& site : cfg->sites) row(site.name, by_site[site.name]);
   if (cfg->sites.size() > 1) row("all sites", ledger.Totals());
   std::printf("(energy in MWh; largest balance error of any interval: %.2g MWh)\n", ledger.MaxImbalanceMwh());
+  const LedgerTotals all = ledger.Totals();
+  std::printf("facility energy %s: GPUs busy %s, GPUs idle %s, hosts %s, PUE overhead %s "
+              "(docs/accounting.md)\n",
+              EnergyText(all.demand_mwh).c_str(), EnergyText(all.load.gpu_busy_mwh).c_str(),
+              EnergyText(all.load.gpu_idle_mwh).c_str(), EnergyText(all.load.host_mwh).c_str(),
+              EnergyText(all.load.pue_overhead_mwh).c_str());
 
   if (!args.csv.empty()) {
     Status st = ledger.WriteCsv(args.csv);
@@ -169,13 +190,16 @@ int RunEnergy(const EnergyArgs& args) {
 }  // namespace
 
 GT_REGISTER_COMMAND(energy_cmd, "energy",
-                    "each site's renewable supply, grid carbon and battery over a period (all GPUs busy)",
+                    "each site's renewable supply, grid carbon and battery over a period, GPUs busy or idle",
                     [](CLI::App& app) -> std::function<int()> {
                       auto a = std::make_shared<EnergyArgs>();
                       AddConfigArg(app, &a->config);
                       app.add_option("--from", a->from, "start of the period, ISO-8601 (default: job.start)");
                       app.add_option("--to", a->to, "end of the period, ISO-8601 (default: the traces' end)");
                       app.add_option("--csv", a->csv, "also write the per-interval ledger to this CSV file");
+                      app.add_option("--utilisation", a->utilisation,
+                                     "share of the GPU-hours busy (the rest allocated and idle), 0..1")
+                          ->check(CLI::Range(0.0, 1.0));
                       return [a] { return RunEnergy(*a); };
                     });
 

@@ -20,6 +20,7 @@ inline Config SmallConfig(int sites = 2) {
     site.gpus = 64;
     site.gpu.busy_w = 500;
     site.gpu.idle_w = 100;
+    site.gpu.host_w = 0;  // GPU power only: the tests' hand computations
     site.pue = 1.0;
     c.sites.push_back(site);
   }

@@ -37,6 +37,15 @@ TEST(Menu, OffersEverySiteAtEveryLevelAndKnowsTheFastest) {
   ASSERT_GE(full, 0);
   EXPECT_DOUBLE_EQ(f.menu.option(full).facility_mw[0], 64 * 500 / 1e6);
   EXPECT_GT(f.menu.state_bytes(), 0);
+  // The nodes' hosts and the PUE are in the power every policy plans with.
+  Config c = testing::SmallConfig();
+  c.sites[0].gpu.host_w = 200;
+  c.sites[0].pue = 1.5;
+  auto m = OptionMenu::Build(c);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_DOUBLE_EQ(m->option(full).it_mw[0], 64 * 700 / 1e6);
+  EXPECT_DOUBLE_EQ(m->option(full).facility_mw[0], 64 * 700 * 1.5 / 1e6);
+  EXPECT_DOUBLE_EQ(m->IdleFacilityMw(0, 10), 10 * 300 * 1.5 / 1e6);
 }
 
 TEST(Menu, MigrationAndCheckpointTimesFollowBytesAndBandwidth) {

@@ -23,6 +23,8 @@ LedgerRow Row(const std::string& site, UnixSeconds t, double grid, double ci, do
   r.busy_gpus = 10;
   r.idle_gpus = 2;
   r.work_steps = 3;
+  r.load.busy_gpu_hours = 10 * 0.75;  // trained for three quarters of the hour
+  r.load.idle_gpu_hours = 2;
   r.carbon_g_per_kwh = ci;
   r.flow.demand_mwh = grid + renewable_used;
   r.flow.renewable_available_mwh = renewable_used;
@@ -77,8 +79,8 @@ TEST(Ledger, TotalsAndPerSiteTotalsByHand) {
   EXPECT_DOUBLE_EQ(t.cost, 75.0);
   EXPECT_DOUBLE_EQ(t.demand_mwh, 5.0);
   EXPECT_DOUBLE_EQ(t.work_steps, 9.0);
-  EXPECT_DOUBLE_EQ(t.gpu_hours_busy, 10 + 10 + 20);
-  EXPECT_DOUBLE_EQ(t.gpu_hours_idle, 2 + 2 + 4);
+  EXPECT_DOUBLE_EQ(t.gpu_hours_busy, 3 * 7.5) << "the hours GPUs trained, not whole intervals";
+  EXPECT_DOUBLE_EQ(t.gpu_hours_idle, 2 + 2 + 2);
   EXPECT_DOUBLE_EQ(t.renewable_share(), (0.5 + 2.0 + 1.0) / 5.0);
 
   auto by = l.TotalsBySite();
@@ -173,7 +175,8 @@ TEST(Ledger, CsvExportInTimeOrder) {
   std::getline(in, line);
   auto header = SplitCsvLine(line);
   ASSERT_TRUE(header.ok());
-  ASSERT_EQ(header->size(), 20u);
+  ASSERT_EQ(header->size(), 30u);
+  EXPECT_EQ(header->back(), "wan_carbon_kg");
   EXPECT_EQ((*header)[0], "time");
   EXPECT_EQ((*header)[1], "site");
   auto col = [&](const std::string& name) {
@@ -186,7 +189,7 @@ TEST(Ledger, CsvExportInTimeOrder) {
   while (std::getline(in, line)) {
     auto cells = SplitCsvLine(line);
     ASSERT_TRUE(cells.ok());
-    ASSERT_EQ(cells->size(), 20u) << line;
+    ASSERT_EQ(cells->size(), 30u) << line;
     rows.push_back(*cells);
   }
   ASSERT_EQ(rows.size(), 3u);
@@ -198,6 +201,7 @@ TEST(Ledger, CsvExportInTimeOrder) {
   EXPECT_DOUBLE_EQ(std::stod(rows[0][col("carbon_kg")]), 300.0);
   EXPECT_DOUBLE_EQ(std::stod(rows[1][col("carbon_g_per_kwh")]), 200.0);
   EXPECT_EQ(rows[2][col("busy_gpus")], "10");
+  EXPECT_DOUBLE_EQ(std::stod(rows[0][col("busy_gpu_hours")]), 7.5);
 
   Status s = l.WriteCsv("/nonexistent-dir/x.csv");
   ASSERT_FALSE(s.ok());
@@ -217,7 +221,7 @@ TEST(Ledger, JsonExport) {
   EXPECT_DOUBLE_EQ(j["totals"]["carbon_kg"].get<double>(), 400.0);
   EXPECT_DOUBLE_EQ(j["totals"]["renewable_share"].get<double>(), 0.5 / 2.0);
   EXPECT_DOUBLE_EQ(j["sites"]["a"]["grid_mwh"].get<double>(), 0.5);
-  EXPECT_DOUBLE_EQ(j["sites"]["b"]["gpu_hours_busy"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(j["sites"]["b"]["gpu_hours_busy"].get<double>(), 7.5);
 
   const std::string path = TempPath("ledger.json");
   ASSERT_TRUE(l.WriteJson(path).ok());

@@ -24,6 +24,7 @@ SiteConfig BasicSite() {
   s.gpus = 1000;
   s.gpu.busy_w = 400;
   s.gpu.idle_w = 100;
+  s.gpu.host_w = 0;  // GPU power only: the hand computations below
   s.pue = 1.0;
   s.battery.capacity_mwh = 0;
   s.battery.charge_mw = 0;
@@ -37,8 +38,12 @@ TEST(ItEnergy, BusyAndIdleGpus) {
   GpuConfig g;
   g.busy_w = 400;
   g.idle_w = 90;
+  g.host_w = 0;
   // 100 x 400 W + 50 x 90 W = 44.5 kW; over 2 h = 89 kWh = 0.089 MWh.
   EXPECT_NEAR(ItEnergyMwh(g, SiteLoad{100, 50, 0}, 2.0), 0.089, 1e-15);
+  // Every allocated GPU's node adds host_w: + 150 x 200 W = 30 kW -> 0.149 MWh.
+  g.host_w = 200;
+  EXPECT_NEAR(ItEnergyMwh(g, SiteLoad{100, 50, 0}, 2.0), 0.149, 1e-15);
   EXPECT_DOUBLE_EQ(ItEnergyMwh(g, SiteLoad{0, 0, 0}, 1.0), 0.0);
   EXPECT_DOUBLE_EQ(ItEnergyMwh(g, SiteLoad{-5, 0, 0}, 1.0), 0.0);  // nonsense counts as nothing
 }
@@ -170,6 +175,7 @@ TEST(Dispatch, RandomisedSweepBalancesEveryInterval) {
     s.gpus = 2000;
     s.gpu.busy_w = pick(100, 1000);
     s.gpu.idle_w = pick(0, s.gpu.busy_w);
+    s.gpu.host_w = pick(0, 600);
     s.pue = pick(1.0, 2.0);
     s.grid_limit_mw = u(rng) < 0.5 ? kInf : pick(0, 1.0);
     BatteryConfig& b = s.battery;
@@ -192,7 +198,8 @@ TEST(Dispatch, RandomisedSweepBalancesEveryInterval) {
     SCOPED_TRACE("iteration " + std::to_string(it));
 
     // Demand = IT x PUE, renewables = MW x hours.
-    const double it_mwh = (busy * s.gpu.busy_w + idle * s.gpu.idle_w) * hours / 1e6 + load.extra_it_mwh;
+    const double it_mwh =
+        (busy * (s.gpu.busy_w + s.gpu.host_w) + idle * (s.gpu.idle_w + s.gpu.host_w)) * hours / 1e6 + load.extra_it_mwh;
     ASSERT_NEAR(f.demand_mwh, it_mwh * s.pue, tol);
     ASSERT_NEAR(f.renewable_available_mwh, sup.renewable_mw * hours, tol);
     // The three balance equations and the loss.
@@ -438,6 +445,36 @@ TEST(DispatchPhases, OnePhaseIsDispatchAndPartialLoadMeetsOnlyItsShareOfRenewabl
   EXPECT_NEAR(two.soc_before_mwh, 0.2, 1e-12);
   EXPECT_NEAR(two.soc_after_mwh, 0.2 - two.battery_discharge_mwh + 0.8 * two.battery_charge_mwh, 1e-12);
   EXPECT_NEAR(two.demand_mwh, two.renewable_used_mwh + two.battery_discharge_mwh + two.grid_mwh, 1e-12);
+}
+
+TEST(DispatchGpuPhases, LoadColumnsAddUpToTheDemandByHand) {
+  SiteConfig site;
+  site.gpu.busy_w = 400;
+  site.gpu.idle_w = 100;
+  site.gpu.host_w = 200;
+  site.pue = 1.25;
+  const SiteSupply supply{0.0, 400, 0};  // grid only, 400 g/kWh
+  LoadBreakdown b;
+  // 0.25 h checkpoint of 100 GPUs, 0.5 h training 100, 0.25 h with 40 paused GPUs held.
+  const PowerFlow f = DispatchGpuPhases(site, 0, supply,
+                                        {{0.25, 0, 100, true}, {0.5, 100, 0, false}, {0.25, 0, 40, false}}, &b);
+  EXPECT_NEAR(b.transition_mwh, 100 * 300.0 * 0.25 / 1e6, 1e-15);  // idle + host while saving
+  EXPECT_NEAR(b.gpu_busy_mwh, 100 * 400.0 * 0.5 / 1e6, 1e-15);
+  EXPECT_NEAR(b.gpu_idle_mwh, 40 * 100.0 * 0.25 / 1e6, 1e-15);
+  EXPECT_NEAR(b.host_mwh, (100 * 0.5 + 40 * 0.25) * 200.0 / 1e6, 1e-15);
+  const double it = 0.0075 + 0.02 + 0.001 + 0.012;
+  EXPECT_NEAR(b.it_mwh(), it, 1e-15);
+  EXPECT_NEAR(b.pue_overhead_mwh, it * 0.25, 1e-15);
+  EXPECT_NEAR(f.demand_mwh, b.facility_mwh(), 1e-15);
+  EXPECT_NEAR(b.busy_gpu_hours, 50, 1e-12);
+  EXPECT_NEAR(b.idle_gpu_hours, 25 + 10, 1e-12);
+  // WAN: 500 GB at 0.006 kWh/GB = 3 kWh, at 400 g/kWh = 1.2 kg; outside the dispatched demand.
+  BookWan(b, 500, 0.006, 400);
+  EXPECT_NEAR(b.wan_mwh, 0.003, 1e-15);
+  EXPECT_NEAR(b.wan_carbon_kg, 1.2, 1e-12);
+  EXPECT_NEAR(f.demand_mwh, b.facility_mwh(), 1e-15);
+  BookWan(b, -1, 0.006, 400);
+  EXPECT_NEAR(b.wan_gb, 500, 1e-12);
 }
 
 }  // namespace

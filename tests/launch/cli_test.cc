@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/browser_check.h"
+#include "tests/support/ledger_recompute.h"
 
 namespace gt {
 namespace {
@@ -71,6 +72,47 @@ class CliTest : public ::testing::Test {
   }
   std::string dir_;
 };
+
+// Every total simulate reports (--json) is reproducible from the ledger CSV alone by the formulas
+// of docs/accounting.md (tests/support/ledger_recompute.h knows nothing of the ledger's code).
+TEST_F(CliTest, EveryTotalOfSimulateIsReproducibleFromItsLedgerCsv) {
+  for (const char* policy : {"greentrain", "carbon-agnostic"}) {
+    const std::string js = dir_ + "/" + policy + ".json", csv = dir_ + "/" + policy + ".csv";
+    Outcome o = Greentrain(std::string("simulate --policy ") + policy + " --json " + js + " --ledger " + csv);
+    ASSERT_EQ(o.code, 0) << o.output;
+    std::ifstream in(js);
+    const json p = json::parse(in)["policies"][0];
+    double row_error = 1;
+    const json t = testing::RecomputeTotalsFromCsv(csv, &row_error);
+    EXPECT_LT(row_error, 1e-9) << policy << ": a row does not balance or its load columns miss its demand";
+    auto near = [&](const std::string& what, double reported, const std::string& key) {
+      const double want = t.at(key).get<double>();
+      EXPECT_NEAR(reported, want, 1e-9 * std::max(1.0, std::fabs(want))) << policy << ": " << what;
+    };
+    near("grid_carbon_kg", p["grid_carbon_kg"], "carbon_kg");
+    near("energy renewable", p["energy_mwh"]["renewable"], "renewable_used_mwh");
+    near("energy battery", p["energy_mwh"]["battery"], "battery_discharge_mwh");
+    near("energy grid", p["energy_mwh"]["grid"], "grid_mwh");
+    near("energy total", p["energy_mwh"]["total"], "demand_mwh");
+    near("energy curtailed", p["energy_mwh"]["curtailed"], "curtailed_mwh");
+    near("energy battery_loss", p["energy_mwh"]["battery_loss"], "battery_loss_mwh");
+    near("energy unmet", p["energy_mwh"]["unmet"], "unmet_mwh");
+    near("renewable_share", p["renewable_share"], "renewable_share");
+    near("battery_change_mwh", p["battery_change_mwh"], "battery_change_mwh");
+    near("battery_drawdown_kg", p["battery_drawdown_kg"], "battery_drawdown_kg");
+    near("carbon_reconciled_kg", p["carbon_reconciled_kg"], "carbon_reconciled_kg");
+    near("cost", p["cost"], "cost");
+    near("work_steps", p["work_steps"], "work_steps");
+    for (const auto& [key, value] : p["load_mwh"].items()) near("load_mwh." + key, value.get<double>(), key);
+    EXPECT_GT(p["load_mwh"]["host_mwh"].get<double>(), 0) << policy << ": the nodes' hosts draw power";
+    EXPECT_GT(p["load_mwh"]["transition_mwh"].get<double>(), 0) << policy << ": at least the first start's restart";
+  }
+  // greentrain moves stages between sites: its WAN bytes carry energy and carbon.
+  std::ifstream in(dir_ + "/greentrain.json");
+  const json g = json::parse(in)["policies"][0];
+  EXPECT_GT(g["load_mwh"]["wan_gb"].get<double>(), g["migrated_gb"].get<double>() * 0.99);
+  EXPECT_GT(g["load_mwh"]["wan_carbon_kg"].get<double>(), 0);
+}
 
 TEST_F(CliTest, HelpListsEveryOptionOfACommand) {
   for (const char* form : {"help run", "run --help"}) {

@@ -46,18 +46,27 @@ TEST(AccountLiveInterval, DutyCycleScalesThePlanGpus) {
   s.name = "x";
   s.gpu.busy_w = 400;
   s.gpu.idle_w = 100;
+  s.gpu.host_w = 50;
   s.pue = 1.5;
   SiteSupply sup{0.0, 200.0, 50.0};  // no renewables: everything from the grid
   // 2 workers over 10 s of wall time, 15 busy worker-seconds: duty 0.75 of 100 GPUs, 2 trace hours.
   auto row = AccountLiveInterval(s, 3600, 2.0, 10.0, 15.0, 2, 100, 7, sup, 0.0);
   ASSERT_TRUE(row.ok()) << row.status().ToString();
-  const double it_mwh = (75 * 400.0 + 25 * 100.0) / 1e6 * 2.0;
+  const double it_mwh = (75 * 450.0 + 25 * 150.0) / 1e6 * 2.0;  // each GPU with its host's 50 W
   EXPECT_NEAR(row->flow.demand_mwh, it_mwh * 1.5, 1e-12);
   EXPECT_NEAR(row->flow.grid_mwh, it_mwh * 1.5, 1e-12);
   EXPECT_NEAR(row->flow.carbon_kg, it_mwh * 1.5 * 1000 * 200 / 1000, 1e-9);  // MWh -> kWh x g/kWh -> kg
   EXPECT_EQ(row->busy_gpus, 75);
   EXPECT_EQ(row->idle_gpus, 25);
   EXPECT_EQ(row->work_steps, 7);
+  // The load columns add up to the demand: the plan's 100 GPUs busy 1.5 h, idle 0.5 h, with hosts.
+  EXPECT_NEAR(row->load.gpu_busy_mwh, 100 * 400.0 * 1.5 / 1e6, 1e-12);
+  EXPECT_NEAR(row->load.gpu_idle_mwh, 100 * 100.0 * 0.5 / 1e6, 1e-12);
+  EXPECT_NEAR(row->load.host_mwh, 100 * 50.0 * 2.0 / 1e6, 1e-12);
+  EXPECT_NEAR(row->load.pue_overhead_mwh, it_mwh * 0.5, 1e-12);
+  EXPECT_NEAR(row->load.facility_mwh(), row->flow.demand_mwh, 1e-12);
+  EXPECT_NEAR(row->load.busy_gpu_hours, 150, 1e-9);
+  EXPECT_NEAR(row->load.idle_gpu_hours, 50, 1e-9);
   Ledger l;
   ASSERT_TRUE(l.Add(*row).ok());
   EXPECT_LT(l.MaxImbalanceMwh(), 1e-12);
