@@ -142,6 +142,13 @@ class ObjectReader {
     out = *t;
   }
 
+  void Bool(const std::string& key, bool& out) {
+    const json* v = Find(key);
+    if (!v) return;
+    if (!v->is_boolean()) return Fail(key, std::string("must be true or false, got ") + TypeName(*v));
+    out = v->get<bool>();
+  }
+
   void Duration(const std::string& key, int64_t& out) {
     const json* v = Find(key);
     if (!v) return;
@@ -192,6 +199,7 @@ void ReadTrace(const json& j, const std::string& path, const std::string& base_d
   r.String("file", out.file, /*required=*/true);
   r.String("format", out.format, false, kFormats);
   r.String("column", out.column);
+  r.Bool("clip", out.clip);
   r.Finish();
   if (!err->ok()) return;
   fs::path p(out.file);

@@ -24,6 +24,7 @@ struct TraceRef {
   std::string file;     // absolute after parsing
   std::string format = "auto";
   std::string column;
+  bool clip = false;    // clip values outside the physical range instead of refusing the trace
 };
 
 struct BatteryConfig {

@@ -16,6 +16,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/log.h"
+
 namespace gt {
 namespace {
 
@@ -91,8 +93,10 @@ Result<Series> LoadOne(const SiteConfig& site, const char* what, const TraceRef&
                        bool normalize, UnixSeconds from, UnixSeconds to, int64_t step, size_t* filled) {
   const std::string who = "site '" + site.name + "': " + what + " trace " + ref.file +
                           (ref.column.empty() ? "" : " (column " + ref.column + ")");
-  auto series = ReadSeries(ref.file, ref.format, ref.column, signal);
+  auto series = ReadSeries(ref.file, ref.format, ref.column, signal, ref.clip);
   if (!series.ok()) return series.status().WithContext(who);
+  if (series->clipped > 0)
+    GT_WARN("energy", who << ": " << series->clipped << " value(s) outside the physical range clipped (clip: true)");
   if (!series->Covers(from, to))
     return InvalidArgument(who + " covers " + Span(series->start, series->end()) + ", which does not include " +
                            "the requested period " + Span(from, to) +

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <functional>
 #include <sstream>
 #include <limits>
@@ -316,6 +317,7 @@ struct ValueRule {
   bool nonnegative;
   double max_abs;         // above this no real trace goes
   double outlier_factor;  // a value this many times the column's 99th percentile is an outlier
+  bool clip = false;      // the user asked to clip refused values instead (TraceRef::clip)
 };
 
 const ValueRule* RuleFor(Signal signal) {
@@ -369,6 +371,32 @@ Status CheckValues(const std::string& path, const std::string& column, size_t fi
     }
   }
   return Status::Ok();
+}
+
+// Clips, in place, what CheckValues would refuse (TraceRef::clip): a non-finite value becomes a gap
+// (filled by the gap rule), a negative one 0, one above the plausible maximum or the outlier limit
+// (outlier_factor x the 99th percentile of the plausible values) that limit. Returns how many changed.
+size_t ClipValues(const ValueRule& rule, std::vector<double>& raw, std::vector<char>& valid) {
+  std::vector<double> sorted;
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (valid[i] && std::isfinite(raw[i]) && (!rule.nonnegative || raw[i] >= 0) && std::fabs(raw[i]) <= rule.max_abs)
+      sorted.push_back(raw[i]);
+  std::sort(sorted.begin(), sorted.end());
+  const double p99 = sorted.empty() ? 0 : sorted[static_cast<size_t>(0.99 * static_cast<double>(sorted.size() - 1))];
+  const double hi = p99 > 0 ? std::min(rule.max_abs, rule.outlier_factor * p99) : rule.max_abs;
+  const double lo = rule.nonnegative ? 0.0 : -rule.max_abs;
+  size_t changed = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (!valid[i]) continue;
+    if (!std::isfinite(raw[i])) {
+      valid[i] = 0;
+      ++changed;
+    } else if (raw[i] < lo || raw[i] > hi) {
+      raw[i] = std::clamp(raw[i], lo, hi);
+      ++changed;
+    }
+  }
+  return changed;
 }
 
 // Parses the text of a trace file; `path` names it in errors.
@@ -476,9 +504,12 @@ Result<Trace> ParseTraceImpl(const std::string& path, std::string_view text, Tra
                          " rows present (largest gap " + std::to_string(largest_gap) +
                          " s ends here)");
 
+  size_t clipped = 0;
   if (rule)
-    for (size_t c = 0; c < ncols; ++c)
+    for (size_t c = 0; c < ncols; ++c) {
+      if (rule->clip) clipped += ClipValues(*rule, raw[c], raw_valid[c]);
       RETURN_IF_ERROR(CheckValues(path, L.names[keep[c]], keep[c], *rule, raw[c], raw_valid[c], row_lines));
+    }
 
   // Pass 2: place the rows on the grid and fill the gaps.
   Trace tr;
@@ -488,6 +519,7 @@ Result<Trace> ParseTraceImpl(const std::string& path, std::string_view text, Tra
   tr.step_seconds = step;
   tr.rows = rows;
   tr.filled_rows = missing;
+  tr.clipped_cells = clipped;
   std::vector<size_t> slot(times.size());
   for (size_t i = 0; i < times.size(); ++i) slot[i] = static_cast<size_t>((times[i] - start) / step);
   for (size_t c = 0; c < ncols; ++c) {
@@ -597,7 +629,7 @@ namespace {
 
 // ReadSeries and ParseSeries: reads `file` when `text` is null, else parses *text.
 Result<Series> SeriesImpl(const std::string& file, const std::string_view* text, const std::string& format_name,
-                          const std::string& column, Signal signal) {
+                          const std::string& column, Signal signal, bool clip) {
   ASSIGN_OR_RETURN(TraceFormat format,
                    ParseTraceFormat(format_name.empty() ? std::string("auto") : format_name));
   auto pick = [&](const Layout& L) -> Result<std::vector<std::string>> {
@@ -611,8 +643,11 @@ Result<Series> SeriesImpl(const std::string& file, const std::string_view* text,
     }
     return std::vector<std::string>{def};
   };
-  ASSIGN_OR_RETURN(Trace tr, text ? ParseTraceImpl(file, *text, format, pick, RuleFor(signal))
-                                  : ReadTraceImpl(file, format, pick, RuleFor(signal)));
+  std::optional<ValueRule> rule;
+  if (const ValueRule* r = RuleFor(signal)) rule = *r;
+  if (rule) rule->clip = clip;
+  const ValueRule* use = rule ? &*rule : nullptr;
+  ASSIGN_OR_RETURN(Trace tr, text ? ParseTraceImpl(file, *text, format, pick, use) : ReadTraceImpl(file, format, pick, use));
   if (tr.columns.size() != 1) return Internal(file + ": expected exactly one column");
   Series s;
   s.name = tr.column_names[0];
@@ -620,19 +655,20 @@ Result<Series> SeriesImpl(const std::string& file, const std::string_view* text,
   s.step_seconds = tr.step_seconds;
   s.values = std::move(tr.columns[0]);
   s.filled = tr.filled_cells + tr.filled_rows;
+  s.clipped = tr.clipped_cells;
   return s;
 }
 
 }  // namespace
 
 Result<Series> ReadSeries(const std::string& file, const std::string& format_name,
-                          const std::string& column, Signal signal) {
-  return SeriesImpl(file, nullptr, format_name, column, signal);
+                          const std::string& column, Signal signal, bool clip) {
+  return SeriesImpl(file, nullptr, format_name, column, signal, clip);
 }
 
 Result<Series> ParseSeries(const std::string& name, std::string_view text, const std::string& format_name,
-                           const std::string& column, Signal signal) {
-  return SeriesImpl(name, &text, format_name, column, signal);
+                           const std::string& column, Signal signal, bool clip) {
+  return SeriesImpl(name, &text, format_name, column, signal, clip);
 }
 
 namespace {

@@ -48,6 +48,7 @@ struct Trace {
   std::vector<std::vector<double>> columns;    // columns[i].size() == rows
   size_t filled_cells = 0;                     // empty cells filled (all columns)
   size_t filled_rows = 0;                      // missing time steps inserted
+  size_t clipped_cells = 0;                    // values clipped on request (ReadSeries with clip)
 
   // The column of that name, or a NotFound error listing the columns there are.
   Result<const std::vector<double>*> Column(const std::string& name) const;
@@ -72,6 +73,7 @@ struct Series {
   int64_t step_seconds = 3600;
   std::vector<double> values;
   size_t filled = 0;  // how many values were filled by the gap rule
+  size_t clipped = 0; // how many values were clipped into the physical range (clip = true)
 
   UnixSeconds end() const { return start + static_cast<int64_t>(values.size()) * step_seconds; }
   bool Covers(UnixSeconds from, UnixSeconds to) const { return from >= start && to <= end(); }
@@ -81,12 +83,15 @@ struct Series {
   size_t IndexOf(UnixSeconds t) const;
 };
 
-// Reads one column (the config's TraceRef with its default column for `signal`).
+// Reads one column (the config's TraceRef with its default column for `signal`). A value outside
+// the signal's physical range (negative generation or intensity, not finite, above the plausible
+// maximum, or an outlier above 10x the column's 99th percentile) is an error naming file, line and
+// column; with `clip` it is clipped into range instead (a non-finite one becomes a gap) and counted.
 Result<Series> ReadSeries(const std::string& file, const std::string& format_name,
-                          const std::string& column, Signal signal);
+                          const std::string& column, Signal signal, bool clip = false);
 // ReadSeries on a file's text already in memory; `name` stands for the file in errors.
 Result<Series> ParseSeries(const std::string& name, std::string_view text, const std::string& format_name,
-                           const std::string& column, Signal signal);
+                           const std::string& column, Signal signal, bool clip = false);
 
 enum class ResampleMethod {
   kStep,    // downsampling: mean over the new interval; upsampling: hold the value

@@ -128,9 +128,14 @@ TEST(Config, SiteNamesMustNameADirectoryAndCheckpointStorageIsKnown) {
   j["runtime"]["checkpoint_storage"] = "nfs";
   ExpectError(j, {"runtime.checkpoint_storage", "site"});
   j["runtime"]["checkpoint_storage"] = "site";
+  j["sites"][0]["carbon"]["clip"] = "yes";
+  ExpectError(j, {"sites[0].carbon.clip", "true or false"});
+  j["sites"][0]["carbon"]["clip"] = true;
   auto c = ParseConfig(j.dump(), kData);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->runtime.checkpoint_storage, "site");
+  EXPECT_TRUE(c->sites[0].carbon.clip);
+  EXPECT_FALSE(c->sites[1].carbon.clip);
   EXPECT_EQ(ParseConfig(MinimalConfig().dump(), kData)->runtime.checkpoint_storage, "shared");
 }
 

@@ -256,6 +256,31 @@ TEST(ReadTraceErrors, ValuesOutsidePhysicalRanges) {
   EXPECT_TRUE(ReadSeries(kFix + "bad_negative_carbon.csv", "generic", "carbon", Signal::kPrice).ok());
 }
 
+// With clip (the user's explicit choice) the same values are clipped into range and counted.
+TEST(ReadTraceErrors, ClipOnRequestBringsValuesIntoRangeAndCountsThem) {
+  auto carbon = ReadSeries(kFix + "bad_negative_carbon.csv", "generic", "carbon", Signal::kCarbon, true);
+  ASSERT_TRUE(carbon.ok()) << carbon.status().ToString();
+  EXPECT_EQ(carbon->clipped, 1u);
+  EXPECT_EQ(carbon->values[2], 0.0) << "a negative intensity is clipped to 0";
+  EXPECT_EQ(carbon->values[1], 310.0);
+  for (const char* f : {"bad_outlier_wind.csv", "bad_spike_wind.csv"}) {
+    auto wind = ReadSeries(kFix + f, "generic", "wind", Signal::kWind, true);
+    ASSERT_TRUE(wind.ok()) << f << ": " << wind.status().ToString();
+    EXPECT_EQ(wind->clipped, 1u) << f;
+    auto unclipped = ReadSeries(kFix + f, "generic", "carbon", Signal::kCarbon);
+    ASSERT_TRUE(unclipped.ok());
+    // The spike is cut to 10x the 99th percentile: the profile is no longer flattened by it.
+    std::vector<double> v = wind->values;
+    std::sort(v.begin(), v.end());
+    const double p99 = v[static_cast<size_t>(0.99 * static_cast<double>(v.size() - 1))];
+    EXPECT_LE(v.back(), 10 * p99 + 1e-9) << f;
+  }
+  // Clean traces are unchanged by clip.
+  auto clean = ReadSeries(kFix + "bad_negative_carbon.csv", "generic", "wind", Signal::kWind, true);
+  ASSERT_TRUE(clean.ok());
+  EXPECT_EQ(clean->clipped, 0u);
+}
+
 TEST(ReadTraceErrors, UnsortedAndDuplicateTimes) {
   ExpectError(ReadTrace(kFix + "bad_unsorted.csv"), Code::kParseError,
               {"bad_unsorted.csv:4:", "'timestamp'", "line 3"});
