@@ -239,6 +239,28 @@ void ReadBattery(const json& j, const std::string& path, BatteryConfig& b, Statu
     *err = InvalidArgument(path + ".initial_soc: below min_soc; raise initial_soc or lower min_soc");
 }
 
+void ReadContracts(const json& j, const std::string& path, const std::string& base_dir, ContractConfig& c,
+                   Status* err) {
+  ObjectReader r(j, path, err);
+  if (const json* t = r.Find("ppa")) {
+    c.ppa.emplace();
+    ReadTrace(*t, r.Where("ppa"), base_dir, *c.ppa, err);
+  }
+  r.Number("ppa_mw", c.ppa_mw, 0, 1e6);
+  r.Number("ppa_share", c.ppa_share, 0, 1e3);
+  r.Number("certificates_mw", c.certificates_mw, 0, 1e6);
+  r.Number("certificates_mwh", c.certificates_mwh, 0, 1e12);
+  r.Number("residual_mix_g_per_kwh", c.residual_mix_g_per_kwh, 0, 3000);
+  r.Finish();
+  if (!err->ok()) return;
+  if (c.ppa && (c.ppa_mw > 0) == (c.ppa_share > 0))
+    *err = InvalidArgument(path + ".ppa: give exactly one of ppa_mw (the trace is a profile scaled by its maximum) "
+                                  "or ppa_share (a share of the trace's own MW values)");
+  else if (!c.ppa && (c.ppa_mw > 0 || c.ppa_share > 0))
+    *err = InvalidArgument(path + ".ppa_mw/ppa_share: a PPA needs its trace, e.g. \"ppa\": {\"file\": \"x.csv\", "
+                                  "\"column\": \"WND\"}");
+}
+
 void ReadSite(const json& j, const std::string& path, const std::string& base_dir, SiteConfig& s,
               Status* err) {
   ObjectReader r(j, path, err);
@@ -265,6 +287,7 @@ void ReadSite(const json& j, const std::string& path, const std::string& base_di
   r.Number("price_per_mwh", s.price_per_mwh, 0, 1e6);
   r.Number("grid_limit_mw", s.grid_limit_mw, 0, std::numeric_limits<double>::infinity());
   if (const json* b = r.Find("battery")) ReadBattery(*b, r.Where("battery"), s.battery, err);
+  if (const json* c = r.Find("contracts")) ReadContracts(*c, r.Where("contracts"), base_dir, s.contracts, err);
   if (const json* h = r.Find("hosts")) {
     if (!h->is_array()) r.Fail("hosts", "must be an array of host names");
     else
@@ -380,6 +403,10 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
   if (const json* ac = r.Find("accounting")) {
     ObjectReader ar(*ac, "accounting", &err);
     ar.Number("wan_kwh_per_gb", c.accounting.wan_kwh_per_gb, 0, 100);
+    ar.String("basis", c.accounting.basis, false, {"auto", "direct", "life-cycle"});
+    ar.Number("wind_lifecycle_g_per_kwh", c.accounting.wind_lifecycle_g_per_kwh, 0, 3000);
+    ar.Number("solar_lifecycle_g_per_kwh", c.accounting.solar_lifecycle_g_per_kwh, 0, 3000);
+    ar.Number("battery_lifecycle_g_per_kwh", c.accounting.battery_lifecycle_g_per_kwh, 0, 3000);
     ar.Finish();
   }
   if (const json* rt = r.Find("runtime")) {

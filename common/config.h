@@ -51,6 +51,21 @@ struct GpuConfig {
   double memory_gb = 80;
 };
 
+// What a site buys besides grid power, for market-based carbon (GHG Protocol Scope 2) and the
+// hourly carbon-free-energy score (docs/accounting.md).
+struct ContractConfig {
+  // A power purchase agreement: clean energy delivered in each interval. With ppa_mw the trace is a
+  // profile scaled by its maximum (like wind); with ppa_share the contract is that share of the
+  // trace's own MW values (e.g. 0.1 of a wind farm's output). Exactly one of them when `ppa` is set.
+  std::optional<TraceRef> ppa;
+  double ppa_mw = 0;
+  double ppa_share = 0;
+  double certificates_mw = 0;        // certificates matched hour by hour: this many MW every hour
+  double certificates_mwh = 0;       // certificates matched annually: a pool over the whole run
+  double residual_mix_g_per_kwh = -1;  // intensity of grid energy no instrument covers; < 0: the grid average
+  bool any() const { return ppa || certificates_mw > 0 || certificates_mwh > 0 || residual_mix_g_per_kwh >= 0; }
+};
+
 struct SiteConfig {
   std::string name;
   int gpus = 0;
@@ -65,6 +80,7 @@ struct SiteConfig {
   double price_per_mwh = 0;         // flat grid price when no price trace is given
   double grid_limit_mw = std::numeric_limits<double>::infinity();
   BatteryConfig battery;
+  ContractConfig contracts;
   std::vector<std::string> hosts;   // cluster mode: host names belonging to this site
   int ranks = 0;                    // one-box mode: worker processes simulating this site
 };
@@ -127,6 +143,17 @@ struct AccountingConfig {
   // sites at both ends. Default: Aslan et al. (2018), 0.06 kWh/GB for 2015, halving every two
   // years, gives about 0.006 kWh/GB for 2022 (the traces' year).
   double wan_kwh_per_gb = 0.006;
+  // One emission-factor basis per run: "direct" (operational: on-site wind, solar and the battery
+  // count 0), "life-cycle" (they count the factors below; the grid traces must be life-cycle too), or
+  // "auto": from the grid traces' columns (Electricity Maps' "(LCA)" column is life-cycle; a run
+  // whose traces disagree is refused).
+  std::string basis = "auto";
+  // Life-cycle factors, gCO2e per kWh: IPCC AR5 WGIII Annex III medians (onshore wind 11, utility
+  // PV 48); the battery's own manufacturing per kWh it delivers (about 100 kgCO2e per kWh of
+  // capacity over some 4,000 cycles: 25 g/kWh).
+  double wind_lifecycle_g_per_kwh = 11;
+  double solar_lifecycle_g_per_kwh = 48;
+  double battery_lifecycle_g_per_kwh = 25;
 };
 
 struct Config {

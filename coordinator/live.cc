@@ -33,6 +33,7 @@
 #include "coordinator/simulator.h"
 #include "sharding/model_profile.h"
 #include "sharding/partitioner.h"
+#include "energy/contracts.h"
 #include "energy/forecast.h"
 
 namespace gt {
@@ -1445,6 +1446,8 @@ Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::v
       ASSIGN_OR_RETURN(LedgerRow row, AccountLiveInterval(cfg.sites[s], TimeAt(b), hours, wall, busy[s] * share,
                                                           site_workers[s], gpus, steps, supply[s].At(i), soc_v[s]));
       BookWan(row.load, wan_bytes_per_step * steps / 1e9, cfg.accounting.wan_kwh_per_gb, row.carbon_g_per_kwh);
+      double annual_left = AnnualCertificatesLeft(cfg.sites[s], l);
+      BookMarket(cfg.sites[s], cfg.accounting, sim->basis() == "life-cycle", supply[s].At(i), row, &annual_left);
       soc_v[s] = row.flow.soc_after_mwh;
       RETURN_IF_ERROR(l.Add(row));
     }
@@ -2003,6 +2006,7 @@ json LiveCoordinator::Impl::BuildReport() const {
   report["step_seconds"] = sts;
   report["cost_model_check"] = CheckCostModel(model, stages, R, stage_wall, stage_compute);
   report["ledger"] = ledger.ToJson();
+  report["emission_basis"] = sim->basis();
   report["ledger_max_imbalance_mwh"] = ledger.MaxImbalanceMwh();
   report["ledger_complete"] = !beyond_traces;
   report["checkpoints"] = ckpts->records();
@@ -2150,6 +2154,10 @@ std::string FormatLiveReport(const json& r, int every) {
      << " MWh at the end vs the start; drawdown charged at the sites' mean grid intensity " << std::setprecision(2)
      << totals.value("battery_drawdown_kg", 0.0) << std::noshowpos << " kg -> " << totals.value("carbon_reconciled_kg", 0.0)
      << " kg with the books closed\n";
+  os << "carbon (" << r.value("emission_basis", std::string("direct")) << " basis): location-based "
+     << totals.value("carbon_kg", 0.0) << " kg, market-based " << totals.value("market_carbon_kg", 0.0)
+     << " kg (never added together); hourly carbon-free energy " << std::setprecision(1)
+     << 100 * totals.value("cfe_score", 0.0) << " %\n" << std::setprecision(2);
   os << "ledger max imbalance: " << std::scientific << std::setprecision(2) << r.value("ledger_max_imbalance_mwh", 0.0)
      << " MWh\n" << std::fixed;
   if (r.contains("cost_model_check") && r["cost_model_check"].contains("predicted_step_s"))

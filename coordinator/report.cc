@@ -54,6 +54,15 @@ std::string FormatTable(const std::vector<PolicyReport>& reports, double lower_b
     std::snprintf(line, sizeof line, "proven lower bound on grid carbon: %.1f kg\n", lower_bound_kg);
     os << line;
   }
+  // Both carbon methods side by side (never summed) and the hourly carbon-free-energy score.
+  os << "carbon, " << (reports.empty() ? std::string("direct") : reports[0].result.basis)
+     << " basis: location-based (the table) | market-based (contracts, certificates, residual mix) | hourly CFE:\n";
+  for (const auto& r : reports) {
+    const auto& t = r.result.totals;
+    std::snprintf(line, sizeof line, "  %-19s %10.1f kg | %10.1f kg | %5.1f %%\n", r.result.policy.c_str(), t.carbon_kg,
+                  t.market_carbon_kg(), 100 * t.cfe_score());
+    os << line;
+  }
   // Closing the books on the batteries: what each policy drew from them over the job, at the
   // sites' mean grid intensity (grid_kgCO2 above leaves the starting charge free).
   os << "battery state at the end vs the start (drawdown charged at the site's mean grid intensity):\n";
@@ -83,6 +92,10 @@ nlohmann::json ReportJson(const std::string& config_name, const std::vector<Poli
                        {"grid", t.grid_mwh}, {"total", t.demand_mwh}, {"curtailed", t.curtailed_mwh},
                        {"battery_loss", t.battery_loss_mwh}, {"unmet", t.unmet_mwh}};
     p["load_mwh"] = LoadJson(t.load);  // demand by what draws it, GPU-hours, WAN (docs/accounting.md)
+    p["emission_basis"] = s.basis;
+    p["market_carbon_kg"] = t.market_carbon_kg();
+    p["cfe_score"] = t.cfe_score();
+    p["market"] = MarketJson(t.market);
     p["renewable_share"] = t.renewable_share();
     p["battery_change_mwh"] = t.battery_change_mwh;
     p["battery_drawdown_kg"] = t.battery_drawdown_kg;
@@ -114,7 +127,7 @@ Status WriteReportCsv(const std::string& path, const std::vector<PolicyReport>& 
   out << "policy,forecaster,grid_carbon_kg,renewable_mwh,battery_mwh,grid_mwh,total_mwh,curtailed_mwh,"
          "renewable_share,completion_hours,deadline_met,pauses,resizes,migrations,checkpoints,"
          "carbon_vs_agnostic,time_vs_agnostic,carbon_vs_oracle,time_vs_oracle,battery_change_mwh,"
-         "battery_drawdown_kg,carbon_reconciled_kg\n";
+         "battery_drawdown_kg,carbon_reconciled_kg,market_carbon_kg,cfe_score,emission_basis\n";
   for (const auto& r : reports) {
     const auto& s = r.result;
     const auto& t = s.totals;
@@ -124,7 +137,8 @@ Status WriteReportCsv(const std::string& path, const std::vector<PolicyReport>& 
         << (s.deadline_met ? "true" : "false") << ',' << s.pauses << ',' << s.resizes << ',' << s.migrations << ','
         << s.checkpoints << ',' << r.carbon_vs_agnostic << ',' << r.time_vs_agnostic << ',' << r.carbon_vs_oracle
         << ',' << r.time_vs_oracle << ',' << t.battery_change_mwh << ',' << t.battery_drawdown_kg << ','
-        << t.carbon_reconciled_kg() << '\n';
+        << t.carbon_reconciled_kg() << ',' << t.market_carbon_kg() << ',' << t.cfe_score() << ','
+        << CsvEscape(s.basis) << '\n';
   }
   if (!out) return IoError("write to '" + path + "' failed");
   return Status::Ok();

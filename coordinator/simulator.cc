@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "coordinator/lp.h"
+#include "energy/contracts.h"
 #include "energy/forecast.h"
 
 namespace gt {
@@ -24,7 +25,8 @@ Result<Simulator> Simulator::Create(const Config& config, std::vector<SiteSupply
     if (s.size() <= history_steps)
       return InvalidArgument("simulator: the supply of site '" + s.site + "' ends before the job starts");
   ASSIGN_OR_RETURN(OptionMenu menu, OptionMenu::Build(config, menu_options));
-  return Simulator(config, std::move(menu), std::move(supply), history_steps);
+  ASSIGN_OR_RETURN(std::string basis, ResolveBasis(config, supply));
+  return Simulator(config, std::move(menu), std::move(supply), history_steps, std::move(basis));
 }
 
 Result<Simulator> Simulator::FromConfig(const Config& config, MenuOptions menu_options) {
@@ -81,6 +83,9 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
   r.policy = policy.name();
   r.forecaster = engine->forecaster();
   for (const auto& s : config_.sites) r.site_names.push_back(s.name);
+  r.basis = basis_;
+  std::vector<double> annual_left;
+  for (const auto& s : config_.sites) annual_left.push_back(s.contracts.certificates_mwh);
 
   EngineState st;
   st.battery_soc_mwh.resize(n_sites);
@@ -143,6 +148,8 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
       row.carbon_g_per_kwh = supply_[s].carbon_g_per_kwh[i];
       row.flow = flow;
       row.load = load;
+      BookMarket(config_.sites[s], config_.accounting, basis_ == "life-cycle", supply_[s].At(i), row,
+                 &annual_left[s]);
       RETURN_IF_ERROR(r.ledger.Add(row));
       tp.renewable_mw.push_back(supply_[s].renewable_mw[i]);
       tp.load_mw.push_back(flow.demand_mwh / dt);

@@ -47,6 +47,7 @@ struct SimResult {
   double migrated_bytes = 0;
   std::vector<TimelinePoint> timeline;
   std::vector<std::string> site_names;
+  std::string basis;                  // emission-factor basis of the carbon figures
 };
 
 class Simulator {
@@ -76,14 +77,17 @@ class Simulator {
   const OptionMenu& menu() const { return menu_; }
   const Config& config() const { return config_; }
   const std::vector<SiteSupplyTrace>& supply() const { return supply_; }
+  // The run's emission-factor basis ("direct" or "life-cycle", energy/contracts.h ResolveBasis).
+  const std::string& basis() const { return basis_; }
 
  private:
-  Simulator(Config c, OptionMenu m, std::vector<SiteSupplyTrace> s, size_t h)
-      : config_(std::move(c)), menu_(std::move(m)), supply_(std::move(s)), history_(h) {}
+  Simulator(Config c, OptionMenu m, std::vector<SiteSupplyTrace> s, size_t h, std::string basis)
+      : config_(std::move(c)), menu_(std::move(m)), supply_(std::move(s)), history_(h), basis_(std::move(basis)) {}
   Config config_;
   OptionMenu menu_;
   std::vector<SiteSupplyTrace> supply_;
   size_t history_;
+  std::string basis_;
 };
 
 }  // namespace gt

@@ -25,10 +25,11 @@ void Accumulate(LedgerTotals& t, const LedgerRow& r) {
   t.grid_mwh += f.grid_mwh;
   t.unmet_mwh += f.unmet_mwh;
   t.curtailed_mwh += f.curtailed_mwh;
-  t.carbon_kg += f.carbon_kg + r.load.wan_carbon_kg;
+  t.carbon_kg += f.carbon_kg + r.load.wan_carbon_kg + r.market.onsite_carbon_kg;
   t.cost += f.cost;
   t.work_steps += r.work_steps;
   t.load.Add(r.load);
+  t.market.Add(r.market);
   t.gpu_hours_busy = t.load.busy_gpu_hours;
   t.gpu_hours_idle = t.load.idle_gpu_hours;
 }
@@ -45,6 +46,18 @@ const std::pair<const char*, double LoadBreakdown::*> kLoadFields[] = {
     {"wan_gb", &LoadBreakdown::wan_gb},
     {"wan_mwh", &LoadBreakdown::wan_mwh},
     {"wan_carbon_kg", &LoadBreakdown::wan_carbon_kg}};
+
+// The MarketBooking fields, by their CSV/JSON names.
+const std::pair<const char*, double MarketBooking::*> kMarketFields[] = {
+    {"ppa_mwh", &MarketBooking::ppa_mwh},
+    {"ppa_used_mwh", &MarketBooking::ppa_used_mwh},
+    {"certificates_mwh", &MarketBooking::certificates_mwh},
+    {"annual_certificates_mwh", &MarketBooking::annual_certificates_mwh},
+    {"residual_mwh", &MarketBooking::residual_mwh},
+    {"residual_g_per_kwh", &MarketBooking::residual_g_per_kwh},
+    {"market_carbon_kg", &MarketBooking::market_carbon_kg},
+    {"cfe_mwh", &MarketBooking::cfe_mwh},
+    {"onsite_carbon_kg", &MarketBooking::onsite_carbon_kg}};
 
 nlohmann::json TotalsJson(const LedgerTotals& t) {
   return {{"demand_mwh", t.demand_mwh},
@@ -69,6 +82,11 @@ nlohmann::json TotalsJson(const LedgerTotals& t) {
 nlohmann::json TotalsWithLoad(const LedgerTotals& t) {
   nlohmann::json j = TotalsJson(t);
   j.update(LoadJson(t.load));
+  // Rows' residual intensities do not add up: the totals carry the market-based figures instead.
+  for (const auto& [name, field] : kMarketFields)
+    if (std::string(name) != "residual_g_per_kwh" && std::string(name) != "market_carbon_kg") j[name] = t.market.*field;
+  j["market_carbon_kg"] = t.market_carbon_kg();
+  j["cfe_score"] = t.cfe_score();
   return j;
 }
 
@@ -95,7 +113,9 @@ const char* kCsvHeader =
     "time,site,hours,busy_gpus,idle_gpus,work_steps,carbon_g_per_kwh,demand_mwh,renewable_available_mwh,"
     "renewable_used_mwh,battery_charge_mwh,battery_discharge_mwh,battery_loss_mwh,grid_mwh,unmet_mwh,"
     "curtailed_mwh,soc_before_mwh,soc_after_mwh,carbon_kg,cost,gpu_busy_mwh,gpu_idle_mwh,host_mwh,"
-    "transition_mwh,pue_overhead_mwh,busy_gpu_hours,idle_gpu_hours,wan_gb,wan_mwh,wan_carbon_kg";
+    "transition_mwh,pue_overhead_mwh,busy_gpu_hours,idle_gpu_hours,wan_gb,wan_mwh,wan_carbon_kg,ppa_mwh,"
+    "ppa_used_mwh,certificates_mwh,annual_certificates_mwh,residual_mwh,residual_g_per_kwh,market_carbon_kg,"
+    "cfe_mwh,onsite_carbon_kg";
 
 std::string Fmt(double v) {
   char buf[40];
@@ -104,6 +124,16 @@ std::string Fmt(double v) {
 }
 
 }  // namespace
+
+void MarketBooking::Add(const MarketBooking& o) {
+  for (const auto& [name, field] : kMarketFields) this->*field += o.*field;
+}
+
+nlohmann::json MarketJson(const MarketBooking& market) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, field] : kMarketFields) j[name] = Num(market.*field);
+  return j;
+}
 
 nlohmann::json LoadJson(const LoadBreakdown& load) {
   nlohmann::json j = nlohmann::json::object();
@@ -215,6 +245,7 @@ Status Ledger::WriteCsv(const std::string& path) const {
                      f.soc_before_mwh, f.soc_after_mwh, f.carbon_kg, f.cost})
       text += "," + Fmt(v);
     for (const auto& [name, field] : kLoadFields) text += "," + Fmt(r.load.*field);
+    for (const auto& [name, field] : kMarketFields) text += "," + Fmt(r.market.*field);
     text += "\n";
   }
   return WriteFile(path, text, "ledger CSV");
@@ -234,6 +265,7 @@ nlohmann::json Ledger::ToJson() const {
                     {"carbon_g_per_kwh", Num(r.carbon_g_per_kwh)}});
     for (const auto& [name, field] : kFlowFields) rows.back()[name] = Num(f.*field);
     for (const auto& [name, field] : kLoadFields) rows.back()[name] = Num(r.load.*field);
+    for (const auto& [name, field] : kMarketFields) rows.back()[name] = Num(r.market.*field);
   }
   nlohmann::json sites = nlohmann::json::object();
   for (const auto& [name, t] : TotalsBySite()) sites[name] = TotalsWithLoad(t);
@@ -259,6 +291,7 @@ Result<Ledger> Ledger::FromJson(const nlohmann::json& j) {
       for (const auto& [name, field] : kFlowFields) row.flow.*field = num(name);
       // Ledgers saved before the load columns existed have none: they read as 0.
       for (const auto& [name, field] : kLoadFields) row.load.*field = r.contains(name) ? num(name) : 0.0;
+      for (const auto& [name, field] : kMarketFields) row.market.*field = r.contains(name) ? num(name) : 0.0;
     } catch (const nlohmann::json::exception& e) {
       return ParseError("ledger JSON row " + std::to_string(n) + ": " + e.what());
     }

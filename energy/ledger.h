@@ -17,6 +17,20 @@
 
 namespace gt {
 
+// A row's market-based booking and carbon-free energy (energy/contracts.h, docs/accounting.md).
+struct MarketBooking {
+  double ppa_mwh = 0;                  // clean energy the site's PPA delivered in the interval
+  double ppa_used_mwh = 0;             // of it, matched to the site's grid energy in the same interval
+  double certificates_mwh = 0;         // hourly-matched certificates applied
+  double annual_certificates_mwh = 0;  // certificates applied from the run's annual pool
+  double residual_mwh = 0;             // grid energy no instrument covers
+  double residual_g_per_kwh = 0;       // its intensity (the residual mix, else the grid average)
+  double market_carbon_kg = 0;         // residual_mwh x residual_g_per_kwh
+  double cfe_mwh = 0;                  // demand met by carbon-free supply in the same interval
+  double onsite_carbon_kg = 0;         // life-cycle emissions of on-site generation and battery (0: direct basis)
+  void Add(const MarketBooking& o);
+};
+
 struct LedgerRow {
   UnixSeconds time = 0;       // start of the interval
   double hours = 1;           // length of the interval
@@ -27,15 +41,23 @@ struct LedgerRow {
   double carbon_g_per_kwh = 0;
   PowerFlow flow;
   LoadBreakdown load;         // flow.demand_mwh by what draws it, GPU-hours, WAN transfer energy
+  MarketBooking market;       // market-based carbon, carbon-free energy, life-cycle on-site emissions
 };
 
 struct LedgerTotals {
-  // carbon_kg = grid carbon of the facilities (grid_mwh x intensity, per row) + the WAN's
-  // (load.wan_carbon_kg); gpu_hours_* = load.*_gpu_hours (the hours GPUs actually trained or waited).
+  // Location-based: carbon_kg = the facilities' grid carbon (grid_mwh x intensity, per row) + the
+  // WAN's (load.wan_carbon_kg) + on-site life-cycle emissions (market.onsite_carbon_kg; 0 on a direct
+  // basis). Market-based, never added to it: market_carbon_kg() = market.market_carbon_kg + the same
+  // WAN and on-site terms. gpu_hours_* = load.*_gpu_hours (the hours GPUs trained or waited).
   double demand_mwh = 0, renewable_used_mwh = 0, battery_discharge_mwh = 0, battery_charge_mwh = 0,
          battery_loss_mwh = 0, grid_mwh = 0, unmet_mwh = 0, curtailed_mwh = 0, carbon_kg = 0, cost = 0,
          work_steps = 0, gpu_hours_busy = 0, gpu_hours_idle = 0;
   LoadBreakdown load;
+  MarketBooking market;
+  double market_carbon_kg() const { return market.market_carbon_kg + load.wan_carbon_kg + market.onsite_carbon_kg; }
+  // The hourly carbon-free-energy score: the share of the demand met by carbon-free supply in the
+  // same interval (24/7 matching).
+  double cfe_score() const { return demand_mwh > 0 ? market.cfe_mwh / demand_mwh : 0; }
   // Closing the books on the batteries: the change of their state of charge over the ledger (last
   // row's state after minus first row's state before, per site, summed), and the carbon of the
   // energy drawn down, charged at each site's mean grid intensity over its rows (the energy would
@@ -50,6 +72,8 @@ struct LedgerTotals {
 
 // The LoadBreakdown fields by their ledger names ({"gpu_busy_mwh": ..., "wan_carbon_kg": ...}).
 nlohmann::json LoadJson(const LoadBreakdown& load);
+// The MarketBooking fields by their ledger names.
+nlohmann::json MarketJson(const MarketBooking& market);
 
 class Ledger {
  public:

@@ -211,22 +211,28 @@ Result<SiteSupplyTrace> LoadSiteSupply(const SiteConfig& site, UnixSeconds from,
   out.price_per_mwh.assign(n, site.price_per_mwh);
   out.carbon_g_per_kwh.assign(n, 0.0);
 
-  auto add_profile = [&](const char* what, const std::optional<TraceRef>& ref, Signal sig,
-                         double mw) -> Status {
-    if (!(mw > 0)) return Status::Ok();
+  // Adds mw x profile (normalised by its maximum, or the trace's own values x `share`) to `into`.
+  auto add_profile = [&](const char* what, const std::optional<TraceRef>& ref, Signal sig, double mw,
+                         std::vector<double>& into, double share = 0) -> Status {
+    if (!(mw > 0) && !(share > 0)) return Status::Ok();
     if (!ref) return InvalidArgument("site '" + site.name + "': " + what + "_mw > 0 but no " + what + " trace");
-    ASSIGN_OR_RETURN(Series s, LoadOne(site, what, *ref, sig, true, from, to, step_seconds, &out.filled));
+    ASSIGN_OR_RETURN(Series s, LoadOne(site, what, *ref, sig, !(share > 0), from, to, step_seconds, &out.filled));
+    into.resize(n, 0.0);
     // Net generation can dip below zero (plant self-consumption at night); a farm's output cannot.
     for (size_t i = 0; i < n; ++i)
-      out.renewable_mw[i] += mw * std::max(0.0, s.At(from + static_cast<int64_t>(i) * step_seconds));
+      into[i] += (share > 0 ? share : mw) * std::max(0.0, s.At(from + static_cast<int64_t>(i) * step_seconds));
     return Status::Ok();
   };
-  RETURN_IF_ERROR(add_profile("wind", site.wind, Signal::kWind, site.wind_mw));
-  RETURN_IF_ERROR(add_profile("solar", site.solar, Signal::kSolar, site.solar_mw));
+  RETURN_IF_ERROR(add_profile("wind", site.wind, Signal::kWind, site.wind_mw, out.renewable_mw));
+  RETURN_IF_ERROR(add_profile("solar", site.solar, Signal::kSolar, site.solar_mw, out.solar_mw));
+  for (size_t i = 0; i < out.solar_mw.size(); ++i) out.renewable_mw[i] += out.solar_mw[i];
+  RETURN_IF_ERROR(add_profile("ppa", site.contracts.ppa, Signal::kWind, site.contracts.ppa_mw, out.ppa_mw,
+                              site.contracts.ppa_share));
 
   ASSIGN_OR_RETURN(Series carbon,
                    LoadOne(site, "carbon", site.carbon, Signal::kCarbon, false, from, to, step_seconds, &out.filled));
   for (size_t i = 0; i < n; ++i) out.carbon_g_per_kwh[i] = carbon.At(from + static_cast<int64_t>(i) * step_seconds);
+  out.carbon_column = carbon.name;
 
   if (site.price) {
     ASSIGN_OR_RETURN(Series price,

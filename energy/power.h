@@ -32,6 +32,8 @@ struct SiteSupply {
   double renewable_mw = 0;     // on-site wind + solar available (average over the interval)
   double carbon_g_per_kwh = 0; // grid intensity
   double price_per_mwh = 0;    // grid price
+  double solar_mw = 0;         // the solar part of renewable_mw (life-cycle factors differ)
+  double ppa_mw = 0;           // clean power delivered by the site's PPA (market-based accounting)
 };
 
 struct PowerFlow {
@@ -112,10 +114,16 @@ struct SiteSupplyTrace {
   std::vector<double> renewable_mw;
   std::vector<double> carbon_g_per_kwh;
   std::vector<double> price_per_mwh;
+  std::vector<double> solar_mw;        // may be empty (no solar)
+  std::vector<double> ppa_mw;          // may be empty (no PPA)
+  std::string carbon_column;           // the grid intensity column read (its emission-factor basis)
   size_t filled = 0;  // gap-filled values across the traces used
 
   size_t size() const { return carbon_g_per_kwh.size(); }
-  SiteSupply At(size_t i) const { return {renewable_mw[i], carbon_g_per_kwh[i], price_per_mwh[i]}; }
+  SiteSupply At(size_t i) const {
+    return {renewable_mw[i], carbon_g_per_kwh[i], price_per_mwh[i], i < solar_mw.size() ? solar_mw[i] : 0.0,
+            i < ppa_mw.size() ? ppa_mw[i] : 0.0};
+  }
 };
 
 // Loads the site's traces and resamples them onto [from, to) at `step_seconds`. The capacity-factor

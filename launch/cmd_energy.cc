@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "energy/contracts.h"
 #include "energy/ledger.h"
 #include "energy/power.h"
 #include "launch/command.h"
@@ -107,6 +108,8 @@ int RunEnergy(const EnergyArgs& args) {
               "grid/carbon: location-based; renew: share of demand met by renewables and battery\n",
               by_day ? "day" : "interval");
 
+  auto basis = ResolveBasis(*cfg, supplies);
+  if (!basis.ok()) return Fail("energy", basis.status());
   Ledger ledger;
   for (size_t k = 0; k < cfg->sites.size(); ++k) {
     const SiteConfig& site = cfg->sites[k];
@@ -121,6 +124,7 @@ int RunEnergy(const EnergyArgs& args) {
 
     std::vector<Bucket> buckets;
     double soc = site.battery.initial_soc * site.battery.capacity_mwh;
+    double annual_left = site.contracts.certificates_mwh;
     bool any_unmet = false;
     for (size_t i = 0; i < sup->size(); ++i) {
       const UnixSeconds t = from + static_cast<int64_t>(i) * step;
@@ -134,6 +138,7 @@ int RunEnergy(const EnergyArgs& args) {
       row.idle_gpus = site.gpus - row.busy_gpus;
       row.carbon_g_per_kwh = s.carbon_g_per_kwh;
       row.flow = DispatchGpuPhases(site, soc, s, {{hours, busy, site.gpus - busy, false}}, &row.load);
+      BookMarket(site, cfg->accounting, *basis == "life-cycle", s, row, &annual_left);
       soc = row.flow.soc_after_mwh;
       Status st = ledger.Add(row);
       if (!st.ok()) return Fail("energy", st);
@@ -178,6 +183,9 @@ int RunEnergy(const EnergyArgs& args) {
               EnergyText(all.demand_mwh).c_str(), EnergyText(all.load.gpu_busy_mwh).c_str(),
               EnergyText(all.load.gpu_idle_mwh).c_str(), EnergyText(all.load.host_mwh).c_str(),
               EnergyText(all.load.pue_overhead_mwh).c_str());
+  std::printf("carbon (%s basis): location-based %.1f kg, market-based %.1f kg (never added together); hourly "
+              "carbon-free energy %.1f %%\n",
+              basis->c_str(), all.carbon_kg, all.market_carbon_kg(), 100 * all.cfe_score());
 
   if (!args.csv.empty()) {
     Status st = ledger.WriteCsv(args.csv);

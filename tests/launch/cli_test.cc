@@ -112,6 +112,34 @@ TEST_F(CliTest, EveryTotalOfSimulateIsReproducibleFromItsLedgerCsv) {
   const json g = json::parse(in)["policies"][0];
   EXPECT_GT(g["load_mwh"]["wan_gb"].get<double>(), g["migrated_gb"].get<double>() * 0.99);
   EXPECT_GT(g["load_mwh"]["wan_carbon_kg"].get<double>(), 0);
+  EXPECT_EQ(g["emission_basis"], "direct") << "EIA-930 avg_CI is a direct intensity";
+}
+
+// Market-based carbon and the hourly CFE score with a PPA, hourly and annual certificates and a
+// residual mix: reported side by side with the location-based figure and reproducible from the CSV.
+TEST_F(CliTest, MarketBasedCarbonAndCfeAreReproducibleFromTheLedgerCsv) {
+  const std::string cfg = Config("contracts.json", [](json& c) {
+    json wind = c["sites"][1]["wind"];  // another site's wind farm: the PPA takes a share of its output
+    c["sites"][0]["contracts"] = {{"ppa", wind}, {"ppa_share", 0.00002}, {"certificates_mw", 0.05},
+                                  {"certificates_mwh", 2.0}, {"residual_mix_g_per_kwh", 450}};
+    c["sites"][2]["contracts"] = {{"residual_mix_g_per_kwh", 700}};
+  });
+  const std::string js = dir_ + "/m.json", csv = dir_ + "/m.csv";
+  Outcome o = Greentrain("simulate " + cfg + " --policy carbon-agnostic --json " + js + " --ledger " + csv);
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("market-based"), std::string::npos) << o.output;
+  std::ifstream in(js);
+  const json p = json::parse(in)["policies"][0];
+  double row_error = 1;
+  const json t = testing::RecomputeTotalsFromCsv(csv, &row_error);
+  EXPECT_LT(row_error, 1e-9) << "a row's instruments do not add up to its grid energy";
+  EXPECT_NEAR(p["market_carbon_kg"].get<double>(), t["market_carbon_kg"].get<double>(), 1e-6);
+  EXPECT_NEAR(p["cfe_score"].get<double>(), t["cfe_score"].get<double>(), 1e-12);
+  EXPECT_NEAR(p["grid_carbon_kg"].get<double>(), t["carbon_kg"].get<double>(), 1e-6);
+  EXPECT_NEAR(p["market"]["annual_certificates_mwh"].get<double>(), 2.0, 1e-9) << "the annual pool is used up";
+  EXPECT_GT(p["market"]["ppa_used_mwh"].get<double>(), 0);
+  EXPECT_GT(p["market"]["certificates_mwh"].get<double>(), 0);
+  EXPECT_NE(p["market_carbon_kg"].get<double>(), p["grid_carbon_kg"].get<double>());
 }
 
 TEST_F(CliTest, HelpListsEveryOptionOfACommand) {

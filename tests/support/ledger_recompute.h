@@ -48,10 +48,12 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
   const char* sums[] = {"demand_mwh", "renewable_used_mwh", "battery_discharge_mwh", "battery_charge_mwh",
                         "battery_loss_mwh", "grid_mwh", "unmet_mwh", "curtailed_mwh", "cost", "work_steps",
                         "gpu_busy_mwh", "gpu_idle_mwh", "host_mwh", "transition_mwh", "pue_overhead_mwh",
-                        "busy_gpu_hours", "idle_gpu_hours", "wan_gb", "wan_mwh", "wan_carbon_kg"};
+                        "busy_gpu_hours", "idle_gpu_hours", "wan_gb", "wan_mwh", "wan_carbon_kg", "ppa_mwh",
+                        "ppa_used_mwh", "certificates_mwh", "annual_certificates_mwh", "residual_mwh", "cfe_mwh",
+                        "onsite_carbon_kg"};
   nlohmann::json out = nlohmann::json::object();
   for (const char* k : sums) out[k] = 0.0;
-  double carbon = 0, worst = 0;
+  double carbon = 0, market = 0, worst = 0;
   struct Site {
     std::string first_time, last_time;
     double soc_first = 0, soc_last = 0, ci_sum = 0;
@@ -61,7 +63,8 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
   for (const auto& r : t.rows) {
     auto v = [&r](const char* k) { return std::stod(r.at(k)); };
     for (const char* k : sums) out[k] = out[k].get<double>() + v(k);
-    carbon += v("carbon_kg") + v("wan_carbon_kg");
+    carbon += v("carbon_kg") + v("wan_carbon_kg") + v("onsite_carbon_kg");
+    market += v("market_carbon_kg") + v("wan_carbon_kg") + v("onsite_carbon_kg");
     const double parts = v("gpu_busy_mwh") + v("gpu_idle_mwh") + v("host_mwh") + v("transition_mwh") +
                          v("pue_overhead_mwh");
     for (double e : {parts - v("demand_mwh"),
@@ -71,7 +74,10 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
                          v("curtailed_mwh"),
                      v("soc_after_mwh") - v("soc_before_mwh") - v("battery_charge_mwh") + v("battery_loss_mwh") +
                          v("battery_discharge_mwh"),
-                     v("carbon_kg") - v("grid_mwh") * v("carbon_g_per_kwh")})
+                     v("carbon_kg") - v("grid_mwh") * v("carbon_g_per_kwh"),
+                     v("grid_mwh") - v("ppa_used_mwh") - v("certificates_mwh") - v("annual_certificates_mwh") -
+                         v("residual_mwh"),
+                     v("market_carbon_kg") - v("residual_mwh") * v("residual_g_per_kwh")})
       worst = std::max(worst, std::fabs(e));
     Site& s = sites[r.at("site")];
     const std::string time = r.at("time");  // ISO-8601 UTC: sorts as text
@@ -87,11 +93,13 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
     if (c < 0) drawdown += -c * s.ci_sum / s.n;
   }
   out["carbon_kg"] = carbon;
+  out["market_carbon_kg"] = market;
   out["gpu_hours_busy"] = out["busy_gpu_hours"];
   out["gpu_hours_idle"] = out["idle_gpu_hours"];
   const double demand = out["demand_mwh"].get<double>();
   out["renewable_share"] =
       demand > 0 ? (out["renewable_used_mwh"].get<double>() + out["battery_discharge_mwh"].get<double>()) / demand : 0.0;
+  out["cfe_score"] = demand > 0 ? out["cfe_mwh"].get<double>() / demand : 0.0;
   out["battery_change_mwh"] = change;
   out["battery_drawdown_kg"] = drawdown;
   out["carbon_reconciled_kg"] = carbon + drawdown;
