@@ -280,6 +280,10 @@ void ReadSite(const json& j, const std::string& path, const std::string& base_di
   }
   if (const json* t = r.Find("carbon")) ReadTrace(*t, r.Where("carbon"), base_dir, s.carbon, err);
   else r.Fail("carbon", "is required: a trace of grid carbon intensity, e.g. {\"file\": \"x.csv\"}");
+  if (const json* t = r.Find("marginal_carbon")) {
+    s.marginal_carbon.emplace();
+    ReadTrace(*t, r.Where("marginal_carbon"), base_dir, *s.marginal_carbon, err);
+  }
   if (const json* t = r.Find("price")) {
     s.price.emplace();
     ReadTrace(*t, r.Where("price"), base_dir, *s.price, err);

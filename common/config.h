@@ -75,7 +75,8 @@ struct SiteConfig {
   std::optional<TraceRef> wind;     // generation profile; scaled by its yearly maximum
   double solar_mw = 0;
   std::optional<TraceRef> solar;
-  TraceRef carbon;                  // grid carbon intensity, gCO2/kWh
+  TraceRef carbon;                  // grid carbon intensity, gCO2/kWh (average)
+  std::optional<TraceRef> marginal_carbon;  // marginal grid intensity (e.g. WattTime MOER), gCO2/kWh
   std::optional<TraceRef> price;    // grid price, currency/MWh
   double price_per_mwh = 0;         // flat grid price when no price trace is given
   double grid_limit_mw = std::numeric_limits<double>::infinity();

@@ -94,6 +94,7 @@ nlohmann::json ReportJson(const std::string& config_name, const std::vector<Poli
     p["load_mwh"] = LoadJson(t.load);  // demand by what draws it, GPU-hours, WAN (docs/accounting.md)
     p["emission_basis"] = s.basis;
     p["market_carbon_kg"] = t.market_carbon_kg();
+    p["marginal_carbon_kg"] = t.marginal_carbon_kg();
     p["cfe_score"] = t.cfe_score();
     p["market"] = MarketJson(t.market);
     p["renewable_share"] = t.renewable_share();

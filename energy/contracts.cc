@@ -26,6 +26,8 @@ void BookMarket(const SiteConfig& site, const AccountingConfig& accounting, bool
   m.market_carbon_kg = m.residual_mwh * m.residual_g_per_kwh;  // MWh x g/kWh = kg
   // 24/7: only supply present in the same interval counts (certificates do not).
   m.cfe_mwh = std::min(f.demand_mwh, f.renewable_used_mwh + f.battery_discharge_mwh + m.ppa_mwh);
+  m.marginal_g_per_kwh = supply.marginal_g_per_kwh >= 0 ? supply.marginal_g_per_kwh : row.carbon_g_per_kwh;
+  m.marginal_carbon_kg = std::max(0.0, f.grid_mwh) * m.marginal_g_per_kwh;
   if (life_cycle) {
     const double solar_share =
         supply.renewable_mw > 0 ? std::clamp(supply.solar_mw / supply.renewable_mw, 0.0, 1.0) : 0.0;

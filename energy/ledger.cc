@@ -57,7 +57,9 @@ const std::pair<const char*, double MarketBooking::*> kMarketFields[] = {
     {"residual_g_per_kwh", &MarketBooking::residual_g_per_kwh},
     {"market_carbon_kg", &MarketBooking::market_carbon_kg},
     {"cfe_mwh", &MarketBooking::cfe_mwh},
-    {"onsite_carbon_kg", &MarketBooking::onsite_carbon_kg}};
+    {"onsite_carbon_kg", &MarketBooking::onsite_carbon_kg},
+    {"marginal_g_per_kwh", &MarketBooking::marginal_g_per_kwh},
+    {"marginal_carbon_kg", &MarketBooking::marginal_carbon_kg}};
 
 nlohmann::json TotalsJson(const LedgerTotals& t) {
   return {{"demand_mwh", t.demand_mwh},
@@ -84,8 +86,11 @@ nlohmann::json TotalsWithLoad(const LedgerTotals& t) {
   j.update(LoadJson(t.load));
   // Rows' residual intensities do not add up: the totals carry the market-based figures instead.
   for (const auto& [name, field] : kMarketFields)
-    if (std::string(name) != "residual_g_per_kwh" && std::string(name) != "market_carbon_kg") j[name] = t.market.*field;
+    if (std::string(name) != "residual_g_per_kwh" && std::string(name) != "market_carbon_kg" &&
+        std::string(name) != "marginal_g_per_kwh" && std::string(name) != "marginal_carbon_kg")
+      j[name] = t.market.*field;
   j["market_carbon_kg"] = t.market_carbon_kg();
+  j["marginal_carbon_kg"] = t.marginal_carbon_kg();
   j["cfe_score"] = t.cfe_score();
   return j;
 }
@@ -115,7 +120,7 @@ const char* kCsvHeader =
     "curtailed_mwh,soc_before_mwh,soc_after_mwh,carbon_kg,cost,gpu_busy_mwh,gpu_idle_mwh,host_mwh,"
     "transition_mwh,pue_overhead_mwh,busy_gpu_hours,idle_gpu_hours,wan_gb,wan_mwh,wan_carbon_kg,ppa_mwh,"
     "ppa_used_mwh,certificates_mwh,annual_certificates_mwh,residual_mwh,residual_g_per_kwh,market_carbon_kg,"
-    "cfe_mwh,onsite_carbon_kg";
+    "cfe_mwh,onsite_carbon_kg,marginal_g_per_kwh,marginal_carbon_kg";
 
 std::string Fmt(double v) {
   char buf[40];

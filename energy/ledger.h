@@ -28,6 +28,8 @@ struct MarketBooking {
   double market_carbon_kg = 0;         // residual_mwh x residual_g_per_kwh
   double cfe_mwh = 0;                  // demand met by carbon-free supply in the same interval
   double onsite_carbon_kg = 0;         // life-cycle emissions of on-site generation and battery (0: direct basis)
+  double marginal_g_per_kwh = 0;       // the marginal intensity (the average where no marginal trace)
+  double marginal_carbon_kg = 0;       // grid_mwh x marginal_g_per_kwh
   void Add(const MarketBooking& o);
 };
 
@@ -55,6 +57,8 @@ struct LedgerTotals {
   LoadBreakdown load;
   MarketBooking market;
   double market_carbon_kg() const { return market.market_carbon_kg + load.wan_carbon_kg + market.onsite_carbon_kg; }
+  // Location-based at the marginal intensity (where a site has a marginal trace; else its average).
+  double marginal_carbon_kg() const { return market.marginal_carbon_kg + load.wan_carbon_kg + market.onsite_carbon_kg; }
   // The hourly carbon-free-energy score: the share of the demand met by carbon-free supply in the
   // same interval (24/7 matching).
   double cfe_score() const { return demand_mwh > 0 ? market.cfe_mwh / demand_mwh : 0; }

@@ -233,6 +233,13 @@ Result<SiteSupplyTrace> LoadSiteSupply(const SiteConfig& site, UnixSeconds from,
                    LoadOne(site, "carbon", site.carbon, Signal::kCarbon, false, from, to, step_seconds, &out.filled));
   for (size_t i = 0; i < n; ++i) out.carbon_g_per_kwh[i] = carbon.At(from + static_cast<int64_t>(i) * step_seconds);
   out.carbon_column = carbon.name;
+  if (site.marginal_carbon) {
+    ASSIGN_OR_RETURN(Series marginal, LoadOne(site, "marginal carbon", *site.marginal_carbon, Signal::kCarbon, false,
+                                              from, to, step_seconds, &out.filled));
+    out.marginal_g_per_kwh.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      out.marginal_g_per_kwh[i] = marginal.At(from + static_cast<int64_t>(i) * step_seconds);
+  }
 
   if (site.price) {
     ASSIGN_OR_RETURN(Series price,

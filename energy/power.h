@@ -34,6 +34,7 @@ struct SiteSupply {
   double price_per_mwh = 0;    // grid price
   double solar_mw = 0;         // the solar part of renewable_mw (life-cycle factors differ)
   double ppa_mw = 0;           // clean power delivered by the site's PPA (market-based accounting)
+  double marginal_g_per_kwh = -1;  // marginal grid intensity; < 0: no marginal trace
 };
 
 struct PowerFlow {
@@ -116,13 +117,14 @@ struct SiteSupplyTrace {
   std::vector<double> price_per_mwh;
   std::vector<double> solar_mw;        // may be empty (no solar)
   std::vector<double> ppa_mw;          // may be empty (no PPA)
+  std::vector<double> marginal_g_per_kwh;  // may be empty (no marginal trace)
   std::string carbon_column;           // the grid intensity column read (its emission-factor basis)
   size_t filled = 0;  // gap-filled values across the traces used
 
   size_t size() const { return carbon_g_per_kwh.size(); }
   SiteSupply At(size_t i) const {
     return {renewable_mw[i], carbon_g_per_kwh[i], price_per_mwh[i], i < solar_mw.size() ? solar_mw[i] : 0.0,
-            i < ppa_mw.size() ? ppa_mw[i] : 0.0};
+            i < ppa_mw.size() ? ppa_mw[i] : 0.0, i < marginal_g_per_kwh.size() ? marginal_g_per_kwh[i] : -1.0};
   }
 };
 

@@ -76,6 +76,13 @@ TEST(Contracts, WithoutContractsMarketEqualsLocationAndGridAverageIsTheResidual)
   BookMarket(site, acc, false, SiteSupply{}, r, nullptr);
   EXPECT_DOUBLE_EQ(r.market.residual_g_per_kwh, 250);
   EXPECT_DOUBLE_EQ(r.market.market_carbon_kg, r.flow.carbon_kg);
+  EXPECT_DOUBLE_EQ(r.market.marginal_carbon_kg, r.flow.carbon_kg) << "no marginal trace: the average";
+  // With a marginal trace: 3 MWh from the grid at 700 g/kWh.
+  SiteSupply sup;
+  sup.marginal_g_per_kwh = 700;
+  BookMarket(site, acc, false, sup, r, nullptr);
+  EXPECT_DOUBLE_EQ(r.market.marginal_carbon_kg, 2100);
+  EXPECT_DOUBLE_EQ(r.flow.carbon_kg, 750) << "the average-based figure stays";
   EXPECT_DOUBLE_EQ(r.market.cfe_mwh, 1);
   EXPECT_DOUBLE_EQ(r.market.onsite_carbon_kg, 0) << "direct basis: on-site generation counts 0";
 }

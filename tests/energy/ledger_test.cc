@@ -175,8 +175,8 @@ TEST(Ledger, CsvExportInTimeOrder) {
   std::getline(in, line);
   auto header = SplitCsvLine(line);
   ASSERT_TRUE(header.ok());
-  ASSERT_EQ(header->size(), 39u);
-  EXPECT_EQ(header->back(), "onsite_carbon_kg");
+  ASSERT_EQ(header->size(), 41u);
+  EXPECT_EQ(header->back(), "marginal_carbon_kg");
   EXPECT_EQ((*header)[0], "time");
   EXPECT_EQ((*header)[1], "site");
   auto col = [&](const std::string& name) {
@@ -189,7 +189,7 @@ TEST(Ledger, CsvExportInTimeOrder) {
   while (std::getline(in, line)) {
     auto cells = SplitCsvLine(line);
     ASSERT_TRUE(cells.ok());
-    ASSERT_EQ(cells->size(), 39u) << line;
+    ASSERT_EQ(cells->size(), 41u) << line;
     rows.push_back(*cells);
   }
   ASSERT_EQ(rows.size(), 3u);

@@ -123,6 +123,7 @@ TEST_F(CliTest, MarketBasedCarbonAndCfeAreReproducibleFromTheLedgerCsv) {
     c["sites"][0]["contracts"] = {{"ppa", wind}, {"ppa_share", 0.00002}, {"certificates_mw", 0.05},
                                   {"certificates_mwh", 2.0}, {"residual_mix_g_per_kwh", 450}};
     c["sites"][2]["contracts"] = {{"residual_mix_g_per_kwh", 700}};
+    c["sites"][0]["marginal_carbon"] = c["sites"][1]["carbon"];  // a stand-in marginal trace
   });
   const std::string js = dir_ + "/m.json", csv = dir_ + "/m.csv";
   Outcome o = Greentrain("simulate " + cfg + " --policy carbon-agnostic --json " + js + " --ledger " + csv);
@@ -140,6 +141,8 @@ TEST_F(CliTest, MarketBasedCarbonAndCfeAreReproducibleFromTheLedgerCsv) {
   EXPECT_GT(p["market"]["ppa_used_mwh"].get<double>(), 0);
   EXPECT_GT(p["market"]["certificates_mwh"].get<double>(), 0);
   EXPECT_NE(p["market_carbon_kg"].get<double>(), p["grid_carbon_kg"].get<double>());
+  EXPECT_NEAR(p["marginal_carbon_kg"].get<double>(), t["marginal_carbon_kg"].get<double>(), 1e-6);
+  EXPECT_NE(p["marginal_carbon_kg"].get<double>(), p["grid_carbon_kg"].get<double>());
 }
 
 TEST_F(CliTest, HelpListsEveryOptionOfACommand) {

@@ -53,7 +53,7 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
                         "onsite_carbon_kg"};
   nlohmann::json out = nlohmann::json::object();
   for (const char* k : sums) out[k] = 0.0;
-  double carbon = 0, market = 0, worst = 0;
+  double carbon = 0, market = 0, marginal = 0, worst = 0;
   struct Site {
     std::string first_time, last_time;
     double soc_first = 0, soc_last = 0, ci_sum = 0;
@@ -65,6 +65,7 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
     for (const char* k : sums) out[k] = out[k].get<double>() + v(k);
     carbon += v("carbon_kg") + v("wan_carbon_kg") + v("onsite_carbon_kg");
     market += v("market_carbon_kg") + v("wan_carbon_kg") + v("onsite_carbon_kg");
+    marginal += v("marginal_carbon_kg") + v("wan_carbon_kg") + v("onsite_carbon_kg");
     const double parts = v("gpu_busy_mwh") + v("gpu_idle_mwh") + v("host_mwh") + v("transition_mwh") +
                          v("pue_overhead_mwh");
     for (double e : {parts - v("demand_mwh"),
@@ -77,7 +78,8 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
                      v("carbon_kg") - v("grid_mwh") * v("carbon_g_per_kwh"),
                      v("grid_mwh") - v("ppa_used_mwh") - v("certificates_mwh") - v("annual_certificates_mwh") -
                          v("residual_mwh"),
-                     v("market_carbon_kg") - v("residual_mwh") * v("residual_g_per_kwh")})
+                     v("market_carbon_kg") - v("residual_mwh") * v("residual_g_per_kwh"),
+                     v("marginal_carbon_kg") - v("grid_mwh") * v("marginal_g_per_kwh")})
       worst = std::max(worst, std::fabs(e));
     Site& s = sites[r.at("site")];
     const std::string time = r.at("time");  // ISO-8601 UTC: sorts as text
@@ -94,6 +96,7 @@ inline nlohmann::json RecomputeTotalsFromCsv(const std::string& path, double* ma
   }
   out["carbon_kg"] = carbon;
   out["market_carbon_kg"] = market;
+  out["marginal_carbon_kg"] = marginal;
   out["gpu_hours_busy"] = out["busy_gpu_hours"];
   out["gpu_hours_idle"] = out["idle_gpu_hours"];
   const double demand = out["demand_mwh"].get<double>();
