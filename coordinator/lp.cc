@@ -20,6 +20,19 @@ int LpSchedule::OptionAt(size_t t) const {
 
 int LpSchedule::FirstOption() const { return OptionAt(0); }
 
+namespace {
+
+// A deterministic limit on branch and bound (GLPK's own limit is wall-clock time).
+struct NodeBudget {
+  int64_t limit, used;
+};
+void CountNodes(glp_tree* tree, void* info) {
+  auto* b = static_cast<NodeBudget*>(info);
+  if (glp_ios_reason(tree) == GLP_ISELECT && ++b->used > b->limit) glp_ios_terminate(tree);
+}
+
+}  // namespace
+
 Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook,
                                    const std::vector<double>& soc_mwh, double dt, double work, size_t steps,
                                    const ScheduleOptions& options, const LpOptions& lp_options) {
@@ -198,9 +211,12 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     glp_iocp iocp;
     glp_init_iocp(&iocp);
     iocp.msg_lev = GLP_MSG_OFF;
-    iocp.tm_lim = static_cast<int>(lp_options.time_limit_seconds * 1000);
     iocp.mip_gap = 0.0;
+    NodeBudget budget{lp_options.node_limit, 0};
+    iocp.cb_func = CountNodes;
+    iocp.cb_info = &budget;
     int mrc = glp_intopt(P, &iocp);
+    out.nodes = budget.used;
     int st = glp_mip_status(P);
     out.optimal = mrc == 0 && st == GLP_OPT;
     if (st != GLP_OPT && st != GLP_FEAS) {

@@ -28,7 +28,8 @@ struct LpSchedule {
   std::vector<std::vector<double>> fraction;  // [t][o]
   double carbon_kg = 0;
   bool feasible = true;  // false: the work cannot be done within the outlook
-  bool optimal = true;   // false: the MIP stopped at its time limit (carbon_kg is not a bound)
+  bool optimal = true;   // false: the MIP stopped at its node limit (carbon_kg is not a bound)
+  int64_t nodes = 0;     // branch-and-bound subproblems the MIP explored
   // The option to run in the first interval (largest fraction), or -1 to pause when the planned
   // fraction of the first interval is below one half.
   int FirstOption() const;
@@ -39,9 +40,11 @@ struct LpSchedule {
 struct LpOptions {
   // Adds one binary per (interval, set of sites) so that each interval runs at most one placement
   // (no time-sharing between sites within an interval; levels at one placement may still mix).
-  // Solved by branch and bound; `optimal` tells whether it finished within the time limit.
+  // Solved by branch and bound; `optimal` tells whether it finished within the node limit.
   bool one_placement_per_interval = false;
-  double time_limit_seconds = 3;
+  // Branch and bound stops after this many subproblems: a count, not a wall-clock limit, so that the
+  // same inputs give the same plan on any machine and under any load.
+  int64_t node_limit = 20000;
   // With one placement per interval: entering a placement in interval t >= 1 that did not run in
   // t - 1 (a resume or a move) loses at least this much work, per placement group, in steps
   // (a lower estimate of restart plus transfer time times the group's slowest rate).

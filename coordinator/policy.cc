@@ -246,7 +246,6 @@ class Greentrain : public Policy {
       // The battery-aware linear program (coordinator/lp.h).
       LpOptions lpo;
       lpo.integral_first_step = true;
-      lpo.time_limit_seconds = 5;
       auto lp = SolveScheduleLp(menu, *outlook, in.battery_soc_mwh, in.interval_hours, work, usable, so, lpo);
       if (lp.ok()) {
         Plan p = Guarded(in, lp->FirstOption(), std::string(what) + " least-carbon schedule (LP)");

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -143,6 +144,62 @@ TEST_F(CliTest, MarketBasedCarbonAndCfeAreReproducibleFromTheLedgerCsv) {
   EXPECT_NE(p["market_carbon_kg"].get<double>(), p["grid_carbon_kg"].get<double>());
   EXPECT_NEAR(p["marginal_carbon_kg"].get<double>(), t["marginal_carbon_kg"].get<double>(), 1e-6);
   EXPECT_NE(p["marginal_carbon_kg"].get<double>(), p["grid_carbon_kg"].get<double>());
+}
+
+// The README's policy tables are pinned: each is what `simulate CONFIG --json` prints today, every
+// policy's grid carbon within 0.5 % (or 0.5 kg) and its deadline verdict exact. A change that moves
+// them must rerun the command and update the README in the same commit.
+TEST_F(CliTest, ReadmePolicyTablesMatchWhatSimulatePrints) {
+  std::ifstream readme(kSource + "/README.md");
+  std::stringstream ss;
+  ss << readme.rdbuf();
+  const std::string text = ss.str();
+  const std::map<std::string, std::string> configs = {
+      {"three-us-regions-2022", "launch/configs/default.json"},
+      {"tight-slack-1.1x", "launch/configs/scenarios/tight-slack-1.1x.json"},
+      {"loose-slack-3x", "launch/configs/scenarios/loose-slack-3x.json"},
+      {"winter-pjm-bpat-erco", "launch/configs/scenarios/winter-pjm-bpat-erco.json"},
+      {"grid-only-autumn", "launch/configs/scenarios/grid-only-autumn.json"}};
+  int tables = 0;
+  for (const auto& [name, path] : configs) {
+    const size_t at = text.find("**" + name + "** (proven lower bound");
+    ASSERT_NE(at, std::string::npos) << "the README has no table for " << name;
+    // Rows "| policy | kg | ... | deadline | ..." until the first line that is not a table row.
+    std::map<std::string, std::pair<double, std::string>> want;
+    std::istringstream lines(text.substr(at));
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("| ", 0) != 0) {
+        if (!want.empty()) break;
+        continue;
+      }
+      std::vector<std::string> cells;
+      std::stringstream cs(line);
+      std::string cell;
+      while (std::getline(cs, cell, '|')) {
+        const size_t b = cell.find_first_not_of(' '), e = cell.find_last_not_of(' ');
+        cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+      }
+      if (cells.size() < 9 || cells[1] == "policy" || cells[1].rfind("---", 0) == 0) continue;
+      want[cells[1]] = {std::stod(cells[2]), cells[8]};
+    }
+    ASSERT_EQ(want.size(), 6u) << name;
+    const std::string js = dir_ + "/" + name + ".json";
+    Outcome o = Greentrain("simulate " + kSource + "/" + path + " --json " + js);
+    ASSERT_EQ(o.code, 0) << o.output;
+    std::ifstream in(js);
+    for (const auto& p : json::parse(in)["policies"]) {
+      const std::string policy = p["policy"];
+      ASSERT_TRUE(want.count(policy)) << name << ": " << policy << " is not in the README's table";
+      const double kg = p["grid_carbon_kg"], readme_kg = want[policy].first;
+      EXPECT_NEAR(kg, readme_kg, std::max(0.5, 0.005 * readme_kg))
+          << name << " / " << policy << ": simulate prints " << kg << " kg, the README says " << readme_kg
+          << "; rerun `greentrain simulate " << path << " --json F` and update the README";
+      EXPECT_EQ(p["deadline_met"].get<bool>() ? "met" : "missed", want[policy].second) << name << " / " << policy;
+    }
+    ++tables;
+  }
+  EXPECT_EQ(tables, 5);
 }
 
 TEST_F(CliTest, HelpListsEveryOptionOfACommand) {
