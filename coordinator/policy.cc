@@ -43,25 +43,54 @@ Plan MakePlan(const PolicyInput& in, int option, std::string reason) {
 // The deadline guard every policy applies: if running `option` now would leave more work than the
 // fastest configuration can still finish before the deadline (keeping a reserve for the time lost
 // to a move, a checkpoint and one more interval), run the fastest configuration instead.
+// Work option `o` does in this interval after the time moving there from the current placement
+// costs (a checkpoint and the state's transfer when its stages differ).
+double WorkThisInterval(const PolicyInput& in, int o) {
+  if (o < 0) return 0;
+  const OptionMenu& menu = *in.menu;
+  const auto& stages = menu.option(o).partition.stages;
+  const double move_s = menu.MigrationSeconds(in.current.stages, stages);
+  const double overhead_h = move_s > 0 ? (move_s + menu.CheckpointSeconds(in.current.stages)) / 3600.0 : 0.0;
+  return menu.option(o).steps_per_hour * std::max(0.0, in.interval_hours - overhead_h);
+}
+
+// Grid carbon per step of option `o` now: each site's facility power beyond its renewables at the
+// current interval's intensity, over the option's rate.
+double KgPerStepNow(const PolicyInput& in, int o) {
+  const MenuOption& opt = in.menu->option(o);
+  double kg_per_h = 0;
+  for (int s : opt.sites)
+    kg_per_h += std::max(0.0, opt.facility_mw[s] - in.outlook[s].renewable_mw[0]) * in.outlook[s].carbon_g_per_kwh[0];
+  return opt.steps_per_hour > 0 ? kg_per_h / opt.steps_per_hour : 1e300;
+}
+
+// The deadline guard. An option is safe when, after this interval, the work left still fits at the
+// fastest configuration with a reserve of one interval and two moves. An unsafe choice is replaced by
+// the least-carbon safe option now (grid carbon per step; the fastest when it alone is safe), not by
+// the fastest outright: hurrying at the worst energy per step wastes carbon at the deadline.
 int Guard(const PolicyInput& in, int option, std::string* reason) {
   const OptionMenu& menu = *in.menu;
   const int fastest = menu.fastest();
   if (option == fastest) return option;
   const double dt = in.interval_hours;
-  const double rate = option >= 0 ? menu.option(option).steps_per_hour : 0;
   const double fast = menu.option(fastest).steps_per_hour;
   const double overhead_h =
       (menu.MigrationSeconds(in.current.stages, menu.option(fastest).partition.stages) +
        menu.CheckpointSeconds(menu.option(fastest).partition.stages)) / 3600.0;
   const double reserve_h = dt + 2 * overhead_h;
-  const double left_after = in.work_remaining_steps - rate * dt;
   const double can_do = fast * std::max(0.0, in.hours_to_deadline - dt - reserve_h);
-  if (left_after > can_do) {
-    *reason = "deadline guard: " + std::to_string(static_cast<long long>(in.work_remaining_steps)) +
-              " steps left, " + std::to_string(in.hours_to_deadline) + " h to deadline";
-    return fastest;
+  auto safe = [&](int o) { return in.work_remaining_steps - WorkThisInterval(in, o) <= can_do; };
+  if (safe(option)) return option;
+  int best = fastest;
+  double best_kg = KgPerStepNow(in, fastest);
+  for (int o = 0; o < menu.size(); ++o) {
+    if (o == fastest || !safe(o)) continue;
+    const double kg = KgPerStepNow(in, o);
+    if (kg < best_kg) best = o, best_kg = kg;
   }
-  return option;
+  *reason = "deadline guard: " + std::to_string(static_cast<long long>(in.work_remaining_steps)) + " steps left, " +
+            std::to_string(in.hours_to_deadline) + " h to deadline; the least-carbon option that keeps it";
+  return best;
 }
 
 Plan Guarded(const PolicyInput& in, int option, std::string reason) {

@@ -151,6 +151,28 @@ TEST(Policies, EveryPolicyRunsFastestWhenTheDeadlineLeavesNoSlack) {
   }
 }
 
+// When a policy's choice would miss the deadline, the guard runs the least-carbon option that still
+// keeps it, not the fastest: here suspend-resume wants to pause (its threshold is below every hour's
+// intensity), just enough work is left that pausing is unsafe, and the clean site's options suffice.
+TEST(Policies, DeadlineGuardRunsTheLeastCarbonSafeOptionNotTheFastest) {
+  Fixture f;
+  f.config.policy.carbon_threshold = 1;
+  const int fastest = f.menu.fastest();
+  const double fast = f.menu.option(fastest).steps_per_hour;
+  const auto& stages = f.menu.option(fastest).partition.stages;
+  const double overhead_h = (f.menu.MigrationSeconds({}, stages) + f.menu.CheckpointSeconds(stages)) / 3600.0;
+  const double hours = 10, can_do = fast * (hours - 1 - (1 + 2 * overhead_h));
+  PolicyInput in = Input(f, can_do + 0.05 * fast, hours, Flat(10, {900, 50}, {0, 0}));
+  Plan plan = (*MakePolicy("suspend-resume"))->Decide(in);
+  ASSERT_FALSE(plan.paused()) << "pausing would miss the deadline: " << plan.reason;
+  EXPECT_EQ(plan.Sites(), std::vector<int>{1}) << "the clean site: " << plan.Describe({"a", "b"}) << ", " << plan.reason;
+  EXPECT_NE(plan.reason.find("deadline guard"), std::string::npos) << plan.reason;
+  EXPECT_NE(plan.option, fastest) << "the fastest (" << f.menu.option(fastest).label << ") is not the least carbon";
+  // With no slack at all only the fastest keeps the deadline.
+  Plan tight = (*MakePolicy("suspend-resume"))->Decide(Input(f, fast * 9.5, hours, Flat(10, {900, 50}, {0, 0})));
+  EXPECT_EQ(tight.option, fastest);
+}
+
 TEST(Policies, ForecastPoliciesWaitForCleanHoursWhenThereIsSlack) {
   Fixture f;
   const double fast = f.menu.option(f.menu.fastest()).steps_per_hour;
