@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -134,7 +135,7 @@ Result<FileEntry> DurableWriter::Commit(bool fsync_dir) {
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) return IoError(Errno("cannot rename " + tmp_ + " to", path_));
   tmp_.clear();
   if (fsync_dir) RETURN_IF_ERROR(FsyncDir(DirOf(path_)));
-  return FileEntry{fs::path(path_).filename().string(), bytes_, hash_.HexDigest()};
+  return FileEntry{fs::path(path_).filename().string(), bytes_, hash_.HexDigest(), std::string()};
 }
 
 Result<FileEntry> WriteFileDurably(const std::string& path, const std::string& bytes) {
@@ -173,7 +174,7 @@ Result<FileEntry> HashFile(const std::string& path) {
     total += static_cast<uint64_t>(r);
   }
   ::close(fd);
-  return FileEntry{fs::path(path).filename().string(), total, h.HexDigest()};
+  return FileEntry{fs::path(path).filename().string(), total, h.HexDigest(), std::string()};
 }
 
 // ---- names ----
@@ -181,6 +182,20 @@ Result<FileEntry> HashFile(const std::string& path) {
 std::string CheckpointsDir(const std::string& run_dir) { return (fs::path(run_dir) / "checkpoints").string(); }
 std::string SiteCheckpointsDir(const std::string& run_dir, const std::string& site) {
   return (fs::path(run_dir) / "sites" / site / "checkpoints").string();
+}
+
+std::string LayerFileName(int layer) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "layer-%04d.gtck", layer);
+  return buf;
+}
+
+int ParseLayerFileName(const std::string& name) {
+  int layer = -1, used = 0;
+  if (std::sscanf(name.c_str(), "layer-%d.gtck%n", &layer, &used) != 1 || used != static_cast<int>(name.size()) ||
+      layer < 0)
+    return -1;
+  return layer;
 }
 
 std::string StepDirName(int64_t step) {

@@ -94,6 +94,10 @@ std::string SiteCheckpointsDir(const std::string& run_dir, const std::string& si
 std::string StepDirName(int64_t step);
 // The step of a "step-N" name; an error for anything else.
 Result<int64_t> ParseStepDirName(const std::string& name);
+// "layer-0003.gtck": the file of one model layer (worker/layer_state.h writes it).
+std::string LayerFileName(int layer);
+// The layer of such a name, or -1 for any other name.
+int ParseLayerFileName(const std::string& name);
 
 struct Manifest {
   int64_t step = 0;

@@ -1,6 +1,5 @@
 #include "coordinator/live_checkpoints.h"
 
-#include <cstdio>
 #include <filesystem>
 
 #include "common/log.h"
@@ -152,12 +151,8 @@ Result<std::optional<json>> LiveCheckpoints::MaybeCommit(int64_t step) {
 std::map<int, std::set<std::string>> LayerHolders(const ckpt::Manifest& manifest) {
   std::map<int, std::set<std::string>> out;
   for (const auto& f : manifest.files) {
-    int layer = -1;
-    char tail[8] = {};
-    if (f.site.empty() || std::sscanf(f.name.c_str(), "layer-%d.%7s", &layer, tail) != 2 ||
-        std::string(tail) != "gtck" || layer < 0)
-      continue;
-    out[layer].insert(f.site);
+    const int layer = ckpt::ParseLayerFileName(f.name);
+    if (!f.site.empty() && layer >= 0) out[layer].insert(f.site);
   }
   return out;
 }

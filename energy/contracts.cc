@@ -40,6 +40,7 @@ void BookMarket(const SiteConfig& site, const AccountingConfig& accounting, bool
 }
 
 double AnnualCertificatesLeft(const SiteConfig& site, const Ledger& ledger) {
+  if (!(site.contracts.certificates_mwh > 0)) return 0;  // no pool: no scan of the ledger
   double used = 0;
   for (const LedgerRow& r : ledger.rows())
     if (r.site == site.name) used += r.market.annual_certificates_mwh;

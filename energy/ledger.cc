@@ -48,18 +48,25 @@ const std::pair<const char*, double LoadBreakdown::*> kLoadFields[] = {
     {"wan_carbon_kg", &LoadBreakdown::wan_carbon_kg}};
 
 // The MarketBooking fields, by their CSV/JSON names.
-const std::pair<const char*, double MarketBooking::*> kMarketFields[] = {
-    {"ppa_mwh", &MarketBooking::ppa_mwh},
-    {"ppa_used_mwh", &MarketBooking::ppa_used_mwh},
-    {"certificates_mwh", &MarketBooking::certificates_mwh},
-    {"annual_certificates_mwh", &MarketBooking::annual_certificates_mwh},
-    {"residual_mwh", &MarketBooking::residual_mwh},
-    {"residual_g_per_kwh", &MarketBooking::residual_g_per_kwh},
-    {"market_carbon_kg", &MarketBooking::market_carbon_kg},
-    {"cfe_mwh", &MarketBooking::cfe_mwh},
-    {"onsite_carbon_kg", &MarketBooking::onsite_carbon_kg},
-    {"marginal_g_per_kwh", &MarketBooking::marginal_g_per_kwh},
-    {"marginal_carbon_kg", &MarketBooking::marginal_carbon_kg}};
+// The MarketBooking fields, by their CSV/JSON names. Not in the totals as sums: the intensities, and
+// the two carbon figures the totals give whole (with the WAN and on-site terms).
+struct MarketField {
+  const char* name;
+  double MarketBooking::*field;
+  bool summed_in_totals;
+};
+const MarketField kMarketFields[] = {
+    {"ppa_mwh", &MarketBooking::ppa_mwh, true},
+    {"ppa_used_mwh", &MarketBooking::ppa_used_mwh, true},
+    {"certificates_mwh", &MarketBooking::certificates_mwh, true},
+    {"annual_certificates_mwh", &MarketBooking::annual_certificates_mwh, true},
+    {"residual_mwh", &MarketBooking::residual_mwh, true},
+    {"residual_g_per_kwh", &MarketBooking::residual_g_per_kwh, false},
+    {"market_carbon_kg", &MarketBooking::market_carbon_kg, false},
+    {"cfe_mwh", &MarketBooking::cfe_mwh, true},
+    {"onsite_carbon_kg", &MarketBooking::onsite_carbon_kg, true},
+    {"marginal_g_per_kwh", &MarketBooking::marginal_g_per_kwh, false},
+    {"marginal_carbon_kg", &MarketBooking::marginal_carbon_kg, false}};
 
 nlohmann::json TotalsJson(const LedgerTotals& t) {
   return {{"demand_mwh", t.demand_mwh},
@@ -84,11 +91,8 @@ nlohmann::json TotalsJson(const LedgerTotals& t) {
 nlohmann::json TotalsWithLoad(const LedgerTotals& t) {
   nlohmann::json j = TotalsJson(t);
   j.update(LoadJson(t.load));
-  // Rows' residual intensities do not add up: the totals carry the market-based figures instead.
-  for (const auto& [name, field] : kMarketFields)
-    if (std::string(name) != "residual_g_per_kwh" && std::string(name) != "market_carbon_kg" &&
-        std::string(name) != "marginal_g_per_kwh" && std::string(name) != "marginal_carbon_kg")
-      j[name] = t.market.*field;
+  for (const auto& [name, field, summed] : kMarketFields)
+    if (summed) j[name] = t.market.*field;
   j["market_carbon_kg"] = t.market_carbon_kg();
   j["marginal_carbon_kg"] = t.marginal_carbon_kg();
   j["cfe_score"] = t.cfe_score();
@@ -131,12 +135,12 @@ std::string Fmt(double v) {
 }  // namespace
 
 void MarketBooking::Add(const MarketBooking& o) {
-  for (const auto& [name, field] : kMarketFields) this->*field += o.*field;
+  for (const auto& [name, field, summed] : kMarketFields) this->*field += o.*field;
 }
 
 nlohmann::json MarketJson(const MarketBooking& market) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, field] : kMarketFields) j[name] = Num(market.*field);
+  for (const auto& [name, field, summed] : kMarketFields) j[name] = Num(market.*field);
   return j;
 }
 
@@ -250,7 +254,7 @@ Status Ledger::WriteCsv(const std::string& path) const {
                      f.soc_before_mwh, f.soc_after_mwh, f.carbon_kg, f.cost})
       text += "," + Fmt(v);
     for (const auto& [name, field] : kLoadFields) text += "," + Fmt(r.load.*field);
-    for (const auto& [name, field] : kMarketFields) text += "," + Fmt(r.market.*field);
+    for (const auto& [name, field, summed] : kMarketFields) text += "," + Fmt(r.market.*field);
     text += "\n";
   }
   return WriteFile(path, text, "ledger CSV");
@@ -270,7 +274,7 @@ nlohmann::json Ledger::ToJson() const {
                     {"carbon_g_per_kwh", Num(r.carbon_g_per_kwh)}});
     for (const auto& [name, field] : kFlowFields) rows.back()[name] = Num(f.*field);
     for (const auto& [name, field] : kLoadFields) rows.back()[name] = Num(r.load.*field);
-    for (const auto& [name, field] : kMarketFields) rows.back()[name] = Num(r.market.*field);
+    for (const auto& [name, field, summed] : kMarketFields) rows.back()[name] = Num(r.market.*field);
   }
   nlohmann::json sites = nlohmann::json::object();
   for (const auto& [name, t] : TotalsBySite()) sites[name] = TotalsWithLoad(t);
@@ -296,7 +300,7 @@ Result<Ledger> Ledger::FromJson(const nlohmann::json& j) {
       for (const auto& [name, field] : kFlowFields) row.flow.*field = num(name);
       // Ledgers saved before the load columns existed have none: they read as 0.
       for (const auto& [name, field] : kLoadFields) row.load.*field = r.contains(name) ? num(name) : 0.0;
-      for (const auto& [name, field] : kMarketFields) row.market.*field = r.contains(name) ? num(name) : 0.0;
+      for (const auto& [name, field, summed] : kMarketFields) row.market.*field = r.contains(name) ? num(name) : 0.0;
     } catch (const nlohmann::json::exception& e) {
       return ParseError("ledger JSON row " + std::to_string(n) + ": " + e.what());
     }

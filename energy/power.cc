@@ -22,6 +22,8 @@ namespace gt {
 namespace {
 
 double NonNeg(double v) { return std::isfinite(v) && v > 0 ? v : 0.0; }
+// A PUE below 1 or non-finite is taken as 1.
+double Pue(const SiteConfig& site) { return std::isfinite(site.pue) && site.pue >= 1 ? site.pue : 1.0; }
 
 }  // namespace
 
@@ -35,7 +37,7 @@ PowerFlow Dispatch(const SiteConfig& site, double soc_mwh, const SiteSupply& sup
                    double hours) {
   PowerFlow f;
   const double h = NonNeg(hours);
-  const double pue = std::isfinite(site.pue) && site.pue >= 1 ? site.pue : 1.0;
+  const double pue = Pue(site);
   const BatteryConfig& b = site.battery;
   const double cap = NonNeg(b.capacity_mwh);
   const double eff = std::isfinite(b.round_trip_efficiency)
@@ -163,7 +165,7 @@ void LoadBreakdown::Add(const LoadBreakdown& o) {
 PowerFlow DispatchGpuPhases(const SiteConfig& site, double soc_mwh, const SiteSupply& supply,
                             const std::vector<GpuPhase>& phases, LoadBreakdown* breakdown) {
   const GpuConfig& g = site.gpu;
-  const double pue = std::isfinite(site.pue) && site.pue >= 1 ? site.pue : 1.0;  // as Dispatch
+  const double pue = Pue(site);
   std::vector<LoadPhase> it;
   LoadBreakdown b;
   for (const GpuPhase& ph : phases) {

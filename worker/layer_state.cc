@@ -27,11 +27,7 @@ json ModelJson(const ModelConfig& m) {
 
 int64_t LayerState::LayerOffset(int layer) const { return RangeParamCount(model, first, layer); }
 
-std::string LayerFileName(int layer) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "layer-%04d.gtck", layer);
-  return buf;
-}
+std::string LayerFileName(int layer) { return ckpt::LayerFileName(layer); }
 
 std::vector<int> LayersWrittenBy(int first, int last, int replica, int replicas) {
   std::vector<int> out;
