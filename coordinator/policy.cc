@@ -40,9 +40,6 @@ Plan MakePlan(const PolicyInput& in, int option, std::string reason) {
   return p;
 }
 
-// The deadline guard every policy applies: if running `option` now would leave more work than the
-// fastest configuration can still finish before the deadline (keeping a reserve for the time lost
-// to a move, a checkpoint and one more interval), run the fastest configuration instead.
 // Work option `o` does in this interval after the time moving there from the current placement
 // costs (a checkpoint and the state's transfer when its stages differ).
 double WorkThisInterval(const PolicyInput& in, int o) {
@@ -64,7 +61,7 @@ double KgPerStepNow(const PolicyInput& in, int o) {
   return opt.steps_per_hour > 0 ? kg_per_h / opt.steps_per_hour : 1e300;
 }
 
-// The deadline guard. An option is safe when, after this interval, the work left still fits at the
+// The deadline guard every policy applies. An option is safe when, after this interval, the work left still fits at the
 // fastest configuration with a reserve of one interval and two moves. An unsafe choice is replaced by
 // the least-carbon safe option now (grid carbon per step; the fastest when it alone is safe), not by
 // the fastest outright: hurrying at the worst energy per step wastes carbon at the deadline.
