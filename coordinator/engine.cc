@@ -77,11 +77,9 @@ Transition IntervalEngine::Cost(const Plan& current, const Plan& next) const {
   }
   if (t.checkpoint) overhead_s += menu_.CheckpointSeconds(current.stages);
   if (!next.paused()) {
-    double move_s = menu_.MigrationSeconds(current.stages, next.stages);
     t.migrated_bytes = menu_.MigrationBytes(current.stages, next.stages);
-    const bool resumed = current.stages.empty() || current.paused();
-    if (move_s == 0 && resumed) move_s = menu_.settings().restart_seconds;
-    overhead_s += move_s;
+    const bool was_running = !current.stages.empty() && !current.paused();
+    overhead_s += menu_.StartSeconds(current.stages, was_running, next.stages);
   }
   t.overhead_hours = std::min(dt_, overhead_s / 3600.0);
   return t;

@@ -31,6 +31,25 @@ void CountNodes(glp_tree* tree, void* info) {
   if (glp_ios_reason(tree) == GLP_ISELECT && ++b->used > b->limit) glp_ios_terminate(tree);
 }
 
+// Solves the LP relaxation: GLPK's primal simplex after presolve, then, should it stall (primal
+// simplex can cycle on degenerate problems; it did on a battery-heavy outlook), the dual simplex
+// from a standard basis without presolve. Each attempt stops at a count of iterations, never at a
+// clock, so the outcome does not depend on the machine. Returns the last attempt's code.
+int SolveRelaxation(glp_prob* P) {
+  constexpr int kIterations = 50000;
+  glp_smcp parm;
+  glp_init_smcp(&parm);
+  parm.msg_lev = GLP_MSG_OFF;
+  parm.presolve = GLP_ON;
+  parm.it_lim = kIterations;
+  int rc = glp_simplex(P, &parm);
+  if (rc == 0 && glp_get_status(P) == GLP_OPT) return rc;
+  glp_std_basis(P);
+  parm.presolve = GLP_OFF;
+  parm.meth = GLP_DUALP;
+  return glp_simplex(P, &parm);
+}
+
 }  // namespace
 
 Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook,
@@ -99,19 +118,39 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     for (int t = 0; t < T; ++t) out.fraction[t][menu.fastest()] = 1;
     return out;
   }
+  // With an allocation held while paused: a[t] in [0, 1], the share of interval t the job is still
+  // under way (it holds its GPUs), non-increasing, a[0] = 1 (the job runs or waits now), and
+  // running only while under way. A pause costs the idle draw until the job's last run, not to the
+  // end of the outlook: pausing to run later is charged, finishing early frees the GPUs.
+  bool holds = false;
+  for (double mw : options.paused_mw) holds = holds || mw > 0;
+  const int first_a = holds ? glp_add_cols(P, T) : 0;
+  auto A = [&](int t) { return first_a + t; };
+  for (int t = 0; holds && t < T; ++t) {
+    if (t == 0) glp_set_col_bnds(P, A(t), GLP_FX, 1.0, 1.0);
+    else glp_set_col_bnds(P, A(t), GLP_DB, 0.0, 1.0);
+    if (t > 0) {
+      row = glp_add_rows(P, 1);  // a[t] - a[t-1] <= 0
+      glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
+      put(row, A(t), 1.0);
+      put(row, A(t - 1), -1.0);
+    }
+  }
   for (int t = 0; t < T; ++t) {
-    // One interval's time.
+    // One interval's time: sum_o x <= 1, or <= a[t] while an allocation is held.
     row = glp_add_rows(P, 1);
-    glp_set_row_bnds(P, row, GLP_UP, 0.0, 1.0);
+    glp_set_row_bnds(P, row, GLP_UP, 0.0, holds ? 0.0 : 1.0);
     for (int o = 0; o < O; ++o) put(row, X(t, o), 1.0);
+    if (holds) put(row, A(t), -1.0);
     for (int s = 0; s < S; ++s) {
       const auto& b = cfg.sites[s].battery;
-      // Demand: sum_o P_os dt x + idle_s dt (1 - sum_o x) - r - d - g = 0, where idle_s is what
+      // Demand: sum_o P_os dt x + idle_s dt (a - sum_o x) - r - d - g = 0, where idle_s is what
       // the site draws while the job is paused (its allocation, idle).
       const double idle = options.paused_mw.empty() ? 0.0 : options.paused_mw[s];
       row = glp_add_rows(P, 1);
-      glp_set_row_bnds(P, row, GLP_FX, -idle * dt, -idle * dt);
+      glp_set_row_bnds(P, row, GLP_FX, 0.0, 0.0);
       for (int o = 0; o < O; ++o) put(row, X(t, o), (menu.option(o).facility_mw[s] - idle) * dt);
+      if (holds) put(row, A(t), idle * dt);
       put(row, Y(t, s, 0), -1);
       put(row, Y(t, s, 2), -1);
       put(row, Y(t, s, 3), -1);
@@ -122,10 +161,14 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       glp_set_row_bnds(P, row, GLP_UP, 0.0, avail);
       put(row, Y(t, s, 0), 1);
       put(row, Y(t, s, 1), 1);
-      if (idle <= 0) {  // with an idle allocation the site has load all the time
-        row = glp_add_rows(P, 1);
-        glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
-        put(row, Y(t, s, 0), 1);
+      // Direct use only while the site has load: while it runs, or (holding an idle allocation)
+      // while the job is under way.
+      row = glp_add_rows(P, 1);
+      glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
+      put(row, Y(t, s, 0), 1);
+      if (idle > 0) {
+        put(row, A(t), -avail);
+      } else {
         for (int o = 0; o < O; ++o)
           if (menu.option(o).gpus[s] > 0) put(row, X(t, o), -avail);
       }
@@ -196,11 +239,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   if (lp_options.integral_first_step)
     for (int o = 0; o < O; ++o) glp_set_col_kind(P, X(0, o), GLP_BV);
   glp_load_matrix(P, static_cast<int>(ia.size()) - 1, ia.data(), ja.data(), ar.data());
-  glp_smcp parm;
-  glp_init_smcp(&parm);
-  parm.msg_lev = GLP_MSG_OFF;
-  parm.presolve = GLP_ON;
-  int rc = glp_simplex(P, &parm);
+  const int rc = SolveRelaxation(P);
   if (rc != 0 || glp_get_status(P) != GLP_OPT) {
     return Internal("lp: GLPK did not find the optimum (code " + std::to_string(rc) + ", status " +
                     std::to_string(glp_get_status(P)) + ")");

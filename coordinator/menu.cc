@@ -112,6 +112,13 @@ double OptionMenu::MigrationSeconds(const std::vector<StagePlacement>& from,
   return moved ? worst + settings_.restart_seconds : 0;
 }
 
+double OptionMenu::StartSeconds(const std::vector<StagePlacement>& from, bool was_running,
+                                const std::vector<StagePlacement>& to) const {
+  const double move_s = MigrationSeconds(from, to);
+  if (move_s > 0) return move_s;
+  return was_running ? 0.0 : settings_.restart_seconds;
+}
+
 double OptionMenu::CheckpointSeconds(const std::vector<StagePlacement>& stages) const {
   double worst = 0;
   for (const auto& st : stages)

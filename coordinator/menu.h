@@ -56,6 +56,11 @@ class OptionMenu {
   // of bytes / link bandwidth; zero if the placement is unchanged) plus restart_seconds when
   // anything moves. Sites without a link are reached at the slowest configured link's speed.
   double MigrationSeconds(const std::vector<StagePlacement>& from, const std::vector<StagePlacement>& to) const;
+  // Seconds before training can start at `to`: MigrationSeconds when state moves, else
+  // restart_seconds when the job was not running (a resume, or the job's start), else 0. The
+  // checkpoint a move or pause is preceded by is not included (DeriveActions decides it).
+  double StartSeconds(const std::vector<StagePlacement>& from, bool was_running,
+                      const std::vector<StagePlacement>& to) const;
   // Bytes that cross the WAN for that move.
   double MigrationBytes(const std::vector<StagePlacement>& from, const std::vector<StagePlacement>& to) const;
   // Seconds to write a checkpoint of the state held at the given stages (in parallel per site).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace gt {
@@ -40,15 +41,39 @@ Plan MakePlan(const PolicyInput& in, int option, std::string reason) {
   return p;
 }
 
-// Work option `o` does in this interval after the time moving there from the current placement
-// costs (a checkpoint and the state's transfer when its stages differ).
+// Hours of the interval option `o` loses before it trains, as IntervalEngine::Cost charges them:
+// the checkpoint and the state's move when its stages differ, a restart when resuming or starting
+// in place.
+double LostHours(const PolicyInput& in, int o) {
+  const OptionMenu& menu = *in.menu;
+  const auto& to = menu.option(o).partition.stages;
+  const bool running = !in.current.stages.empty() && !in.current.paused();
+  double secs = menu.StartSeconds(in.current.stages, running, to);
+  if (menu.MigrationSeconds(in.current.stages, to) > 0) secs += menu.CheckpointSeconds(in.current.stages);
+  return std::min(secs / 3600.0, in.interval_hours);
+}
+
+// Work option `o` does in this interval after the time LostHours takes.
 double WorkThisInterval(const PolicyInput& in, int o) {
   if (o < 0) return 0;
-  const OptionMenu& menu = *in.menu;
-  const auto& stages = menu.option(o).partition.stages;
-  const double move_s = menu.MigrationSeconds(in.current.stages, stages);
-  const double overhead_h = move_s > 0 ? (move_s + menu.CheckpointSeconds(in.current.stages)) / 3600.0 : 0.0;
-  return menu.option(o).steps_per_hour * std::max(0.0, in.interval_hours - overhead_h);
+  return in.menu->option(o).steps_per_hour * (in.interval_hours - LostHours(in, o));
+}
+
+// The tail: the least grid carbon (kg, renewables counted, the battery not) of finishing all the
+// remaining work within this interval, and the option that does it (-1: no option can). The run
+// stops when the work is done, so only that part of the interval is charged; the planners price
+// whole intervals and would otherwise put off a small remainder until the deadline guard acts.
+int FinishNow(const PolicyInput& in, const ScheduleOptions& so, double* kg) {
+  int best = -1;
+  for (int o = 0; o < in.menu->size(); ++o) {
+    const double w = WorkThisInterval(in, o);
+    if (w <= 0 || w < in.work_remaining_steps) continue;
+    const double run_share = in.work_remaining_steps / (in.menu->option(o).steps_per_hour * in.interval_hours);
+    double c = OptionCarbonKg(*in.menu, o, in.outlook, 0, in.interval_hours, true) * run_share;
+    if (!so.switch_carbon_kg.empty()) c += so.switch_carbon_kg[o];
+    if (best < 0 || c < *kg) best = o, *kg = c;
+  }
+  return best;
 }
 
 // Grid carbon per step of option `o` now: each site's facility power beyond its renewables at the
@@ -173,6 +198,13 @@ class StaticBestRegion final : public Policy {
   }
 };
 
+// Outlook steps a plan may use: all n, except that when the deadline lies within the outlook the
+// last interval before it is the deadline guard's reserve (Guard), which a plan must not count on.
+size_t PlanSteps(const PolicyInput& in, size_t n) {
+  const size_t total = StepsToDeadline(in);
+  return total <= n && total > 1 ? total - 1 : n;
+}
+
 // The work due within an outlook of n steps when the deadline is `total` steps away.
 double WorkDueWithin(const PolicyInput& in, size_t n) {
   const size_t total = StepsToDeadline(in);
@@ -191,7 +223,7 @@ class CarbonScaler final : public Policy {
     const size_t n = in.outlook[0].carbon_g_per_kwh.size();
     ScheduleOptions so;
     so.renewable_aware = false;
-    Schedule s = PlanSchedule(*in.menu, in.outlook, in.interval_hours, WorkDueWithin(in, n), n, so);
+    Schedule s = PlanSchedule(*in.menu, in.outlook, in.interval_hours, WorkDueWithin(in, n), PlanSteps(in, n), so);
     Plan p = Guarded(in, s.option[0], "marginal throughput per grid carbon");
     p.planned.assign(s.option.begin() + std::min<size_t>(1, s.option.size()), s.option.end());
     return p;
@@ -220,15 +252,21 @@ class Greentrain : public Policy {
     const OptionMenu& menu = *in.menu;
     const size_t n = in.outlook[0].carbon_g_per_kwh.size();
     const double margin = margin_ >= 0 ? margin_ : oracle_ ? 0.0 : in.config->policy.safety_margin;
-    size_t usable = n;
+    size_t usable = PlanSteps(in, n);
     double work = WorkDueWithin(in, n);
     if (margin > 0 && n > 1) {
       // Keep the last `margin` of the time to the deadline in reserve when the deadline lies within
       // the outlook (plan as if it came that much earlier), else plan `margin` more work than is
       // due within the outlook: forecast error is then absorbed before the deadline guard must act.
+      // The reserve shrinks to what the deadline leaves: a plan that cannot fit the work at full
+      // speed is no plan (the planners would fall back to the fastest everywhere).
       const size_t total = StepsToDeadline(in);
-      if (total <= n) usable = std::max<size_t>(1, static_cast<size_t>(std::floor(total * (1 - margin))));
-      else work *= 1 + margin;
+      const double fast = menu.option(menu.fastest()).steps_per_hour * in.interval_hours;
+      const size_t needed = static_cast<size_t>(std::ceil(work / fast - 1e-9));
+      if (total <= n)
+        usable = std::min(usable, std::max(static_cast<size_t>(std::floor(total * (1 - margin))), needed + 1));
+      else
+        work = std::min(work * (1 + margin), fast * static_cast<double>(n));
     }
     ScheduleOptions so;
     so.renewable_aware = true;
@@ -239,22 +277,34 @@ class Greentrain : public Policy {
       if (idle_aware_)
         for (int s = 0; s < menu.num_sites(); ++s)
           if (s < static_cast<int>(in.allocated_gpus.size())) so.paused_mw[s] = menu.IdleFacilityMw(s, in.allocated_gpus[s]);
-      so.switch_carbon_kg.assign(menu.size(), 0);
-      so.switch_work_loss.assign(menu.size(), 0);
-      for (int o = 0; o < menu.size(); ++o) {
-        const auto& opt = menu.option(o);
-        double secs = menu.MigrationSeconds(in.current.stages, opt.partition.stages);
-        if (secs <= 0) continue;
-        secs += menu.CheckpointSeconds(in.current.stages);
-        const double hours = std::min(secs / 3600.0, in.interval_hours);
-        so.switch_work_loss[o] = opt.steps_per_hour * hours;
-        // The destination's GPUs wait (idle) while state moves; charged at grid intensity.
-        double kg = 0;
-        for (int s : opt.sites)
-          kg += menu.IdleFacilityMw(s, opt.gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
-        so.switch_carbon_kg[o] = kg;
-      }
     }
+    // What a choice now costs beyond its interval. Only step 0 carries such costs in the plan, so
+    // a cost that any plan pays sooner or later must not be charged to doing it now (the planner
+    // would put it off interval after interval): a restart after a pause or at the start is such a
+    // cost and is not charged. A move is optional: it is charged (the time lost, the destination's
+    // idle draw meanwhile, at grid intensity). Pausing a running job commits it to a restart later:
+    // every running option is credited that restart, which makes a pause that much dearer.
+    so.switch_carbon_kg.assign(menu.size(), 0);
+    so.switch_work_loss.assign(menu.size(), 0);
+    const bool running = !in.current.stages.empty() && !in.current.paused();
+    double restart_kg = 0;
+    if (running) {
+      const double hours = menu.settings().restart_seconds / 3600.0;
+      for (int s = 0; s < menu.num_sites(); ++s)
+        if (s < static_cast<int>(in.allocated_gpus.size()))
+          restart_kg += menu.IdleFacilityMw(s, in.allocated_gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
+    }
+    for (int o = 0; o < menu.size(); ++o) {
+      const auto& opt = menu.option(o);
+      so.switch_carbon_kg[o] = -restart_kg;
+      if (menu.MigrationSeconds(in.current.stages, opt.partition.stages) <= 0) continue;
+      const double hours = LostHours(in, o);
+      so.switch_work_loss[o] = opt.steps_per_hour * hours;
+      for (int s : opt.sites)
+        so.switch_carbon_kg[o] += menu.IdleFacilityMw(s, opt.gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
+    }
+    double finish_kg = 0;
+    const int finish = FinishNow(in, so, &finish_kg);
     const char* what = oracle_ ? "perfect-foresight" : "forecast";
     // Robustness to forecast error: beyond the interval being decided, plan on a derated renewable
     // forecast, so that a plan does not count on energy that may not come (if it comes, the
@@ -274,6 +324,8 @@ class Greentrain : public Policy {
       lpo.integral_first_step = true;
       auto lp = SolveScheduleLp(menu, *outlook, in.battery_soc_mwh, in.interval_hours, work, usable, so, lpo);
       if (lp.ok()) {
+        if (finish >= 0 && (!lp->feasible || finish_kg <= lp->carbon_kg))
+          return MakePlan(in, finish, std::string(what) + ": finish the remaining work in this interval");
         Plan p = Guarded(in, lp->FirstOption(), std::string(what) + " least-carbon schedule (LP)");
         for (size_t t = 1; t < lp->fraction.size(); ++t) p.planned.push_back(lp->OptionAt(t));
         return p;
@@ -281,6 +333,8 @@ class Greentrain : public Policy {
     }
     // Large problems: the battery-blind greedy, linear in outlook x options.
     Schedule s = PlanSchedule(menu, *outlook, in.interval_hours, work, usable, so);
+    if (finish >= 0 && (!s.feasible || finish_kg <= s.carbon_kg))
+      return MakePlan(in, finish, std::string(what) + ": finish the remaining work in this interval");
     Plan p = Guarded(in, s.option[0], std::string(what) + " least-carbon schedule (greedy)");
     p.planned.assign(s.option.begin() + std::min<size_t>(1, s.option.size()), s.option.end());
     return p;
@@ -389,25 +443,48 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
   });
   double left = work;
   std::vector<uint16_t> reached(steps, 0);
-  for (const Inc& inc : incs) {
-    if (left <= 0) break;
+  size_t partial = incs.size();  // the increment taken in part, if any
+  for (size_t k = 0; k < incs.size() && left > 0; ++k) {
+    const Inc& inc = incs[k];
     const auto& hull = hulls[inc.step];
     // Convexity: increments of one step come in vertex order, so this extends the previous one.
     double dw = hull[inc.vertex].w - hull[inc.vertex - 1].w;
     double dc = hull[inc.vertex].c - hull[inc.vertex - 1].c;
-    double take = std::min(1.0, left / dw);
+    // The last increment is taken in part, and ends the loop: subtracting a part leaves a rounding
+    // residue in `left` that would otherwise mark later, untaken increments as reached.
+    const double take = std::min(1.0, left / dw);
     out.work[inc.step] += take * dw;
     out.carbon_kg += take * dc;
-    left -= take * dw;
+    left = take < 1.0 ? 0.0 : left - dw;
     reached[inc.step] = inc.vertex;
+    if (take < 1.0) partial = k;
   }
+  // Only the partial increment leaves a step between two vertices. Where that step is the first
+  // (the one executed), it is rounded by the exchange it forces on the rest of the plan: rounding
+  // down moves the shortfall to the cheapest untaken increment elsewhere, rounding up displaces
+  // the dearest taken one; the cheaper exchange wins. Other steps are only informational.
+  auto other_step_ratio = [&](size_t from, int dir) -> double {
+    for (size_t k = from; k < incs.size(); k += dir)
+      if (incs[k].step != 0) return incs[k].ratio;
+    return dir > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+  };
   for (size_t h = 0; h < steps; ++h) {
     if (reached[h] == 0) continue;
     const auto& hull = hulls[h];
-    // Round to the hull vertex nearest the planned work (the plan is re-solved every interval).
     int v = reached[h];
-    if (v > 1 && out.work[h] - hull[v - 1].w < hull[v].w - out.work[h]) --v;
-    else if (v == 1 && out.work[h] < 0.5 * hull[1].w) v = 0;
+    const bool between = partial < incs.size() && incs[partial].step == h;
+    if (between && h == 0) {
+      // All the work planned here (the job's tail): round up, since the run stops when the work
+      // is done.
+      const bool tail = out.work[0] >= work * (1 - 1e-9);
+      const double lambda = incs[partial].ratio;
+      const double down = out.work[0] - hull[v - 1].w, up = hull[v].w - out.work[0];
+      const double next = other_step_ratio(partial + 1, 1);
+      const double prev = partial > 0 ? other_step_ratio(partial - 1, -1) : 0.0;
+      if (!tail && down * (next - lambda) < up * (lambda - prev)) --v;
+    } else if (between && out.work[h] - hull[v - 1].w < hull[v].w - out.work[h]) {
+      --v;  // nearest vertex
+    }
     out.option[h] = hull[v].option;
   }
   return out;

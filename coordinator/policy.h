@@ -89,7 +89,8 @@ struct ScheduleOptions {
   std::vector<double> switch_carbon_kg;  // per option, may be empty
   std::vector<double> switch_work_loss;  // per option, steps, may be empty
   // Facility MW that each site draws while the job is paused (the GPUs it keeps allocated, idle);
-  // empty = none. Used by the linear program only: pausing is then not free.
+  // empty = none. Used by the linear program only: a pause then costs that draw until the job's
+  // last run (the allocation is released when the job is done).
   std::vector<double> paused_mw;
 
 };

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <optional>
 
+#include <tbb/parallel_for.h>
+
 #include "coordinator/lp.h"
 #include "energy/contracts.h"
 #include "energy/forecast.h"
@@ -53,24 +55,81 @@ Result<Simulator> Simulator::FromConfig(const Config& config, MenuOptions menu_o
   return Create(config, std::move(supply), history_steps, std::move(menu_options));
 }
 
+namespace {
+
+// Runs `policies[i]` with `forecasters[i]` for every i, in parallel; the first error wins.
+Result<std::vector<SimResult>> RunEach(const Simulator& sim, const std::vector<const Policy*>& policies,
+                                       const std::vector<std::string>& forecasters) {
+  std::vector<std::optional<Result<SimResult>>> runs(policies.size());
+  tbb::parallel_for(size_t{0}, policies.size(), [&](size_t i) { runs[i] = sim.RunOnce(*policies[i], forecasters[i]); });
+  std::vector<SimResult> out;
+  for (auto& r : runs) {
+    if (!r->ok()) return r->status();
+    out.push_back(std::move(*r).value());
+  }
+  return out;
+}
+
+// The oracle's answer: the least-carbon run that meets the deadline (a run that misses it only
+// when all do); the first of equals, so the choice does not depend on thread timing.
+SimResult BestOf(const std::vector<SimResult>& runs, size_t truth_runs) {
+  size_t best = 0;
+  auto better = [](const SimResult& a, const SimResult& b) {
+    if (a.deadline_met != b.deadline_met) return a.deadline_met;
+    return a.totals.carbon_kg < b.totals.carbon_kg;
+  };
+  for (size_t i = 1; i < runs.size(); ++i)
+    if (better(runs[i], runs[best])) best = i;
+  SimResult r = runs[best];
+  r.note = best < truth_runs ? "best perfect-foresight schedule: " + r.policy
+                             : "least carbon was " + r.policy + "'s own schedule (forecaster " + r.forecaster + ")";
+  r.policy = "oracle";
+  r.forecaster = "oracle";
+  return r;
+}
+
+}  // namespace
+
 Result<SimResult> Simulator::Run(const Policy& policy, const std::string& forecaster_name) const {
   if (!policy.wants_truth()) return RunOnce(policy, forecaster_name);
-  // The oracle: the best perfect-foresight schedule among its candidates.
-  std::optional<SimResult> best;
-  for (const auto& candidate : OracleCandidates()) {
-    ASSIGN_OR_RETURN(SimResult r, RunOnce(*candidate, "oracle"));
-    auto better = [&](const SimResult& a, const SimResult& b) {
-      if (a.deadline_met != b.deadline_met) return a.deadline_met;
-      return a.totals.carbon_kg < b.totals.carbon_kg;
-    };
-    if (!best || better(r, *best)) {
-      r.note = "best perfect-foresight schedule: " + r.policy;
-      best = std::move(r);
-    }
+  ASSIGN_OR_RETURN(auto runs, RunPolicies({"oracle"}, forecaster_name));
+  return std::move(runs[0]);
+}
+
+Result<std::vector<SimResult>> Simulator::RunPolicies(const std::vector<std::string>& names,
+                                                      const std::string& forecaster) const {
+  // Every named policy but the oracle; with the oracle, every such policy (its candidates), then
+  // the oracle's own perfect-foresight candidates.
+  std::vector<std::string> own;
+  bool oracle = false;
+  for (const auto& n : names) {
+    if (n == "oracle") oracle = true;
+    else if (std::find(own.begin(), own.end(), n) == own.end()) own.push_back(n);
   }
-  best->policy = policy.name();
-  best->forecaster = "oracle";
-  return std::move(*best);
+  if (oracle)
+    for (const auto& n : PolicyNames())
+      if (n != "oracle" && std::find(own.begin(), own.end(), n) == own.end()) own.push_back(n);
+  std::vector<std::unique_ptr<Policy>> held = oracle ? OracleCandidates() : std::vector<std::unique_ptr<Policy>>{};
+  const size_t truth_runs = held.size();
+  std::vector<std::string> forecasters(truth_runs, "oracle");
+  for (const auto& n : own) {
+    ASSIGN_OR_RETURN(auto p, MakePolicy(n));
+    held.push_back(std::move(p));
+    forecasters.push_back(forecaster);
+  }
+  std::vector<const Policy*> policies;
+  for (const auto& p : held) policies.push_back(p.get());
+  ASSIGN_OR_RETURN(std::vector<SimResult> runs, RunEach(*this, policies, forecasters));
+  std::vector<SimResult> out;
+  for (const auto& n : names) {
+    if (n == "oracle") {
+      out.push_back(BestOf(runs, truth_runs));
+      continue;
+    }
+    const size_t i = truth_runs + (std::find(own.begin(), own.end(), n) - own.begin());
+    out.push_back(runs[i]);
+  }
+  return out;
 }
 
 Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& forecaster_name) const {

@@ -61,10 +61,15 @@ class Simulator {
   // have it) and creates the simulator.
   static Result<Simulator> FromConfig(const Config& config, MenuOptions menu_options = {});
 
-  // Runs the job under `policy`, forecasting with `forecaster`. For the oracle (wants_truth) it runs
-  // every OracleCandidates() schedule on the true supply and returns the least-carbon one that
-  // meets the deadline (SimResult::note says which).
+  // Runs the job under `policy`, forecasting with `forecaster`. For the oracle (wants_truth) it
+  // returns the least-carbon schedule that meets the deadline among every OracleCandidates()
+  // schedule run on the true supply and every other named policy's own run (with `forecaster`), so
+  // the oracle never loses to a policy on the same job (SimResult::note says which schedule won).
   Result<SimResult> Run(const Policy& policy, const std::string& forecaster) const;
+  // Runs the named policies (MakePolicy names), results in the order given; the runs are
+  // independent and go in parallel (TBB), and the oracle reuses the other policies' runs.
+  Result<std::vector<SimResult>> RunPolicies(const std::vector<std::string>& names,
+                                             const std::string& forecaster) const;
   // One run of `policy` as it is; with forecaster "oracle" every policy sees the true supply.
   Result<SimResult> RunOnce(const Policy& policy, const std::string& forecaster) const;
 

@@ -47,26 +47,27 @@ const std::pair<const char*, double LoadBreakdown::*> kLoadFields[] = {
     {"wan_mwh", &LoadBreakdown::wan_mwh},
     {"wan_carbon_kg", &LoadBreakdown::wan_carbon_kg}};
 
-// The MarketBooking fields, by their CSV/JSON names.
-// The MarketBooking fields, by their CSV/JSON names. Not in the totals as sums: the intensities, and
-// the two carbon figures the totals give whole (with the WAN and on-site terms).
+// The MarketBooking fields, by their CSV/JSON names. `summed_in_totals`: printed among the totals as
+// the sum (not the intensities, nor the two carbon figures the totals give whole, with the WAN and
+// on-site terms). `additive`: a quantity (MWh, kg) that totals add up; false for the intensities.
 struct MarketField {
   const char* name;
   double MarketBooking::*field;
   bool summed_in_totals;
+  bool additive;
 };
 const MarketField kMarketFields[] = {
-    {"ppa_mwh", &MarketBooking::ppa_mwh, true},
-    {"ppa_used_mwh", &MarketBooking::ppa_used_mwh, true},
-    {"certificates_mwh", &MarketBooking::certificates_mwh, true},
-    {"annual_certificates_mwh", &MarketBooking::annual_certificates_mwh, true},
-    {"residual_mwh", &MarketBooking::residual_mwh, true},
-    {"residual_g_per_kwh", &MarketBooking::residual_g_per_kwh, false},
-    {"market_carbon_kg", &MarketBooking::market_carbon_kg, false},
-    {"cfe_mwh", &MarketBooking::cfe_mwh, true},
-    {"onsite_carbon_kg", &MarketBooking::onsite_carbon_kg, true},
-    {"marginal_g_per_kwh", &MarketBooking::marginal_g_per_kwh, false},
-    {"marginal_carbon_kg", &MarketBooking::marginal_carbon_kg, false}};
+    {"ppa_mwh", &MarketBooking::ppa_mwh, true, true},
+    {"ppa_used_mwh", &MarketBooking::ppa_used_mwh, true, true},
+    {"certificates_mwh", &MarketBooking::certificates_mwh, true, true},
+    {"annual_certificates_mwh", &MarketBooking::annual_certificates_mwh, true, true},
+    {"residual_mwh", &MarketBooking::residual_mwh, true, true},
+    {"residual_g_per_kwh", &MarketBooking::residual_g_per_kwh, false, false},
+    {"market_carbon_kg", &MarketBooking::market_carbon_kg, false, true},
+    {"cfe_mwh", &MarketBooking::cfe_mwh, true, true},
+    {"onsite_carbon_kg", &MarketBooking::onsite_carbon_kg, true, true},
+    {"marginal_g_per_kwh", &MarketBooking::marginal_g_per_kwh, false, false},
+    {"marginal_carbon_kg", &MarketBooking::marginal_carbon_kg, false, true}};
 
 nlohmann::json TotalsJson(const LedgerTotals& t) {
   return {{"demand_mwh", t.demand_mwh},
@@ -91,7 +92,7 @@ nlohmann::json TotalsJson(const LedgerTotals& t) {
 nlohmann::json TotalsWithLoad(const LedgerTotals& t) {
   nlohmann::json j = TotalsJson(t);
   j.update(LoadJson(t.load));
-  for (const auto& [name, field, summed] : kMarketFields)
+  for (const auto& [name, field, summed, additive] : kMarketFields)
     if (summed) j[name] = t.market.*field;
   j["market_carbon_kg"] = t.market_carbon_kg();
   j["marginal_carbon_kg"] = t.marginal_carbon_kg();
@@ -135,12 +136,14 @@ std::string Fmt(double v) {
 }  // namespace
 
 void MarketBooking::Add(const MarketBooking& o) {
-  for (const auto& [name, field, summed] : kMarketFields) this->*field += o.*field;
+  for (const auto& f : kMarketFields)
+    if (f.additive) this->*f.field += o.*f.field;
 }
 
 nlohmann::json MarketJson(const MarketBooking& market) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, field, summed] : kMarketFields) j[name] = Num(market.*field);
+  for (const auto& f : kMarketFields)
+    if (f.additive) j[f.name] = Num(market.*f.field);
   return j;
 }
 
@@ -254,7 +257,7 @@ Status Ledger::WriteCsv(const std::string& path) const {
                      f.soc_before_mwh, f.soc_after_mwh, f.carbon_kg, f.cost})
       text += "," + Fmt(v);
     for (const auto& [name, field] : kLoadFields) text += "," + Fmt(r.load.*field);
-    for (const auto& [name, field, summed] : kMarketFields) text += "," + Fmt(r.market.*field);
+    for (const auto& [name, field, summed, additive] : kMarketFields) text += "," + Fmt(r.market.*field);
     text += "\n";
   }
   return WriteFile(path, text, "ledger CSV");
@@ -274,7 +277,7 @@ nlohmann::json Ledger::ToJson() const {
                     {"carbon_g_per_kwh", Num(r.carbon_g_per_kwh)}});
     for (const auto& [name, field] : kFlowFields) rows.back()[name] = Num(f.*field);
     for (const auto& [name, field] : kLoadFields) rows.back()[name] = Num(r.load.*field);
-    for (const auto& [name, field, summed] : kMarketFields) rows.back()[name] = Num(r.market.*field);
+    for (const auto& [name, field, summed, additive] : kMarketFields) rows.back()[name] = Num(r.market.*field);
   }
   nlohmann::json sites = nlohmann::json::object();
   for (const auto& [name, t] : TotalsBySite()) sites[name] = TotalsWithLoad(t);
@@ -300,7 +303,7 @@ Result<Ledger> Ledger::FromJson(const nlohmann::json& j) {
       for (const auto& [name, field] : kFlowFields) row.flow.*field = num(name);
       // Ledgers saved before the load columns existed have none: they read as 0.
       for (const auto& [name, field] : kLoadFields) row.load.*field = r.contains(name) ? num(name) : 0.0;
-      for (const auto& [name, field, summed] : kMarketFields) row.market.*field = r.contains(name) ? num(name) : 0.0;
+      for (const auto& [name, field, summed, additive] : kMarketFields) row.market.*field = r.contains(name) ? num(name) : 0.0;
     } catch (const nlohmann::json::exception& e) {
       return ParseError("ledger JSON row " + std::to_string(n) + ": " + e.what());
     }

@@ -30,6 +30,7 @@ struct MarketBooking {
   double onsite_carbon_kg = 0;         // life-cycle emissions of on-site generation and battery (0: direct basis)
   double marginal_g_per_kwh = 0;       // the marginal intensity (the average where no marginal trace)
   double marginal_carbon_kg = 0;       // grid_mwh x marginal_g_per_kwh
+  // Sums the energy and carbon fields (for totals); the intensities stay as they are (0 in totals).
   void Add(const MarketBooking& o);
 };
 
@@ -76,7 +77,8 @@ struct LedgerTotals {
 
 // The LoadBreakdown fields by their ledger names ({"gpu_busy_mwh": ..., "wan_carbon_kg": ...}).
 nlohmann::json LoadJson(const LoadBreakdown& load);
-// The MarketBooking fields by their ledger names.
+// The summed MarketBooking fields of totals by their ledger names (MWh and kg; the per-row
+// intensities, residual_g_per_kwh and marginal_g_per_kwh, have no meaning as sums and are left out).
 nlohmann::json MarketJson(const MarketBooking& market);
 
 class Ledger {

@@ -29,14 +29,14 @@ int RunSimulate(const SimulateArgs& args) {
 
   auto sim = Simulator::FromConfig(*cfg);
   if (!sim.ok()) return Fail("simulate", sim.status());
-  std::vector<PolicyReport> reports;
   for (const auto& name : names) {
     auto policy = MakePolicy(name);
     if (!policy.ok()) return Fail("simulate", policy.status());
-    auto res = sim->Run(**policy, forecaster);
-    if (!res.ok()) return Fail("simulate", res.status().WithContext("policy " + name));
-    reports.push_back({std::move(res).value()});
   }
+  auto runs = sim->RunPolicies(names, forecaster);
+  if (!runs.ok()) return Fail("simulate", runs.status());
+  std::vector<PolicyReport> reports;
+  for (auto& r : *runs) reports.push_back({std::move(r)});
   ComputeRatios(reports);
   const double lb = sim->CarbonLowerBoundKg();
   std::cout << "greentrain simulate: " << cfg->name << " (" << cfg->sites.size() << " sites, model "

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(cmake g++ make libtorch-dev libopenblas0-pthread libgloo-dev libopenmpi-dev openmpi-bin
-          libzmq3-dev cppzmq-dev nlohmann-json3-dev libgtest-dev libglpk-dev libssl-dev libcli11-dev libcpp-httplib-dev chromium ccache iproute2
+          libzmq3-dev cppzmq-dev nlohmann-json3-dev libgtest-dev libglpk-dev libssl-dev libcli11-dev libcpp-httplib-dev libtbb-dev chromium ccache iproute2
           clang libclang-rt-14-dev)
 install=1
 build_type=Release

@@ -95,6 +95,33 @@ TEST(PlanSchedule, PrefersPartialSpeedWhenMarginalSpeedIsExpensive) {
   EXPECT_NEAR(work, 10 * small, 1e-6 * small);
 }
 
+// A remainder smaller than half of the smallest option's hour, all planned at the first (the
+// cleanest) step: it is run there, not rounded down to a pause and put off to dearer hours.
+TEST(PlanSchedule, RunsASmallTailInTheCleanestFirstStep) {
+  Fixture f;
+  auto outlook = Flat(6, {500, 800}, {0, 0});
+  outlook[0].carbon_g_per_kwh[0] = 100;
+  const double small = f.menu.option(0).steps_per_hour;
+  Schedule s = PlanSchedule(f.menu, outlook, 1.0, 0.2 * small, 6, ScheduleOptions{});
+  ASSERT_GE(s.option[0], 0);
+  EXPECT_EQ(f.menu.option(s.option[0]).sites, std::vector<int>{0});
+  for (size_t h = 1; h < 6; ++h) EXPECT_EQ(s.option[h], -1) << h;
+}
+
+// Only increments actually taken mark a step as used: the rounding residue of the last, partial
+// one must not switch on later steps (it once ran a dear hour at a size nothing was planned for).
+TEST(PlanSchedule, StepsWithoutPlannedWorkStayOff) {
+  Fixture f;
+  const double small = f.menu.option(0).steps_per_hour;
+  auto outlook = Flat(24, {300, 300}, {0, 0});
+  for (size_t h = 0; h < 24; ++h) outlook[0].carbon_g_per_kwh[h] = outlook[1].carbon_g_per_kwh[h] = 100 + 17 * ((h * 7) % 24);
+  for (double k = 0.3; k < 20; k += 0.377) {
+    Schedule s = PlanSchedule(f.menu, outlook, 1.0, k * small, 24, ScheduleOptions{});
+    for (size_t h = 0; h < 24; ++h)
+      if (s.work[h] == 0) { EXPECT_EQ(s.option[h], -1) << "k " << k << " step " << h; }
+  }
+}
+
 TEST(PlanSchedule, RenewableAwarenessChangesTheSite) {
   Fixture f;
   // Site b is on a dirtier grid but has on-site renewables covering its whole demand.
@@ -185,6 +212,20 @@ TEST(Policies, ForecastPoliciesWaitForCleanHoursWhenThereIsSlack) {
   }
   Plan agnostic = (*MakePolicy("carbon-agnostic"))->Decide(Input(f, fast * 5, 48, outlook));
   EXPECT_EQ(agnostic.option, f.menu.fastest());
+}
+
+// The job's tail: what is left takes a fraction of this interval, which is the cleanest one
+// left; greentrain and carbonscaler finish it now instead of waiting for the deadline guard.
+TEST(Policies, TheTailIsFinishedInACleanIntervalNotPutOff) {
+  Fixture f;
+  const double small = f.menu.option(0).steps_per_hour;
+  auto outlook = Flat(12, {600, 600}, {0, 0});
+  outlook[0].carbon_g_per_kwh[0] = 50;
+  for (const std::string name : {"carbonscaler", "greentrain", "oracle"}) {
+    Plan plan = (*MakePolicy(name))->Decide(Input(f, 0.2 * small, 12, outlook));
+    EXPECT_FALSE(plan.paused()) << name << ": " << plan.reason;
+    EXPECT_EQ(plan.Sites(), std::vector<int>{0}) << name << ": " << plan.Describe({"a", "b"});
+  }
 }
 
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "fixtures.h"
@@ -14,12 +15,112 @@ using testing::SyntheticSupply;
 
 std::map<std::string, SimResult> RunAll(const Simulator& sim) {
   std::map<std::string, SimResult> out;
-  for (const auto& name : PolicyNames()) {
-    auto res = sim.Run(**MakePolicy(name), "blend");
-    EXPECT_TRUE(res.ok()) << name << ": " << res.status().ToString();
-    if (res.ok()) out[name] = std::move(res).value();
+  auto runs = sim.RunPolicies(PolicyNames(), "blend");
+  EXPECT_TRUE(runs.ok()) << runs.status().ToString();
+  if (!runs.ok()) return out;
+  for (auto& r : *runs) out[r.policy] = std::move(r);
+  // The oracle weighs every policy's own run: it never loses to one.
+  for (const auto& [name, r] : out) {
+    if (!r.deadline_met) continue;
+    EXPECT_LE(out["oracle"].totals.carbon_kg, r.totals.carbon_kg + 1e-9) << name;
   }
   return out;
+}
+
+// One site, grid only, no idle draw, free restarts: pausing costs nothing, so the least carbon is
+// the fractional optimum of choosing, hour by hour, among the menu's sizes: the marginal greedy
+// over (hour, step up the lower convex hull of power against speed), cheapest carbon per step
+// first. It is computed here from the menu alone, independently of the policies and the LP.
+double MarginalGreedyOptimumKg(const OptionMenu& menu, const std::vector<double>& carbon, size_t hours, double work) {
+  std::vector<std::pair<double, double>> pts{{0, 0}};  // (steps/h, MW)
+  for (const auto& o : menu.options()) pts.push_back({o.steps_per_hour, o.facility_mw[0]});
+  std::sort(pts.begin(), pts.end());
+  std::vector<std::pair<double, double>> hull;
+  for (const auto& p : pts) {
+    while (!hull.empty() && hull.back().first == p.first) hull.pop_back();
+    while (hull.size() >= 2) {
+      const auto& a = hull[hull.size() - 2];
+      const auto& b = hull.back();
+      if ((b.second - a.second) * (p.first - a.first) >= (p.second - a.second) * (b.first - a.first)) hull.pop_back();
+      else break;
+    }
+    hull.push_back(p);
+  }
+  struct Slot { double kg_per_step, steps; };
+  std::vector<Slot> slots;
+  for (size_t h = 0; h < hours; ++h)
+    for (size_t v = 1; v < hull.size(); ++v) {
+      const double dw = hull[v].first - hull[v - 1].first, dp = hull[v].second - hull[v - 1].second;
+      slots.push_back({carbon[h] * dp / dw, dw});  // MW x g/kWh / (steps/h) = kg per step
+    }
+  std::sort(slots.begin(), slots.end(), [](const Slot& a, const Slot& b) { return a.kg_per_step < b.kg_per_step; });
+  double kg = 0;
+  for (const Slot& s : slots) {
+    const double take = std::min(work, s.steps);
+    kg += take * s.kg_per_step;
+    work -= take;
+    if (work <= 0) break;
+  }
+  return kg;
+}
+
+void ExpectOptimalOnOneGridSite(Config c, double job_hours, uint32_t seed) {
+  c.sites.resize(1);
+  c.links.clear();
+  c.sites[0].gpu.idle_w = 0;
+  c.job.checkpoint_every_hours = 0;
+  c.job.deadline_hours = 72;
+  c.sim_end = c.job.start + 96 * 3600;
+  MenuOptions mo;
+  mo.restart_seconds = 0;
+  mo.checkpoint_write_gbps = 1e9;
+  auto menu = OptionMenu::Build(c, mo).value();
+  c.job.steps = menu.option(menu.fastest()).steps_per_hour * job_hours;
+  auto supply = SyntheticSupply(c, 24, 0);
+  // An irregular grid: a daily cycle plus a deterministic pseudo-random part.
+  uint32_t x = seed;
+  for (double& g : supply[0].carbon_g_per_kwh) {
+    x = x * 1664525u + 1013904223u;
+    g = std::max(20.0, g + 120.0 * ((x >> 8) / 16777216.0 - 0.5));
+  }
+  const std::vector<double> job_carbon(supply[0].carbon_g_per_kwh.begin() + 24, supply[0].carbon_g_per_kwh.end());
+  const double exact = MarginalGreedyOptimumKg(menu, job_carbon, 72, c.job.steps);
+  auto sim = Simulator::Create(c, supply, 24, mo);
+  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  EXPECT_NEAR(sim->CarbonLowerBoundKg(), exact, 1e-4 * exact);
+  auto oracle = sim->Run(**MakePolicy("oracle"), "oracle").value();
+  auto cs = sim->Run(**MakePolicy("carbonscaler"), "oracle").value();
+  EXPECT_TRUE(oracle.deadline_met);
+  EXPECT_TRUE(cs.deadline_met);
+  SCOPED_TRACE("job of " + std::to_string(job_hours) + " h at full speed, seed " + std::to_string(seed));
+  EXPECT_LE(oracle.totals.carbon_kg, exact * 1.005) << oracle.note;
+  EXPECT_GE(oracle.totals.carbon_kg, exact * (1 - 1e-6));
+  EXPECT_LE(cs.totals.carbon_kg, exact * 1.01);
+}
+
+TEST(Simulator, OracleIsTheExactOptimumOnOneGridSiteWithAConcaveCurve) {
+  Config c = SmallConfig(1);
+  auto menu = OptionMenu::Build(c).value();
+  // The menu's speeds grow less than linearly with the GPUs (communication): a concave curve.
+  std::vector<std::pair<int, double>> speed;
+  for (const auto& o : menu.options()) speed.push_back({o.gpus[0], o.steps_per_hour});
+  std::sort(speed.begin(), speed.end());
+  ASSERT_GE(speed.size(), 3u);
+  EXPECT_LT(speed.back().second / speed.back().first, speed.front().second / speed.front().first);
+  // Job sizes whose last hour is a small, a middling and a large part of an interval.
+  for (double hours : {30.0, 30.1, 21.45, 12.8})
+    for (uint32_t seed : {1u, 2u, 3u}) ExpectOptimalOnOneGridSite(c, hours, seed);
+}
+
+TEST(Simulator, OracleIsTheExactOptimumOnOneGridSiteWithALinearCurve) {
+  Config c = SmallConfig(1);
+  c.model.global_batch = 16384;  // compute dwarfs the gradient exchange: speed ~ proportional to GPUs
+  auto menu = OptionMenu::Build(c).value();
+  for (const auto& o : menu.options())
+    EXPECT_NEAR(o.steps_per_hour / o.gpus[0], menu.option(0).steps_per_hour / menu.option(0).gpus[0],
+                0.03 * menu.option(0).steps_per_hour / menu.option(0).gpus[0]) << o.label;
+  for (double hours : {30.0, 21.45})
+    for (uint32_t seed : {1u, 2u}) ExpectOptimalOnOneGridSite(c, hours, seed);
 }
 
 TEST(Simulator, SyntheticJobEveryPolicyFinishesBalancedAndAboveTheBound) {

@@ -831,9 +831,10 @@ TEST_F(LiveClusterTest, ASiteCutOffByAPartitionIsLeftOutAndRejoins) {
   }
   EXPECT_TRUE(failed.count(3) && failed.count(4)) << r["faults"].dump();
   EXPECT_TRUE(rejoined.count(3) || rejoined.count(4)) << "heard again after the partition healed: " << r["faults"].dump();
-  for (const auto& a : r["actions"])
-    if (a["actions"][0] == "recover")
-      EXPECT_GE(a["step"].get<int64_t>(), before) << "steps before the last checkpoint lost: " << a.dump();
+  for (const auto& a : r["actions"]) {
+    if (a["actions"][0] != "recover") continue;
+    EXPECT_GE(a["step"].get<int64_t>(), before) << "steps before the last checkpoint lost: " << a.dump();
+  }
 }
 
 // One worker process killed: mpirun would end every rank; here the coordinator's heartbeats notice
@@ -846,9 +847,10 @@ TEST_F(LiveFaultTest, AKilledWorkerIsLeftOutAndTrainingFinishes) {
   ExpectRecoveredWithout(r, {3}, before);
   // Recovered from the surviving replica's memory (when all survivors held one step) or from the
   // checkpoint; from memory nothing is read back.
-  for (const auto& a : r["actions"])
-    if (a["actions"][0] == "recover" && a["recovered_from"] == "survivors")
-      EXPECT_EQ(a["state_bytes"], a["state_transfer_bytes"]) << a.dump();
+  for (const auto& a : r["actions"]) {
+    if (a["actions"][0] != "recover" || a["recovered_from"] != "survivors") continue;
+    EXPECT_EQ(a["state_bytes"], a["state_transfer_bytes"]) << a.dump();
+  }
   bool heartbeat = false;
   for (const auto& f : r["faults"]) heartbeat |= f["what"].get<std::string>().find("heartbeat") != std::string::npos ||
                                                  f["what"].get<std::string>().find("reached") != std::string::npos;
