@@ -78,8 +78,7 @@ Transition IntervalEngine::Cost(const Plan& current, const Plan& next) const {
   if (t.checkpoint) overhead_s += menu_.CheckpointSeconds(current.stages);
   if (!next.paused()) {
     t.migrated_bytes = menu_.MigrationBytes(current.stages, next.stages);
-    const bool was_running = !current.stages.empty() && !current.paused();
-    overhead_s += menu_.StartSeconds(current.stages, was_running, next.stages);
+    overhead_s += menu_.StartSeconds(current.stages, current.running(), next.stages);
   }
   t.overhead_hours = std::min(dt_, overhead_s / 3600.0);
   return t;

@@ -34,6 +34,8 @@ struct Plan {
   std::vector<int> planned;
 
   bool paused() const { return option < 0; }
+  // Training: started (holds stages) and not paused.
+  bool running() const { return !stages.empty() && !paused(); }
   // Sites that hold a stage (index list, pipeline order).
   std::vector<int> Sites() const;
   // "california:256" style summary, "paused@texas" when paused, "-" before the start.

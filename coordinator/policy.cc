@@ -47,8 +47,7 @@ Plan MakePlan(const PolicyInput& in, int option, std::string reason) {
 double LostHours(const PolicyInput& in, int o) {
   const OptionMenu& menu = *in.menu;
   const auto& to = menu.option(o).partition.stages;
-  const bool running = !in.current.stages.empty() && !in.current.paused();
-  double secs = menu.StartSeconds(in.current.stages, running, to);
+  double secs = menu.StartSeconds(in.current.stages, in.current.running(), to);
   if (menu.MigrationSeconds(in.current.stages, to) > 0) secs += menu.CheckpointSeconds(in.current.stages);
   return std::min(secs / 3600.0, in.interval_hours);
 }
@@ -286,9 +285,8 @@ class Greentrain : public Policy {
     // every running option is credited that restart, which makes a pause that much dearer.
     so.switch_carbon_kg.assign(menu.size(), 0);
     so.switch_work_loss.assign(menu.size(), 0);
-    const bool running = !in.current.stages.empty() && !in.current.paused();
     double restart_kg = 0;
-    if (running) {
+    if (in.current.running()) {
       const double hours = menu.settings().restart_seconds / 3600.0;
       for (int s = 0; s < menu.num_sites(); ++s)
         if (s < static_cast<int>(in.allocated_gpus.size()))

@@ -120,14 +120,24 @@ Result<std::vector<SimResult>> Simulator::RunPolicies(const std::vector<std::str
   std::vector<const Policy*> policies;
   for (const auto& p : held) policies.push_back(p.get());
   ASSIGN_OR_RETURN(std::vector<SimResult> runs, RunEach(*this, policies, forecasters));
+  // The oracle's pick is copied out first; each named run is then moved to its place (copied
+  // only where a name is asked for twice).
+  std::optional<SimResult> best;
+  if (oracle) best = BestOf(runs, truth_runs);
   std::vector<SimResult> out;
+  std::vector<size_t> placed(runs.size(), names.size());
   for (const auto& n : names) {
     if (n == "oracle") {
-      out.push_back(BestOf(runs, truth_runs));
+      out.push_back(*best);
       continue;
     }
     const size_t i = truth_runs + (std::find(own.begin(), own.end(), n) - own.begin());
-    out.push_back(runs[i]);
+    if (placed[i] < out.size()) {
+      out.push_back(out[placed[i]]);
+    } else {
+      placed[i] = out.size();
+      out.push_back(std::move(runs[i]));
+    }
   }
   return out;
 }
