@@ -117,7 +117,7 @@ struct PolicyConfig {
   std::string name = "greentrain";
   std::string forecaster = "blend";
   double carbon_threshold = 0;      // suspend-resume: run only below this gCO2/kWh (0: auto)
-  double safety_margin = 0.1;       // greentrain: fraction of the time left kept in reserve
+  double safety_margin = 0.1;       // greentrain: fraction of the time left kept in reserve (when renewables are forecast)
   double renewable_derate = 0.35;    // greentrain: plans on (1 - derate) x forecast renewables
 };
 

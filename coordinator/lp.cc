@@ -73,7 +73,8 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   for (int t = 0; t < T; ++t) {
     for (int o = 0; o < O; ++o) {
       glp_set_col_bnds(P, X(t, o), GLP_DB, 0.0, 1.0);
-      if (t == 0 && !options.switch_carbon_kg.empty()) glp_set_obj_coef(P, X(t, o), options.switch_carbon_kg[o]);
+      if (t == 0 && options.start_hours.empty() && !options.switch_carbon_kg.empty())
+        glp_set_obj_coef(P, X(t, o), options.switch_carbon_kg[o]);
     }
     for (int s = 0; s < S; ++s) {
       const auto& b = cfg.sites[s].battery;
@@ -105,7 +106,8 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     double best = 0;
     for (int o = 0; o < O; ++o) {
       double w = menu.option(o).steps_per_hour * dt;
-      if (t == 0 && !options.switch_work_loss.empty()) w = std::max(0.0, w - options.switch_work_loss[o]);
+      if (t == 0 && !options.start_hours.empty()) w = menu.option(o).steps_per_hour * std::max(0.0, dt - options.start_hours[o]);
+      else if (t == 0 && !options.switch_work_loss.empty()) w = std::max(0.0, w - options.switch_work_loss[o]);
       put(row, X(t, o), w);
       best = std::max(best, w);
     }
@@ -136,6 +138,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       put(row, A(t - 1), -1.0);
     }
   }
+  std::vector<int> demand_row(T * S);
   for (int t = 0; t < T; ++t) {
     // One interval's time: sum_o x <= 1, or <= a[t] while an allocation is held.
     row = glp_add_rows(P, 1);
@@ -149,7 +152,15 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       const double idle = options.paused_mw.empty() ? 0.0 : options.paused_mw[s];
       row = glp_add_rows(P, 1);
       glp_set_row_bnds(P, row, GLP_FX, 0.0, 0.0);
-      for (int o = 0; o < O; ++o) put(row, X(t, o), (menu.option(o).facility_mw[s] - idle) * dt);
+      demand_row[t * S + s] = row;
+      for (int o = 0; o < O; ++o) {
+        const auto& opt = menu.option(o);
+        // At step 0, an option that starts (start_hours) draws its GPUs' idle power meanwhile.
+        const double starting = t == 0 && !options.start_hours.empty() && opt.gpus[s] > 0
+                                    ? menu.IdleFacilityMw(s, opt.gpus[s]) * std::min(options.start_hours[o], dt)
+                                    : 0.0;
+        put(row, X(t, o), (opt.facility_mw[s] - idle) * dt + starting);
+      }
       if (holds) put(row, A(t), idle * dt);
       put(row, Y(t, s, 0), -1);
       put(row, Y(t, s, 2), -1);
@@ -184,16 +195,39 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       put(row, Y(t, s, 2), 1);
     }
   }
-  if (lp_options.one_placement_per_interval) {
-    // Placement groups: options with the same set of sites.
-    std::vector<std::vector<int>> groups;
-    std::vector<int> group_of(O);
+  if (!options.enter_hours.empty() && T > 1) {
+    // Entries: e[t][g] >= z[t][g] - z[t-1][g], z the share of the interval placement g runs,
+    // each charged the work and the idle energy (in its sites' demand) of the cheapest entry among
+    // g's options.
+    const auto& groups = menu.placements();
+    const int G = static_cast<int>(groups.size());
+    std::vector<double> loss(G, 1e300), idle_mwh(G * S, 1e300), best_h(G, 1e300);
     for (int o = 0; o < O; ++o) {
-      const auto& sites = menu.option(o).sites;
-      auto it = std::find(groups.begin(), groups.end(), sites);
-      group_of[o] = static_cast<int>(it - groups.begin());
-      if (it == groups.end()) groups.push_back(sites);
+      const int g = menu.placement_of(o);
+      const auto& opt = menu.option(o);
+      const double h = std::min(options.enter_hours[o], dt);
+      loss[g] = std::min(loss[g], opt.steps_per_hour * h);
+      for (int s : opt.sites) idle_mwh[g * S + s] = std::min(idle_mwh[g * S + s], menu.IdleFacilityMw(s, opt.gpus[s]) * h);
     }
+    const int first_e = glp_add_cols(P, (T - 1) * G);
+    for (int t = 1; t < T; ++t)
+      for (int g = 0; g < G; ++g) {
+        const int e = first_e + (t - 1) * G + g;
+        glp_set_col_bnds(P, e, GLP_DB, 0.0, 1.0);
+        for (int s : groups[g]) put(demand_row[t * S + s], e, idle_mwh[g * S + s]);
+        put(1, e, -loss[g]);  // row 1 is the work row
+        row = glp_add_rows(P, 1);
+        glp_set_row_bnds(P, row, GLP_LO, 0.0, 0.0);
+        put(row, e, 1.0);
+        for (int o = 0; o < O; ++o)
+          if (menu.placement_of(o) == g) {
+            put(row, X(t, o), -1.0);
+            put(row, X(t - 1, o), 1.0);
+          }
+      }
+  }
+  if (lp_options.one_placement_per_interval) {
+    const auto& groups = menu.placements();
     const int G = static_cast<int>(groups.size());
     const int first = glp_add_cols(P, T * G);
     if (lp_options.charge_switches && T > 1) {
@@ -203,7 +237,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       for (int g = 0; g < G; ++g) {
         double rate = 1e300;
         for (int o = 0; o < O; ++o)
-          if (group_of[o] == g) rate = std::min(rate, menu.option(o).steps_per_hour);
+          if (menu.placement_of(o) == g) rate = std::min(rate, menu.option(o).steps_per_hour);
         double secs = menu.settings().restart_seconds;
         loss[g] = rate * secs / 3600.0;
       }
@@ -232,7 +266,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
         row = glp_add_rows(P, 1);  // x[t][o] <= z[t][group(o)]
         glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
         put(row, X(t, o), 1.0);
-        put(row, first + t * G + group_of[o], -1.0);
+        put(row, first + t * G + menu.placement_of(o), -1.0);
       }
     }
   }

@@ -66,6 +66,11 @@ Result<OptionMenu> OptionMenu::Build(const Config& config, MenuOptions settings)
   m.fastest_ = 0;
   for (int i = 1; i < m.size(); ++i)
     if (m.options_[i].steps_per_hour > m.options_[m.fastest_].steps_per_hour) m.fastest_ = i;
+  for (const auto& o : m.options_) {
+    auto it = std::find(m.placements_.begin(), m.placements_.end(), o.sites);
+    m.placement_of_.push_back(static_cast<int>(it - m.placements_.begin()));
+    if (it == m.placements_.end()) m.placements_.push_back(o.sites);
+  }
   return m;
 }
 

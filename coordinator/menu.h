@@ -49,6 +49,10 @@ class OptionMenu {
   const MenuOptions& settings() const { return settings_; }
   double state_bytes() const { return state_bytes_; }
   int num_sites() const { return static_cast<int>(config_.sites.size()); }
+  // Placements: the distinct sets of sites the options run on (in order of first appearance), and
+  // the placement of option i.
+  const std::vector<std::vector<int>>& placements() const { return placements_; }
+  int placement_of(int i) const { return placement_of_[i]; }
 
   // Facility MW of `idle_gpus` idle GPUs (with their hosts) at site s.
   double IdleFacilityMw(int site, int idle_gpus) const;
@@ -74,6 +78,8 @@ class OptionMenu {
   std::vector<MenuOption> options_;
   int fastest_ = -1;
   double state_bytes_ = 0;
+  std::vector<std::vector<int>> placements_;
+  std::vector<int> placement_of_;
 };
 
 }  // namespace gt

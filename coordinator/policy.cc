@@ -13,8 +13,10 @@ namespace {
 
 constexpr size_t kMaxHorizonSteps = 168;        // forecasting policies look at most a week ahead
 constexpr size_t kMaxOracleHorizonSteps = 24 * 120;
-// Above this many (outlook step x option) cells greentrain plans with the greedy instead of the LP.
-constexpr size_t kMaxLpCells = 6000;
+// Above this many (outlook step x (option + placement)) cells greentrain plans with the greedy
+// instead of the LP, whose branch and bound grows much faster than linearly. Three sites at four
+// sizes over a week (every bundled scenario's largest: 168 x (12 + 3) = 2,520) stay within it.
+constexpr size_t kMaxLpCells = 2600;
 
 size_t StepsToDeadline(const PolicyInput& in) {
   double steps = std::ceil(in.hours_to_deadline / in.interval_hours - 1e-9);
@@ -43,14 +45,15 @@ Plan MakePlan(const PolicyInput& in, int option, std::string reason) {
 
 // Hours of the interval option `o` loses before it trains, as IntervalEngine::Cost charges them:
 // the checkpoint and the state's move when its stages differ, a restart when resuming or starting
-// in place.
-double LostHours(const PolicyInput& in, int o) {
+// in place (`running`: whether the job runs when the option starts).
+double LostHours(const PolicyInput& in, int o, bool running) {
   const OptionMenu& menu = *in.menu;
   const auto& to = menu.option(o).partition.stages;
-  double secs = menu.StartSeconds(in.current.stages, in.current.running(), to);
+  double secs = menu.StartSeconds(in.current.stages, running, to);
   if (menu.MigrationSeconds(in.current.stages, to) > 0) secs += menu.CheckpointSeconds(in.current.stages);
   return std::min(secs / 3600.0, in.interval_hours);
 }
+double LostHours(const PolicyInput& in, int o) { return LostHours(in, o, in.current.running()); }
 
 // Work option `o` does in this interval after the time LostHours takes.
 double WorkThisInterval(const PolicyInput& in, int o) {
@@ -229,12 +232,100 @@ class CarbonScaler final : public Policy {
   }
 };
 
+// Whether any site is forecast renewable power after the interval being decided.
+bool CountsOnRenewables(const PolicyInput& in) {
+  for (const auto& o : in.outlook)
+    for (size_t h = 1; h < o.renewable_mw.size(); ++h)
+      if (o.renewable_mw[h] > 0) return true;
+  return false;
+}
+
+// A least-carbon schedule reduced to what a policy executes: the option for the first interval (-1:
+// pause), the options planned after it, its objective and whether the work fits the outlook.
+struct Solved {
+  int first = -1;
+  std::vector<int> planned;
+  double carbon_kg = 0;
+  bool feasible = true;
+  const char* how = "";
+};
+
+// The battery-aware LP (coordinator/lp.h) when `use_lp`, else (or should GLPK fail) the
+// battery-blind greedy, linear in outlook x options.
+Solved LeastCarbonSchedule(const PolicyInput& in, const std::vector<SiteOutlook>& outlook, double work, size_t usable,
+                           const ScheduleOptions& so, bool use_lp) {
+  const OptionMenu& menu = *in.menu;
+  Solved out;
+  if (use_lp) {
+    LpOptions lpo;
+    lpo.integral_first_step = true;
+    auto lp = SolveScheduleLp(menu, outlook, in.battery_soc_mwh, in.interval_hours, work, usable, so, lpo);
+    if (lp.ok()) {
+      out.first = lp->FirstOption();
+      for (size_t t = 1; t < lp->fraction.size(); ++t) out.planned.push_back(lp->OptionAt(t));
+      out.carbon_kg = lp->carbon_kg;
+      out.feasible = lp->feasible;
+      out.how = "LP";
+      return out;
+    }
+  }
+  Schedule s = PlanSchedule(menu, outlook, in.interval_hours, work, usable, so);
+  out.first = s.option.empty() ? -1 : s.option[0];
+  out.planned.assign(s.option.begin() + std::min<size_t>(1, s.option.size()), s.option.end());
+  out.carbon_kg = s.carbon_kg;
+  out.feasible = s.feasible;
+  out.how = "greedy";
+  return out;
+}
+
+// What switching configuration costs in greentrain's plan. The LP (`everywhere`) charges every entry
+// to a placement wherever the plan makes it: at step 0 each option is charged the time it loses
+// before training (restart after a pause or at the start, a move's checkpoint and transfer: work
+// lost, and the idle draw meanwhile, which the site's renewables and battery may cover); at later
+// steps an entry the plan makes is charged the same (ScheduleOptions::start_hours, enter_hours), so
+// a move or a resume costs the same whenever it is made and is neither put off nor hurried. The
+// switch_* prices (idle draw at grid intensity) serve the finish-now test, and the greedy should
+// GLPK fail. The greedy can price step 0 only, so it charges what
+// a plan may avoid: a move; a restart, which every plan pays sooner or later, is not charged to
+// resuming now (the planner would put resumes off), and pausing a running job is charged the
+// restart it commits to (every running option is credited it).
+void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so) {
+  const OptionMenu& menu = *in.menu;
+  so->switch_carbon_kg.assign(menu.size(), 0);
+  so->switch_work_loss.assign(menu.size(), 0);
+  if (everywhere) {
+    so->start_hours.assign(menu.size(), 0);
+    so->enter_hours.assign(menu.size(), 0);
+  }
+  double restart_kg = 0;
+  if (!everywhere && in.current.running()) {
+    const double hours = menu.settings().restart_seconds / 3600.0;
+    for (int s = 0; s < menu.num_sites(); ++s)
+      if (s < static_cast<int>(in.allocated_gpus.size()))
+        restart_kg += menu.IdleFacilityMw(s, in.allocated_gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
+  }
+  for (int o = 0; o < menu.size(); ++o) {
+    const auto& opt = menu.option(o);
+    so->switch_carbon_kg[o] = -restart_kg;  // 0 with `everywhere`
+    if (everywhere) {
+      so->start_hours[o] = LostHours(in, o);
+      so->enter_hours[o] = LostHours(in, o, false);
+    }
+    if (!everywhere && menu.MigrationSeconds(in.current.stages, opt.partition.stages) <= 0) continue;
+    const double hours = LostHours(in, o);
+    so->switch_work_loss[o] = opt.steps_per_hour * hours;
+    for (int s : opt.sites)
+      so->switch_carbon_kg[o] += menu.IdleFacilityMw(s, opt.gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
+  }
+}
+
 // greentrain: forecast-driven, spatial and temporal at once. Each interval it solves the least-carbon
 // schedule over the forecast as a battery-aware linear program (coordinator/lp.h; the convex-hull
-// greedy for large problems), charging every configuration that would move state with the move's
-// time and energy and counting the idle draw of the allocation kept while paused. Against forecast
-// error it plans on derated renewables (policy.renewable_derate) and keeps a reserve of
-// policy.safety_margin of the time left; the deadline guard backs this up. It executes the first
+// greedy for large problems), charging each move, resume or start its time and energy wherever the
+// plan makes it (ChargeSwitches) and counting the idle draw of the allocation kept while paused.
+// Against forecast error it plans on derated renewables (policy.renewable_derate) and, when it
+// counts on forecast renewables, keeps a reserve of policy.safety_margin of the time left; the
+// deadline guard backs this up. It executes the first
 // interval only (integral: one configuration or pause) and replans the next one with fresh forecasts
 // (receding horizon). The oracle is the same planner on the true supply, without derating.
 class Greentrain : public Policy {
@@ -250,7 +341,9 @@ class Greentrain : public Policy {
   Plan Decide(const PolicyInput& in) const override {
     const OptionMenu& menu = *in.menu;
     const size_t n = in.outlook[0].carbon_g_per_kwh.size();
-    const double margin = margin_ >= 0 ? margin_ : oracle_ ? 0.0 : in.config->policy.safety_margin;
+    // The reserve hedges plans that count on forecast renewables; a grid-only outlook needs none
+    // (a wrong intensity forecast costs carbon, not time: measured, a reserve there only cost carbon).
+    const double margin = margin_ >= 0 ? margin_ : oracle_ || !CountsOnRenewables(in) ? 0.0 : in.config->policy.safety_margin;
     size_t usable = PlanSteps(in, n);
     double work = WorkDueWithin(in, n);
     if (margin > 0 && n > 1) {
@@ -277,30 +370,9 @@ class Greentrain : public Policy {
         for (int s = 0; s < menu.num_sites(); ++s)
           if (s < static_cast<int>(in.allocated_gpus.size())) so.paused_mw[s] = menu.IdleFacilityMw(s, in.allocated_gpus[s]);
     }
-    // What a choice now costs beyond its interval. Only step 0 carries such costs in the plan, so
-    // a cost that any plan pays sooner or later must not be charged to doing it now (the planner
-    // would put it off interval after interval): a restart after a pause or at the start is such a
-    // cost and is not charged. A move is optional: it is charged (the time lost, the destination's
-    // idle draw meanwhile, at grid intensity). Pausing a running job commits it to a restart later:
-    // every running option is credited that restart, which makes a pause that much dearer.
-    so.switch_carbon_kg.assign(menu.size(), 0);
-    so.switch_work_loss.assign(menu.size(), 0);
-    double restart_kg = 0;
-    if (in.current.running()) {
-      const double hours = menu.settings().restart_seconds / 3600.0;
-      for (int s = 0; s < menu.num_sites(); ++s)
-        if (s < static_cast<int>(in.allocated_gpus.size()))
-          restart_kg += menu.IdleFacilityMw(s, in.allocated_gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
-    }
-    for (int o = 0; o < menu.size(); ++o) {
-      const auto& opt = menu.option(o);
-      so.switch_carbon_kg[o] = -restart_kg;
-      if (menu.MigrationSeconds(in.current.stages, opt.partition.stages) <= 0) continue;
-      const double hours = LostHours(in, o);
-      so.switch_work_loss[o] = opt.steps_per_hour * hours;
-      for (int s : opt.sites)
-        so.switch_carbon_kg[o] += menu.IdleFacilityMw(s, opt.gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
-    }
+    // The LP's size: per outlook step a column per option and one per placement (its entries).
+    const bool use_lp = usable * (menu.size() + menu.placements().size()) <= kMaxLpCells;
+    ChargeSwitches(in, use_lp, &so);
     double finish_kg = 0;
     const int finish = FinishNow(in, so, &finish_kg);
     const char* what = oracle_ ? "perfect-foresight" : "forecast";
@@ -316,25 +388,11 @@ class Greentrain : public Policy {
         for (size_t h = 1; h < o.renewable_mw.size(); ++h) o.renewable_mw[h] *= 1 - derate;
       outlook = &derated;
     }
-    if (usable * menu.size() <= kMaxLpCells) {
-      // The battery-aware linear program (coordinator/lp.h).
-      LpOptions lpo;
-      lpo.integral_first_step = true;
-      auto lp = SolveScheduleLp(menu, *outlook, in.battery_soc_mwh, in.interval_hours, work, usable, so, lpo);
-      if (lp.ok()) {
-        if (finish >= 0 && (!lp->feasible || finish_kg <= lp->carbon_kg))
-          return MakePlan(in, finish, std::string(what) + ": finish the remaining work in this interval");
-        Plan p = Guarded(in, lp->FirstOption(), std::string(what) + " least-carbon schedule (LP)");
-        for (size_t t = 1; t < lp->fraction.size(); ++t) p.planned.push_back(lp->OptionAt(t));
-        return p;
-      }
-    }
-    // Large problems: the battery-blind greedy, linear in outlook x options.
-    Schedule s = PlanSchedule(menu, *outlook, in.interval_hours, work, usable, so);
-    if (finish >= 0 && (!s.feasible || finish_kg <= s.carbon_kg))
+    Solved plan = LeastCarbonSchedule(in, *outlook, work, usable, so, use_lp);
+    if (finish >= 0 && (!plan.feasible || finish_kg <= plan.carbon_kg))
       return MakePlan(in, finish, std::string(what) + ": finish the remaining work in this interval");
-    Plan p = Guarded(in, s.option[0], std::string(what) + " least-carbon schedule (greedy)");
-    p.planned.assign(s.option.begin() + std::min<size_t>(1, s.option.size()), s.option.end());
+    Plan p = Guarded(in, plan.first, std::string(what) + " least-carbon schedule (" + plan.how + ")");
+    p.planned = std::move(plan.planned);
     return p;
   }
 

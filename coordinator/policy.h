@@ -92,6 +92,15 @@ struct ScheduleOptions {
   // empty = none. Used by the linear program only: a pause then costs that draw until the job's
   // last run (the allocation is released when the job is done).
   std::vector<double> paused_mw;
+  // Used by the linear program only, which then charges switches wherever the plan makes them, each
+  // the work it loses and its GPUs' idle draw meanwhile (in the sites' demand, so renewables and
+  // batteries may cover it), so that a move or a resume costs the same whenever it is made.
+  // start_hours: per option, the hours it loses before training at step 0 (replaces switch_*).
+  // enter_hours: per option, the hours the job loses entering that option's placement (its set of
+  // sites) at a step t >= 1 where it did not run at t - 1 (a resume's restart, a move's checkpoint
+  // and transfer from where the job is now). Empty: free.
+  std::vector<double> start_hours;
+  std::vector<double> enter_hours;
 
 };
 Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,

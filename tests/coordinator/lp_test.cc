@@ -58,5 +58,37 @@ TEST(ScheduleLp, AHeldAllocationChargesPausesOnlyUntilTheLastRun) {
   }
 }
 
+// An entry to a placement at a later step (here a resume after a pause) is charged the work it loses
+// and the idle draw meanwhile, wherever the plan makes it. Two clean intervals around a dirty one:
+// free entries run the two clean ones; charged entries must make up the lost work, with a share a
+// of the dirty interval such that 1 + a + (1 - h) (1 - a) = 2 (running at t = 1 lowers the resume
+// at t = 2 by a), a = h / (1 + h).
+TEST(ScheduleLp, EntriesAtLaterStepsAreChargedTheirLostWorkAndIdleDraw) {
+  Config c = SmallConfig(1);
+  MenuOptions one;
+  one.levels = {1.0};
+  one.include_all_sites = false;
+  auto menu = OptionMenu::Build(c, one).value();
+  ASSERT_EQ(menu.size(), 1);
+  const double p_mw = menu.option(0).facility_mw[0];
+  const double idle_mw = menu.IdleFacilityMw(0, menu.option(0).gpus[0]);
+  const double work = 2 * menu.option(0).steps_per_hour;
+  auto outlook = GridOnly({100, 500, 100});
+  ScheduleOptions free_entries;
+  auto a = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 3, free_entries);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_NEAR(a->carbon_kg, 200 * p_mw, 1e-6 * p_mw);
+  const double h = 0.5;
+  ScheduleOptions charged;
+  charged.enter_hours = {h};
+  auto b = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 3, charged);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const double share = h / (1 + h);
+  const double expect = p_mw * (200 + 500 * share) + idle_mw * h * 100 * (1 - share);
+  ASSERT_LT(expect, 600 * p_mw);  // cheaper than running straight through t = 0, 1
+  EXPECT_NEAR(b->carbon_kg, expect, 1e-6 * expect);
+  EXPECT_NEAR(b->fraction[1][0], share, 1e-6);
+}
+
 }  // namespace
 }  // namespace gt

@@ -228,6 +228,34 @@ TEST(Policies, TheTailIsFinishedInACleanIntervalNotPutOff) {
   }
 }
 
+// A move the plan makes later anyway is no reason to stay now. Running at site a, which turns
+// dirty after this interval while b stays clean: were only the first interval charged for a move,
+// a plan that stays this interval and moves next would look a move cheaper than moving now
+// (greentrain stayed here before moves were priced wherever the plan makes them). greentrain moves
+// now when b is cleaner now (by 2 g/kWh, less than the move's cost), and stays for the interval when
+// a is the cleaner one now.
+TEST(Policies, GreentrainMakesAMoveNowThatItsPlanWouldMakeLater) {
+  Fixture f;
+  const int at_a = f.FullOption(0);
+  const double fast = f.menu.option(at_a).steps_per_hour;
+  for (const double a_now : {102.0, 90.0}) {
+    auto outlook = Flat(24, {900, 100}, {0, 0});
+    outlook[0].carbon_g_per_kwh[0] = a_now;
+    PolicyInput in = Input(f, fast * 16, 24, outlook);
+    in.current = (*MakePolicy("carbon-agnostic"))->Decide(in);
+    in.current.option = at_a;
+    in.current.stages = f.menu.option(at_a).partition.stages;
+    in.current.busy_gpus = f.menu.option(at_a).gpus;
+    in.current.steps_per_hour = fast;
+    in.allocated_gpus = f.menu.option(at_a).gpus;
+    Plan plan = (*MakePolicy("greentrain"))->Decide(in);
+    ASSERT_FALSE(plan.paused()) << plan.reason;
+    const std::vector<int> expect{a_now > 100 ? 1 : 0};
+    EXPECT_EQ(plan.Sites(), expect) << "a at " << a_now << " g/kWh now: " << plan.Describe({"a", "b"}) << ", "
+                                    << plan.reason;
+  }
+}
+
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
   Fixture f;
   auto outlook = Flat(24, {500, 100}, {0, 0});

@@ -135,7 +135,13 @@ void ExpectOperatorFiles(const std::string& run_dir, const Ledger& ledger, const
   // Each plan change once on the coordinator's track, and on the tracks of the ranks it stopped or started.
   EXPECT_EQ(by_cat["plan (coordinator)"], static_cast<int>(report["actions"].size()));
   EXPECT_GE(by_cat["plan (ranks)"], by_cat["plan (coordinator)"]);
-  EXPECT_GT(by_cat["pause (ranks)"], 0);
+  // A paused interval shows on the ranks' tracks whenever the run paused.
+  int pauses = 0;
+  for (const auto& a : report["actions"])
+    for (const auto& k : a["actions"]) pauses += k == "pause";
+  if (pauses > 0) {
+    EXPECT_GT(by_cat["pause (ranks)"], 0) << pauses << " pauses";
+  }
   EXPECT_GT(by_cat["checkpoint (ranks)"], 0);
 
   std::istringstream csv(ReadFile(run_dir + "/emissions.csv"));
