@@ -307,12 +307,12 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
   for (int o = 0; o < menu.size(); ++o) {
     const auto& opt = menu.option(o);
     so->switch_carbon_kg[o] = -restart_kg;  // 0 with `everywhere`
-    if (everywhere) {
-      so->start_hours[o] = LostHours(in, o);
-      so->enter_hours[o] = LostHours(in, o, false);
-    }
     if (!everywhere && menu.MigrationSeconds(in.current.stages, opt.partition.stages) <= 0) continue;
     const double hours = LostHours(in, o);
+    if (everywhere) {
+      so->start_hours[o] = hours;
+      so->enter_hours[o] = LostHours(in, o, false);
+    }
     so->switch_work_loss[o] = opt.steps_per_hour * hours;
     for (int s : opt.sites)
       so->switch_carbon_kg[o] += menu.IdleFacilityMw(s, opt.gpus[s]) * hours * in.outlook[s].carbon_g_per_kwh[0];
