@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <unordered_map>
 
 namespace gt {
 
@@ -71,7 +72,38 @@ Result<OptionMenu> OptionMenu::Build(const Config& config, MenuOptions settings)
     m.placement_of_.push_back(static_cast<int>(it - m.placements_.begin()));
     if (it == m.placements_.end()) m.placements_.push_back(o.sites);
   }
+  m.BuildMoveTables();
   return m;
+}
+
+void OptionMenu::BuildMoveTables() {
+  const int n = num_sites();
+  std::unordered_map<std::string, int> index;
+  for (int s = 0; s < n; ++s) index.emplace(config_.sites[s].name, s);
+  link_.assign(static_cast<size_t>(n) * n, -1);
+  double slowest = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < config_.links.size(); ++i) {
+    const LinkConfig& l = config_.links[i];
+    slowest = std::min(slowest, l.bandwidth_gbps);
+    auto a = index.find(l.from), b = index.find(l.to);
+    if (a == index.end() || b == index.end()) continue;
+    for (auto [x, y] : {std::pair{a->second, b->second}, std::pair{b->second, a->second}})
+      if (link_[static_cast<size_t>(x) * n + y] < 0) link_[static_cast<size_t>(x) * n + y] = static_cast<int>(i);
+  }
+  slowest_gbps_ = std::isfinite(slowest) ? slowest : 1;  // no links at all: assume 1 Gbit/s over the internet
+  const ModelProfile& profile = partitioner_->profile();
+  const int L = profile.num_layers();
+  range_bytes_.assign(static_cast<size_t>(L + 1) * (L + 1), 0);
+  for (int lo = 0; lo < L; ++lo)
+    for (int hi = lo + 1; hi <= L; ++hi)
+      range_bytes_[static_cast<size_t>(lo) * (L + 1) + hi] =
+          range_bytes_[static_cast<size_t>(lo) * (L + 1) + hi - 1] + profile.StateBytes(hi - 1, hi);
+}
+
+double OptionMenu::RangeBytes(int lo, int hi) const {
+  const int L = partitioner_->profile().num_layers();
+  if (lo < 0 || hi > L || lo >= hi) return partitioner_->profile().StateBytes(lo, hi);
+  return range_bytes_[static_cast<size_t>(lo) * (L + 1) + hi];
 }
 
 double OptionMenu::IdleFacilityMw(int site, int idle_gpus) const {
@@ -96,22 +128,21 @@ void ForEachMovedRange(const std::vector<StagePlacement>& from, const std::vecto
 double OptionMenu::MigrationBytes(const std::vector<StagePlacement>& from,
                                   const std::vector<StagePlacement>& to) const {
   double bytes = 0;
-  ForEachMovedRange(from, to, [&](int, int, int lo, int hi) { bytes += partitioner_->profile().StateBytes(lo, hi); });
+  ForEachMovedRange(from, to, [&](int, int, int lo, int hi) { bytes += RangeBytes(lo, hi); });
   return bytes;
 }
 
 double OptionMenu::MigrationSeconds(const std::vector<StagePlacement>& from,
                                     const std::vector<StagePlacement>& to) const {
-  double slowest_gbps = std::numeric_limits<double>::infinity();
-  for (const auto& l : config_.links) slowest_gbps = std::min(slowest_gbps, l.bandwidth_gbps);
-  if (!std::isfinite(slowest_gbps)) slowest_gbps = 1;  // no links at all: assume 1 Gbit/s over the internet
+  const int n = num_sites();
   double worst = 0;
   bool moved = false;
   ForEachMovedRange(from, to, [&](int a, int b, int lo, int hi) {
-    const LinkConfig* l = config_.FindLink(config_.sites[a].name, config_.sites[b].name);
-    double gbps = l ? l->bandwidth_gbps : slowest_gbps;
+    const int li = a >= 0 && b >= 0 && a < n && b < n ? link_[static_cast<size_t>(a) * n + b] : -1;
+    const LinkConfig* l = li >= 0 ? &config_.links[li] : nullptr;
+    double gbps = l ? l->bandwidth_gbps : slowest_gbps_;
     double lat = l ? l->latency_ms / 1e3 : 0.1;
-    worst = std::max(worst, partitioner_->profile().StateBytes(lo, hi) * 8 / (gbps * 1e9) + lat);
+    worst = std::max(worst, RangeBytes(lo, hi) * 8 / (gbps * 1e9) + lat);
     moved = true;
   });
   return moved ? worst + settings_.restart_seconds : 0;

@@ -80,6 +80,16 @@ class OptionMenu {
   double state_bytes_ = 0;
   std::vector<std::vector<int>> placements_;
   std::vector<int> placement_of_;
+  // Precomputed at Build for the planners' inner loops (MigrationSeconds runs per option per
+  // decision): the index in config_.links of the link between sites a and b (link_[a * n + b], -1:
+  // none; the first matching link, as Config::FindLink), the slowest link's bandwidth, and the
+  // state bytes of layers [lo, hi) (range_bytes_[lo * (L + 1) + hi], summed in layer order exactly
+  // as ModelProfile::StateBytes does).
+  std::vector<int> link_;
+  double slowest_gbps_ = 1;
+  std::vector<double> range_bytes_;
+  void BuildMoveTables();
+  double RangeBytes(int lo, int hi) const;
 };
 
 }  // namespace gt

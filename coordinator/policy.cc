@@ -441,48 +441,84 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
   };
   std::vector<Inc> incs;
   incs.reserve(steps * 4);
-  std::vector<std::vector<Point>> hulls(steps);
-  std::vector<Point> pts;
-  pts.reserve(m + 1);
+  // Every step's hull, one after another: step h's is verts[hull_from[h] ..).
+  std::vector<Point> verts;
+  verts.reserve(steps * 4);
+  std::vector<size_t> hull_from(steps, 0);
+  std::vector<Point> pts(m);  // this step's options that do work, pts[0 .. np)
   std::vector<int> by_speed(m);
   for (int o = 0; o < m; ++o) by_speed[o] = o;
   std::stable_sort(by_speed.begin(), by_speed.end(), [&](int a, int b) {
     return menu.option(a).steps_per_hour < menu.option(b).steps_per_hour;
   });
+  // Each option's work per step and its sites' facility power, in speed order, flattened once: the
+  // loop below prices every option at every step (OptionCarbonKg's arithmetic, in the same order).
+  struct Draw {
+    int site;
+    double mw;
+  };
+  std::vector<Draw> draws;
+  std::vector<size_t> draws_from(m + 1, 0);
+  std::vector<double> option_work(m);
+  for (int k = 0; k < m; ++k) {
+    const MenuOption& opt = menu.option(by_speed[k]);
+    draws_from[k] = draws.size();
+    for (int s : opt.sites) draws.push_back({s, opt.facility_mw[s]});
+    option_work[k] = opt.steps_per_hour * interval_hours;
+  }
+  draws_from[m] = draws.size();
+  std::vector<double> renew(outlook.size()), intensity(outlook.size());
   double total_possible = 0;
   for (size_t h = 0; h < steps; ++h) {
-    pts.clear();
-    for (int o : by_speed) {
-      double w = menu.option(o).steps_per_hour * interval_hours;
-      double c = OptionCarbonKg(menu, o, outlook, h, interval_hours, options.renewable_aware);
+    size_t np = 0;
+    for (size_t s = 0; s < outlook.size(); ++s) {
+      renew[s] = outlook[s].renewable_mw[h];
+      intensity[s] = outlook[s].carbon_g_per_kwh[h];
+    }
+    for (int k = 0; k < m; ++k) {
+      const int o = by_speed[k];
+      double w = option_work[k];
+      double c = 0;
+      for (size_t d = draws_from[k]; d < draws_from[k + 1]; ++d) {
+        const Draw& dr = draws[d];
+        const double mw = options.renewable_aware ? std::max(0.0, dr.mw - renew[dr.site]) : dr.mw;
+        c += mw * interval_hours * intensity[dr.site];
+      }
       if (h == 0 && !options.switch_work_loss.empty()) {
         w = std::max(0.0, w - options.switch_work_loss[o]);
         c += options.switch_carbon_kg[o];
       }
-      if (w > 0) pts.push_back({w, c, o});
+      if (w > 0) {
+        Point& p = pts[np++];  // written in place: a pushed temporary stalled on store forwarding
+        p.w = w;
+        p.c = c;
+        p.option = o;
+      }
     }
     // Work per option is the same at every step but the first (switch losses), so the options are
     // sorted by speed once; only the first step sorts its own points.
-    if (h == 0) std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.w < b.w; });
-    auto& hull = hulls[h];
-    hull.push_back({0, 0, -1});
-    for (const Point& p : pts) {
-      if (p.w == hull.back().w && p.c < hull.back().c) hull.pop_back();  // same work, less carbon
-      if (p.w <= hull.back().w) continue;
+    if (h == 0) std::sort(pts.begin(), pts.begin() + np, [](const Point& a, const Point& b) { return a.w < b.w; });
+    const size_t base = verts.size();
+    hull_from[h] = base;
+    verts.push_back({0, 0, -1});
+    for (size_t k = 0; k < np; ++k) {
+      const Point& p = pts[k];
+      if (p.w == verts.back().w && p.c < verts.back().c) verts.pop_back();  // same work, less carbon
+      if (p.w <= verts.back().w) continue;
       // Keep the hull convex: remove the last vertex while it lies on or above the chord.
-      while (hull.size() >= 2) {
-        const Point& a = hull[hull.size() - 2];
-        const Point& b = hull.back();
-        if ((b.c - a.c) * (p.w - a.w) >= (p.c - a.c) * (b.w - a.w)) hull.pop_back();
+      while (verts.size() - base >= 2) {
+        const Point& a = verts[verts.size() - 2];
+        const Point& b = verts.back();
+        if ((b.c - a.c) * (p.w - a.w) >= (p.c - a.c) * (b.w - a.w)) verts.pop_back();
         else break;
       }
-      hull.push_back(p);
+      verts.push_back(p);
     }
-    for (size_t v = 1; v < hull.size(); ++v) {
-      double dw = hull[v].w - hull[v - 1].w, dc = hull[v].c - hull[v - 1].c;
-      incs.push_back({static_cast<float>(dc / dw), static_cast<uint32_t>(h), static_cast<uint16_t>(v)});
+    for (size_t v = base + 1; v < verts.size(); ++v) {
+      double dw = verts[v].w - verts[v - 1].w, dc = verts[v].c - verts[v - 1].c;
+      incs.push_back({static_cast<float>(dc / dw), static_cast<uint32_t>(h), static_cast<uint16_t>(v - base)});
     }
-    total_possible += hull.back().w;
+    total_possible += verts.back().w;
   }
   if (total_possible < work * (1 - 1e-12)) {
     out.feasible = false;
@@ -502,7 +538,7 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
   size_t partial = incs.size();  // the increment taken in part, if any
   for (size_t k = 0; k < incs.size() && left > 0; ++k) {
     const Inc& inc = incs[k];
-    const auto& hull = hulls[inc.step];
+    const Point* hull = verts.data() + hull_from[inc.step];
     // Convexity: increments of one step come in vertex order, so this extends the previous one.
     double dw = hull[inc.vertex].w - hull[inc.vertex - 1].w;
     double dc = hull[inc.vertex].c - hull[inc.vertex - 1].c;
@@ -526,7 +562,7 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
   };
   for (size_t h = 0; h < steps; ++h) {
     if (reached[h] == 0) continue;
-    const auto& hull = hulls[h];
+    const Point* hull = verts.data() + hull_from[h];
     int v = reached[h];
     const bool between = partial < incs.size() && incs[partial].step == h;
     if (between && h == 0) {

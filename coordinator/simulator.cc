@@ -163,6 +163,8 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
   st.allocated_gpus.assign(n_sites, 0);
   st.work_left_steps = config_.job.steps;
   const double deadline_h = config_.job.deadline_hours;
+  r.ledger.Reserve((total_steps - history_) * n_sites);
+  r.timeline.reserve(total_steps - history_);
 
   for (size_t i = history_; i < total_steps && st.work_left_steps > 1e-9; ++i) {
     const double elapsed_h = static_cast<double>(i - history_) * dt;
@@ -198,7 +200,11 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
     tp.time = t;
     tp.placement = next.Describe(r.site_names);
     tp.busy_gpus = next.busy_gpus;
+    tp.renewable_mw.reserve(n_sites);
+    tp.load_mw.reserve(n_sites);
+    tp.carbon_g_per_kwh.reserve(n_sites);
     const std::vector<double> wan_bytes = engine->WanBytes(st.current, next, tr, work);
+    const size_t run_sites = next.Sites().size();
     for (int s = 0; s < n_sites; ++s) {
       const SitePhases ph = engine->Phases(s, next, st.allocated_gpus[s], dt, overhead_h, run_h);
       LoadBreakdown load;
@@ -213,13 +219,13 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
       row.busy_gpus = busy;
       row.idle_gpus = next.paused() ? st.allocated_gpus[s] : 0;
       row.work_steps = busy > 0 && next.steps_per_hour > 0 ? work : 0;
-      if (next.Sites().size() > 1 && busy > 0) row.work_steps = work / next.Sites().size();
+      if (run_sites > 1 && busy > 0) row.work_steps = work / run_sites;
       row.carbon_g_per_kwh = supply_[s].carbon_g_per_kwh[i];
       row.flow = flow;
       row.load = load;
       BookMarket(config_.sites[s], config_.accounting, basis_ == "life-cycle", supply_[s].At(i), row,
                  &annual_left[s]);
-      RETURN_IF_ERROR(r.ledger.Add(row));
+      RETURN_IF_ERROR(r.ledger.Add(std::move(row)));
       tp.renewable_mw.push_back(supply_[s].renewable_mw[i]);
       tp.load_mw.push_back(flow.demand_mwh / dt);
       tp.carbon_g_per_kwh.push_back(supply_[s].carbon_g_per_kwh[i]);

@@ -125,8 +125,10 @@ class BlendForecaster final : public Forecaster {
     const size_t w0 = n - W;
     const size_t read_from = w0 - K * P;  // blend reads x[read_from, n) only
 
-    bool nonneg = true;
-    for (size_t i = read_from; i < n && nonneg; ++i) nonneg = x[i] >= 0;
+    // Counted without an early exit, so that the compiler vectorises it (NaN counts as negative).
+    size_t negative = 0;
+    for (size_t i = read_from; i < n; ++i) negative += !(x[i] >= 0);
+    const bool nonneg = negative == 0;
 
     // base over [w0, n + P): running sums per phase, seeded on the first day of the window.
     const size_t span = W + P;
@@ -155,16 +157,17 @@ class BlendForecaster final : public Forecaster {
     if (!intermittent) {
       double phi = Lag1(a.data(), W, 1);
       double ph = 1;
-      for (size_t h = 1; h <= horizon; ++h) {
+      // back = kP - h, k = ceil(h / P), as below; base[W + P - 1 - back] is the profile at now+h.
+      for (size_t h = 1, back = P - 1; h <= horizon; ++h, back = back == 0 ? P - 1 : back - 1) {
         ph *= phi;
-        out[h - 1] = Profile(base, W, h) + ph * a[W - 1];
+        out[h - 1] = base[W + (P - 1 - back)] + ph * a[W - 1];
       }
     } else {
       // Per-phase scale indexed by "steps before now" modulo P.
       std::vector<double> scale(P, 0.0);
       std::vector<size_t> count(P, 0);
-      for (size_t j = 0; j < W; ++j) {
-        size_t p = (W - 1 - j) % P;
+      // ph(j) = (W - 1 - j) mod P, stepped down with j (no division per element).
+      for (size_t j = 0, p = (W - 1) % P; j < W; ++j, p = p == 0 ? P - 1 : p - 1) {
         scale[p] += std::fabs(a[j]);
         ++count[p];
       }
@@ -177,18 +180,18 @@ class BlendForecaster final : public Forecaster {
       const double floor = std::max(kScaleFloor * mean_scale, 1e-300);
       for (double& s : scale) s = std::max(s, floor);
       std::vector<double> z(W);
-      for (size_t j = 0; j < W; ++j)
-        z[j] = std::clamp(a[j] / scale[(W - 1 - j) % P], -kZCap, kZCap);
+      for (size_t j = 0, p = (W - 1) % P; j < W; ++j, p = p == 0 ? P - 1 : p - 1)
+        z[j] = std::clamp(a[j] / scale[p], -kZCap, kZCap);
       double phi = Lag1(z.data(), W, 1);
       double beta = Lag1(z.data(), W, P);
       double ph = 1, beta_k = 1;
-      for (size_t h = 1; h <= horizon; ++h) {
+      // back = kP - h with k = ceil(h / P): the same phase, `back` steps before now (< P <= W);
+      // it steps down from P - 1 and wraps, when k (and beta^k) steps up.
+      for (size_t h = 1, back = P - 1; h <= horizon; ++h, back = back == 0 ? P - 1 : back - 1) {
         ph *= phi;
-        size_t k = (h + P - 1) / P;
-        if ((h - 1) % P == 0) beta_k *= beta;  // beta^k
-        size_t back = k * P - h;  // the same phase, `back` steps before now (< P <= W)
+        if (back == P - 1) beta_k *= beta;  // beta^k
         double zy = z[W - 1 - back] * beta_k;
-        out[h - 1] = Profile(base, W, h) + scale[back] * (ph * z[W - 1] + (1 - ph) * zy);
+        out[h - 1] = base[W + (P - 1 - back)] + scale[back] * (ph * z[W - 1] + (1 - ph) * zy);
       }
     }
     if (nonneg)
@@ -197,11 +200,6 @@ class BlendForecaster final : public Forecaster {
   }
 
  private:
-  // base at now+h: the profile value of the step's phase (base[W + back] covers now+1..now+P).
-  double Profile(const std::vector<double>& base, size_t W, size_t h) const {
-    size_t k = (h + P_ - 1) / P_;
-    return base[W + (h - 1) - (k - 1) * P_];
-  }
   // Least-squares c in v[i] ~ c v[i-lag], clamped to [0, kMaxCoef]; 0 when undetermined.
   static double Lag1(const double* v, size_t n, size_t lag) {
     if (n <= lag + 1) return 0;

@@ -153,17 +153,21 @@ nlohmann::json LoadJson(const LoadBreakdown& load) {
   return j;
 }
 
-Status Ledger::Add(const LedgerRow& row) {
+Status Ledger::Add(LedgerRow&& row) {
   if (row.site.empty()) return InvalidArgument("ledger row at " + FormatIsoTime(row.time) + " has no site name");
   if (!(row.hours > 0) || !std::isfinite(row.hours))
     return InvalidArgument("ledger row for site '" + row.site + "' at " + FormatIsoTime(row.time) +
                            ": hours must be > 0, got " + Fmt(row.hours));
-  auto key = std::make_pair(row.site, row.time);
-  if (index_.count(key))
+  auto site = times_.find(row.site);
+  if (site == times_.end()) site = times_.emplace(row.site, std::vector<UnixSeconds>{}).first;
+  std::vector<UnixSeconds>& times = site->second;
+  auto at = times.empty() || times.back() < row.time ? times.end()
+                                                      : std::lower_bound(times.begin(), times.end(), row.time);
+  if (at != times.end() && *at == row.time)
     return InvalidArgument("ledger already has a row for site '" + row.site + "' at " + FormatIsoTime(row.time) +
                            "; each (site, interval) may be recorded once");
-  index_[key] = rows_.size();
-  rows_.push_back(row);
+  times.insert(at, row.time);
+  rows_.push_back(std::move(row));
   return Status::Ok();
 }
 

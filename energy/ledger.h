@@ -83,7 +83,10 @@ nlohmann::json MarketJson(const MarketBooking& market);
 
 class Ledger {
  public:
-  Status Add(const LedgerRow& row);
+  Status Add(const LedgerRow& row) { return Add(LedgerRow(row)); }
+  Status Add(LedgerRow&& row);
+  // Room for `rows` rows without reallocating (a run that knows its length; no other effect).
+  void Reserve(size_t rows) { rows_.reserve(rows); }
   const std::vector<LedgerRow>& rows() const { return rows_; }
   LedgerTotals Totals() const;
   std::map<std::string, LedgerTotals> TotalsBySite() const;
@@ -99,7 +102,9 @@ class Ledger {
 
  private:
   std::vector<LedgerRow> rows_;
-  std::map<std::pair<std::string, UnixSeconds>, size_t> index_;
+  // Per site, the interval starts recorded, ascending: rows arriving in time order (as every run
+  // adds them) append in O(1); an earlier one is inserted in place.
+  std::map<std::string, std::vector<UnixSeconds>, std::less<>> times_;
 };
 
 }  // namespace gt
