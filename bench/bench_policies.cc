@@ -6,7 +6,8 @@
 // to the oracle measured in the same run, the share of runs meeting the deadline, and the number of
 // runs in which the policy used less grid carbon than every baseline (greentrain only: in all runs,
 // and in the runs where the oracle needs more than 1 kg, the target).
-//   bench_policies [--starts N] [CONFIG...]
+// With --per-run, also one line per (configuration, start) with every policy's grid carbon.
+//   bench_policies [--starts N] [--per-run] [CONFIG...]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -23,10 +24,12 @@ using namespace gt;
 
 int main(int argc, char** argv) {
   int starts = 12;
+  bool per_run = false;
   std::vector<std::string> configs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--starts" && i + 1 < argc) starts = std::atoi(argv[++i]);
+    else if (a == "--per-run") per_run = true;
     else configs.push_back(a);
   }
   if (configs.empty()) {
@@ -70,6 +73,12 @@ int main(int argc, char** argv) {
       const double oracle = res["oracle"].totals.carbon_kg;
       double best_baseline = 1e300;
       for (const auto& b : baselines) best_baseline = std::min(best_baseline, res[b].totals.carbon_kg);
+      if (per_run) {
+        std::printf("{\"bench\": \"policy_run\", \"config\": \"%s\", \"start_week\": %d", base->name.c_str(), k);
+        for (const auto& name : PolicyNames()) std::printf(", \"%s\": %.2f", name.c_str(), res[name].totals.carbon_kg);
+        std::printf("}\n");
+        std::fflush(stdout);
+      }
       for (auto& [name, r] : res) {
         Acc& a = acc[name];
         a.runs += 1;
