@@ -22,13 +22,21 @@ int LpSchedule::FirstOption() const { return OptionAt(0); }
 
 namespace {
 
-// A deterministic limit on branch and bound (GLPK's own limit is wall-clock time).
+// A deterministic limit on branch and bound (GLPK's own limit is wall-clock time), and the proven
+// bound when it stops: the least local bound over the subproblems still open (each bounds every
+// schedule in its subtree; the incumbent's value is taken into account by the caller).
 struct NodeBudget {
   int64_t limit, used;
+  double open_bound = -1e300;  // set when the limit ends the search
+  bool stopped = false;
 };
 void CountNodes(glp_tree* tree, void* info) {
   auto* b = static_cast<NodeBudget*>(info);
-  if (glp_ios_reason(tree) == GLP_ISELECT && ++b->used > b->limit) glp_ios_terminate(tree);
+  if (glp_ios_reason(tree) != GLP_ISELECT || ++b->used <= b->limit) return;
+  const int best = glp_ios_best_node(tree);
+  b->open_bound = best > 0 ? glp_ios_node_bound(tree, best) : 1e300;
+  b->stopped = true;
+  glp_ios_terminate(tree);
 }
 
 // Solves the LP relaxation: GLPK's primal simplex after presolve, then, should it stall (primal
@@ -279,6 +287,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
                     std::to_string(glp_get_status(P)) + ")");
   }
   out.carbon_kg = glp_get_obj_val(P);
+  out.bound_kg = out.carbon_kg;
   bool mip = lp_options.one_placement_per_interval || lp_options.integral_first_step;
   if (mip) {
     glp_iocp iocp;
@@ -292,7 +301,14 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     out.nodes = budget.used;
     int st = glp_mip_status(P);
     out.optimal = mrc == 0 && st == GLP_OPT;
-    if (st != GLP_OPT && st != GLP_FEAS) {
+    const bool found = st == GLP_OPT || st == GLP_FEAS;
+    if (out.optimal) {
+      out.bound_kg = glp_mip_obj_val(P);
+    } else if (budget.stopped) {
+      // Every schedule lies in an open subtree or is no better than the incumbent.
+      out.bound_kg = std::max(out.bound_kg, found ? std::min(budget.open_bound, glp_mip_obj_val(P)) : budget.open_bound);
+    }
+    if (!found) {
       // No integer solution found in time: keep the LP relaxation's values (still a valid bound).
       mip = false;
       out.optimal = false;

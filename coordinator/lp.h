@@ -33,6 +33,10 @@ struct LpSchedule {
   bool feasible = true;  // false: the work cannot be done within the outlook
   bool optimal = true;   // false: the MIP stopped at its node limit (carbon_kg is not a bound)
   int64_t nodes = 0;     // branch-and-bound subproblems the MIP explored
+  // A proven lower bound on the objective of the problem solved (the MIP's, where there is one): the
+  // LP relaxation's optimum, raised by branch and bound to the least bound of the subproblems left
+  // open at the node limit (to the optimum when it finishes).
+  double bound_kg = 0;
   // The option to run in the first interval (largest fraction), or -1 to pause when the planned
   // fraction of the first interval is below one half.
   int FirstOption() const;

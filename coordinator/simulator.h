@@ -75,7 +75,8 @@ class Simulator {
 
   // A proven lower bound on the grid carbon (kg) of any schedule that meets the deadline: the
   // optimum of the battery-aware linear program (coordinator/lp.h) on the true supply, which
-  // relaxes whole intervals to fractions and drops migration, checkpoint and idle costs.
+  // relaxes whole intervals to fractions and drops migration, checkpoint and idle costs, raised by
+  // branch and bound on one placement per interval (finished or stopped at its node limit).
   // 0 when the job cannot meet its deadline at all.
   double CarbonLowerBoundKg() const;
 

@@ -90,5 +90,51 @@ TEST(ScheduleLp, EntriesAtLaterStepsAreChargedTheirLostWorkAndIdleDraw) {
   EXPECT_NEAR(b->fraction[1][0], share, 1e-6);
 }
 
+
+// Stopped at its node limit, branch and bound still proves a bound: the least bound of the
+// subproblems left open, never above the optimum (found with a limit it does not reach) and never
+// below the relaxation; finished, the bound is the optimum.
+TEST(ScheduleLp, ANodeLimitedMipStillProvesABound) {
+  Config c = testing::SmallConfig(3);
+  for (auto& site : c.sites) {
+    site.battery.capacity_mwh = 0.03;
+    site.battery.charge_mw = site.battery.discharge_mw = 0.01;
+  }
+  auto menu = OptionMenu::Build(c).value();
+  auto supply = testing::SyntheticSupply(c, 0, 0.008);
+  const size_t T = 24;
+  std::vector<SiteOutlook> outlook(3);
+  for (int s = 0; s < 3; ++s) {
+    outlook[s].renewable_mw.assign(supply[s].renewable_mw.begin(), supply[s].renewable_mw.begin() + T);
+    outlook[s].carbon_g_per_kwh.assign(supply[s].carbon_g_per_kwh.begin(), supply[s].carbon_g_per_kwh.begin() + T);
+  }
+  const double work = menu.option(menu.fastest()).steps_per_hour * 16.5;
+  const std::vector<double> soc(3, 0.0);
+  auto relaxed = SolveScheduleLp(menu, outlook, soc, 1.0, work, T, ScheduleOptions{});
+  ASSERT_TRUE(relaxed.ok()) << relaxed.status().ToString();
+  EXPECT_DOUBLE_EQ(relaxed->bound_kg, relaxed->carbon_kg);
+  LpOptions mip;
+  mip.one_placement_per_interval = true;
+  mip.charge_switches = true;
+  mip.node_limit = 1000000;
+  auto exact = SolveScheduleLp(menu, outlook, soc, 1.0, work, T, ScheduleOptions{}, mip);
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  ASSERT_TRUE(exact->optimal);
+  EXPECT_DOUBLE_EQ(exact->bound_kg, exact->carbon_kg);
+  ASSERT_GT(exact->nodes, 100);  // the limits below stop it
+  double last = relaxed->carbon_kg;
+  for (int64_t limit : {1, 10, 100}) {
+    mip.node_limit = limit;
+    auto cut = SolveScheduleLp(menu, outlook, soc, 1.0, work, T, ScheduleOptions{}, mip);
+    ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+    EXPECT_FALSE(cut->optimal) << limit;
+    EXPECT_GE(cut->bound_kg, last * (1 - 1e-9)) << limit;  // more subproblems, no weaker a bound
+    EXPECT_LE(cut->bound_kg, exact->carbon_kg * (1 + 1e-9)) << limit;
+    last = cut->bound_kg;
+  }
+  // Here a hundred subproblems close more than half of the gap between relaxation and optimum.
+  EXPECT_GT(last - relaxed->carbon_kg, 0.5 * (exact->carbon_kg - relaxed->carbon_kg));
+}
+
 }  // namespace
 }  // namespace gt
