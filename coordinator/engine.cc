@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <tbb/task_group.h>
+
 namespace gt {
 
 Result<std::unique_ptr<IntervalEngine>> IntervalEngine::Create(const Config& config, const OptionMenu& menu,
@@ -35,29 +37,76 @@ UnixSeconds IntervalEngine::TimeOf(size_t i) const {
   return supply_[0].start + static_cast<int64_t>(i) * config_.interval_seconds;
 }
 
-Plan IntervalEngine::Decide(size_t i, const EngineState& st) {
+struct IntervalEngine::Prefetch {
+  tbb::task_group tasks;
+  bool in_flight = false;
+  size_t i = 0, horizon = 0;
+  std::vector<SiteOutlook> outlook;
+};
+
+IntervalEngine::IntervalEngine(const Config& c, const OptionMenu& m, const std::vector<SiteSupplyTrace>& s,
+                               size_t h, const Policy& p)
+    : config_(c), menu_(m), supply_(s), history_(h), policy_(p), prefetch_(std::make_unique<Prefetch>()) {}
+
+IntervalEngine::~IntervalEngine() {
+  if (prefetch_->in_flight) prefetch_->tasks.wait();
+}
+
+void IntervalEngine::Forecast(size_t i, size_t horizon, std::vector<SiteOutlook>* out) const {
+  out->resize(supply_.size());
+  for (size_t s = 0; s < supply_.size(); ++s) {
+    auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& v) {
+      if (i == 0) {
+        // No history at all (the traces start with the job): the reading at the decision (a grid
+        // operator's current intensity, the site's current output) is held, never zeros.
+        v.assign(horizon, truth[0]);
+        return;
+      }
+      v = f.Forecast(HistoryView{truth.data(), i}, horizon);
+      v.resize(horizon, !v.empty() ? v.back() : truth[i - 1]);
+    };
+    fill(*f_renew_[s], supply_[s].renewable_mw, (*out)[s].renewable_mw);
+    fill(*f_carbon_[s], supply_[s].carbon_g_per_kwh, (*out)[s].carbon_g_per_kwh);
+  }
+}
+
+void IntervalEngine::SetTime(size_t i) {
   const double elapsed_h = (static_cast<double>(i) - static_cast<double>(history_)) * dt_;
   in_.now = TimeOf(i);
-  in_.work_remaining_steps = st.work_left_steps;
   in_.hours_to_deadline = std::max(dt_, config_.job.deadline_hours - elapsed_h);
+}
+
+size_t IntervalEngine::HorizonAt(size_t i) {
+  SetTime(i);
+  return std::max<size_t>(1, policy_.horizon(in_));
+}
+
+Plan IntervalEngine::Decide(size_t i, const EngineState& st) {
+  in_.work_remaining_steps = st.work_left_steps;
   in_.hours_since_checkpoint = st.hours_since_checkpoint;
   in_.battery_soc_mwh = st.battery_soc_mwh;
   in_.allocated_gpus = st.allocated_gpus;
   in_.current = st.current;
-  const size_t horizon = std::max<size_t>(1, policy_.horizon(in_));
-  for (size_t s = 0; s < supply_.size(); ++s) {
-    auto fill = [&](const Forecaster& f, const std::vector<double>& truth, std::vector<double>& out) {
-      if (i == 0) {
-        // No history at all (the traces start with the job): the reading at the decision (a grid
-        // operator's current intensity, the site's current output) is held, never zeros.
-        out.assign(horizon, truth[0]);
-        return;
-      }
-      out = f.Forecast(HistoryView{truth.data(), i}, horizon);
-      out.resize(horizon, !out.empty() ? out.back() : truth[i - 1]);
-    };
-    fill(*f_renew_[s], supply_[s].renewable_mw, in_.outlook[s].renewable_mw);
-    fill(*f_carbon_[s], supply_[s].carbon_g_per_kwh, in_.outlook[s].carbon_g_per_kwh);
+  // The next interval's horizon as the policy will see it (its time fields set for i + 1), then
+  // this interval's; the input is left set for i.
+  const bool ahead = i + 1 < supply_[0].size();
+  const size_t next_horizon = ahead ? HorizonAt(i + 1) : 0;
+  const size_t horizon = HorizonAt(i);
+  Prefetch& pf = *prefetch_;
+  if (pf.in_flight) {
+    pf.tasks.wait();
+    pf.in_flight = false;
+  }
+  if (pf.i == i && pf.horizon == horizon && pf.outlook.size() == supply_.size()) {
+    in_.outlook.swap(pf.outlook);
+  } else {
+    Forecast(i, horizon, &in_.outlook);
+  }
+  pf.i = i + 1;
+  pf.horizon = next_horizon;
+  if (ahead) {
+    pf.in_flight = true;
+    pf.tasks.run([this, &pf] { Forecast(pf.i, pf.horizon, &pf.outlook); });
   }
   return policy_.Decide(in_);
 }

@@ -7,7 +7,10 @@
 // workers (coordinator/live.cc). Only the clock and the executor differ.
 //
 // Ownership and threads: borrows the config, menu, supply and policy (they must outlive it); one
-// engine per run, used from one thread (the forecasters keep caches).
+// engine per run, used from one thread. While the policy decides interval i, the engine forecasts
+// interval i + 1 in the background (a oneTBB task): forecasts depend only on the traces, so the plans
+// are the same as computed in turn, and a prediction that misses (another interval or horizon comes
+// next) is recomputed.
 #pragma once
 
 #include <memory>
@@ -53,6 +56,7 @@ struct SitePhases {
 
 class IntervalEngine {
  public:
+  ~IntervalEngine();
   // `history` leading intervals of every supply trace precede the job's start. `forecaster` names
   // the forecaster (the policy's wants_truth() overrides it with the truth).
   static Result<std::unique_ptr<IntervalEngine>> Create(const Config& config, const OptionMenu& menu,
@@ -83,8 +87,7 @@ class IntervalEngine {
 
  private:
   IntervalEngine(const Config& c, const OptionMenu& m, const std::vector<SiteSupplyTrace>& s, size_t h,
-                 const Policy& p)
-      : config_(c), menu_(m), supply_(s), history_(h), policy_(p) {}
+                 const Policy& p);
   const Config& config_;
   const OptionMenu& menu_;
   const std::vector<SiteSupplyTrace>& supply_;
@@ -94,6 +97,14 @@ class IntervalEngine {
   double dt_ = 1;
   std::vector<std::unique_ptr<Forecaster>> f_renew_, f_carbon_;
   PolicyInput in_;
+  // The background forecast of the next interval (engine.cc).
+  struct Prefetch;
+  std::unique_ptr<Prefetch> prefetch_;
+  // Fills `out` (one outlook per site) with interval i's forecasts over `horizon` steps.
+  void Forecast(size_t i, size_t horizon, std::vector<SiteOutlook>* out) const;
+  // The horizon the policy will ask for at interval i (the input's time fields set for it).
+  size_t HorizonAt(size_t i);
+  void SetTime(size_t i);
 };
 
 }  // namespace gt

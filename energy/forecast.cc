@@ -132,7 +132,10 @@ class BlendForecaster final : public Forecaster {
 
     // base over [w0, n + P): running sums per phase, seeded on the first day of the window.
     const size_t span = W + P;
-    std::vector<double> base(span);
+    // Scratch reused across calls on this thread (forecasters are called per site per interval).
+    thread_local std::vector<double> base, a, scale, z;
+    thread_local std::vector<size_t> count;
+    base.resize(span);
     for (size_t j = 0; j < span; ++j) {
       size_t t = w0 + j;
       double s;
@@ -144,7 +147,7 @@ class BlendForecaster final : public Forecaster {
       }
       base[j] = s / K;
     }
-    std::vector<double> a(W);
+    a.resize(W);
     for (size_t j = 0; j < W; ++j) a[j] = x[w0 + j] - base[j];
 
     // Phase of window index j relative to "now": ph(j) = (W - 1 - j) mod P; future step now+h has
@@ -164,8 +167,8 @@ class BlendForecaster final : public Forecaster {
       }
     } else {
       // Per-phase scale indexed by "steps before now" modulo P.
-      std::vector<double> scale(P, 0.0);
-      std::vector<size_t> count(P, 0);
+      scale.assign(P, 0.0);
+      count.assign(P, 0);
       // ph(j) = (W - 1 - j) mod P, stepped down with j (no division per element).
       for (size_t j = 0, p = (W - 1) % P; j < W; ++j, p = p == 0 ? P - 1 : p - 1) {
         scale[p] += std::fabs(a[j]);
@@ -179,7 +182,7 @@ class BlendForecaster final : public Forecaster {
       mean_scale /= P;
       const double floor = std::max(kScaleFloor * mean_scale, 1e-300);
       for (double& s : scale) s = std::max(s, floor);
-      std::vector<double> z(W);
+      z.resize(W);
       for (size_t j = 0, p = (W - 1) % P; j < W; ++j, p = p == 0 ? P - 1 : p - 1)
         z[j] = std::clamp(a[j] / scale[p], -kZCap, kZCap);
       double phi = Lag1(z.data(), W, 1);

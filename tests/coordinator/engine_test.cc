@@ -51,5 +51,33 @@ TEST(IntervalEngine, WithHistoryTheForecastUsesOnlyThePast) {
     EXPECT_EQ(engine->input().outlook[s].carbon_g_per_kwh[0], supply[s].carbon_g_per_kwh[47]);
 }
 
+// The engine forecasts interval i + 1 while the policy decides i; whatever order the driver asks in
+// (the next interval, the same one again, a jump back or ahead, a horizon shortened by the deadline),
+// each input equals the one a fresh engine computes for that interval alone.
+TEST(IntervalEngine, ForecastingAheadNeverChangesTheInput) {
+  Config c = SmallConfig();
+  auto menu = OptionMenu::Build(c).value();
+  auto supply = SyntheticSupply(c, 48, 0.02);
+  auto policy = MakePolicy("greentrain").value();
+  EngineState st;
+  st.work_left_steps = c.job.steps;
+  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
+  st.allocated_gpus.assign(c.sites.size(), 0);
+  auto engine = IntervalEngine::Create(c, menu, supply, 48, *policy, "blend").value();
+  for (size_t i : {48, 49, 50, 50, 57, 58, 52, 90, 143}) {
+    SCOPED_TRACE(i);
+    (void)engine->Decide(i, st);
+    auto fresh = IntervalEngine::Create(c, menu, supply, 48, *policy, "blend").value();
+    (void)fresh->Decide(i, st);
+    ASSERT_EQ(engine->input().outlook.size(), fresh->input().outlook.size());
+    for (size_t s = 0; s < c.sites.size(); ++s) {
+      EXPECT_EQ(engine->input().outlook[s].carbon_g_per_kwh, fresh->input().outlook[s].carbon_g_per_kwh);
+      EXPECT_EQ(engine->input().outlook[s].renewable_mw, fresh->input().outlook[s].renewable_mw);
+    }
+    EXPECT_EQ(engine->input().now, fresh->input().now);
+    EXPECT_EQ(engine->input().hours_to_deadline, fresh->input().hours_to_deadline);
+  }
+}
+
 }  // namespace
 }  // namespace gt
