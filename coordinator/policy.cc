@@ -462,37 +462,33 @@ void SortIncrements(std::vector<Inc>* incs) {
   }
 }
 
-}  // namespace
+// A vertex of one step's hull: work, carbon, and the option (-1: off).
+struct HullPoint {
+  double w, c;
+  int option;
+};
 
-Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,
-                      double work, size_t steps, const ScheduleOptions& options) {
-  Schedule out;
-  out.work.assign(steps, 0);
-  out.option.assign(steps, -1);
-  if (steps == 0) return out;
+// Every step's lower hull, one after another: step h's vertices are at(h)[0 .. size(h)), vertex 0
+// being off at (0, 0).
+struct StepHulls {
+  std::vector<HullPoint> verts;
+  std::vector<size_t> from;  // step h's first vertex; from[steps] = verts.size()
+  const HullPoint* at(size_t h) const { return verts.data() + from[h]; }
+  size_t size(size_t h) const { return from[h + 1] - from[h]; }
+};
+
+// Each step's hull over the options: work and carbon as OptionCarbonKg computes them (the same
+// arithmetic in the same order), step 0 net of options.switch_*.
+StepHulls BuildStepHulls(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,
+                         size_t steps, const ScheduleOptions& options) {
   const int m = menu.size();
-
-  // Per step: the lower convex hull of (work, carbon) over the options plus "off" at (0, 0).
-  // Increments along a hull have increasing carbon per step; choosing the cheapest increments
-  // across all steps is the optimum of the fractional problem.
-  struct Point {
-    double w, c;
-    int option;
-  };
-  std::vector<Inc> incs;
-  incs.reserve(steps * 4);
-  // Every step's hull, one after another: step h's is verts[hull_from[h] ..).
-  std::vector<Point> verts;
-  verts.reserve(steps * 4);
-  std::vector<size_t> hull_from(steps, 0);
-  std::vector<Point> pts(m);  // this step's options that do work, pts[0 .. np)
   std::vector<int> by_speed(m);
   for (int o = 0; o < m; ++o) by_speed[o] = o;
   std::stable_sort(by_speed.begin(), by_speed.end(), [&](int a, int b) {
     return menu.option(a).steps_per_hour < menu.option(b).steps_per_hour;
   });
   // Each option's work per step and its sites' facility power, in speed order, flattened once: the
-  // loop below prices every option at every step (OptionCarbonKg's arithmetic, in the same order).
+  // loop below prices every option at every step.
   struct Draw {
     int site;
     double mw;
@@ -507,8 +503,13 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
     option_work[k] = opt.steps_per_hour * interval_hours;
   }
   draws_from[m] = draws.size();
+
+  StepHulls out;
+  std::vector<HullPoint>& verts = out.verts;
+  verts.reserve(steps * 4);
+  out.from.assign(steps + 1, 0);
+  std::vector<HullPoint> pts(m);  // this step's options that do work, pts[0 .. np)
   std::vector<double> renew(outlook.size()), intensity(outlook.size());
-  double total_possible = 0;
   for (size_t h = 0; h < steps; ++h) {
     size_t np = 0;
     for (size_t s = 0; s < outlook.size(); ++s) {
@@ -529,7 +530,7 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
         c += options.switch_carbon_kg[o];
       }
       if (w > 0) {
-        Point& p = pts[np++];  // written in place: a pushed temporary stalled on store forwarding
+        HullPoint& p = pts[np++];  // written in place: a pushed temporary stalled on store forwarding
         p.w = w;
         p.c = c;
         p.option = o;
@@ -537,28 +538,52 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
     }
     // Work per option is the same at every step but the first (switch losses), so the options are
     // sorted by speed once; only the first step sorts its own points.
-    if (h == 0) std::sort(pts.begin(), pts.begin() + np, [](const Point& a, const Point& b) { return a.w < b.w; });
+    if (h == 0)
+      std::sort(pts.begin(), pts.begin() + np, [](const HullPoint& a, const HullPoint& b) { return a.w < b.w; });
     const size_t base = verts.size();
-    hull_from[h] = base;
+    out.from[h] = base;
     verts.push_back({0, 0, -1});
     for (size_t k = 0; k < np; ++k) {
-      const Point& p = pts[k];
+      const HullPoint& p = pts[k];
       if (p.w == verts.back().w && p.c < verts.back().c) verts.pop_back();  // same work, less carbon
       if (p.w <= verts.back().w) continue;
       // Keep the hull convex: remove the last vertex while it lies on or above the chord.
       while (verts.size() - base >= 2) {
-        const Point& a = verts[verts.size() - 2];
-        const Point& b = verts.back();
+        const HullPoint& a = verts[verts.size() - 2];
+        const HullPoint& b = verts.back();
         if ((b.c - a.c) * (p.w - a.w) >= (p.c - a.c) * (b.w - a.w)) verts.pop_back();
         else break;
       }
       verts.push_back(p);
     }
-    for (size_t v = base + 1; v < verts.size(); ++v) {
-      double dw = verts[v].w - verts[v - 1].w, dc = verts[v].c - verts[v - 1].c;
-      incs.push_back({static_cast<float>(dc / dw), static_cast<uint32_t>(h), static_cast<uint16_t>(v - base)});
+  }
+  out.from[steps] = verts.size();
+  return out;
+}
+
+}  // namespace
+
+Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,
+                      double work, size_t steps, const ScheduleOptions& options) {
+  Schedule out;
+  out.work.assign(steps, 0);
+  out.option.assign(steps, -1);
+  if (steps == 0) return out;
+
+  // Per step: the lower convex hull of (work, carbon) over the options plus "off" at (0, 0).
+  // Increments along a hull have increasing carbon per step; choosing the cheapest increments
+  // across all steps is the optimum of the fractional problem.
+  const StepHulls hulls = BuildStepHulls(menu, outlook, interval_hours, steps, options);
+  std::vector<Inc> incs;
+  incs.reserve(steps * 4);
+  double total_possible = 0;
+  for (size_t h = 0; h < steps; ++h) {
+    const HullPoint* hull = hulls.at(h);
+    for (size_t v = 1; v < hulls.size(h); ++v) {
+      double dw = hull[v].w - hull[v - 1].w, dc = hull[v].c - hull[v - 1].c;
+      incs.push_back({static_cast<float>(dc / dw), static_cast<uint32_t>(h), static_cast<uint16_t>(v)});
     }
-    total_possible += verts.back().w;
+    total_possible += hull[hulls.size(h) - 1].w;
   }
   if (total_possible < work * (1 - 1e-12)) {
     out.feasible = false;
@@ -576,7 +601,7 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
   size_t partial = incs.size();  // the increment taken in part, if any
   for (size_t k = 0; k < incs.size() && left > 0; ++k) {
     const Inc& inc = incs[k];
-    const Point* hull = verts.data() + hull_from[inc.step];
+    const HullPoint* hull = hulls.at(inc.step);
     // Convexity: increments of one step come in vertex order, so this extends the previous one.
     double dw = hull[inc.vertex].w - hull[inc.vertex - 1].w;
     double dc = hull[inc.vertex].c - hull[inc.vertex - 1].c;
@@ -600,7 +625,7 @@ Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& ou
   };
   for (size_t h = 0; h < steps; ++h) {
     if (reached[h] == 0) continue;
-    const Point* hull = verts.data() + hull_from[h];
+    const HullPoint* hull = hulls.at(h);
     int v = reached[h];
     const bool between = partial < incs.size() && incs[partial].step == h;
     if (between && h == 0) {
