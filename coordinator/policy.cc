@@ -234,6 +234,14 @@ class CarbonScaler final : public Policy {
   }
 };
 
+// The time to the deadline over the time the work left needs at full speed (infinite when none is
+// left).
+double Slack(const PolicyInput& in) {
+  const double fast = in.menu->option(in.menu->fastest()).steps_per_hour;
+  if (!(in.work_remaining_steps > 0)) return std::numeric_limits<double>::infinity();
+  return in.hours_to_deadline * fast / in.work_remaining_steps;
+}
+
 // Whether any site is forecast renewable power after the interval being decided.
 bool CountsOnRenewables(const PolicyInput& in) {
   for (const auto& o : in.outlook)
@@ -326,8 +334,9 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
 // greedy for large problems), charging each move, resume or start its time and energy wherever the
 // plan makes it (ChargeSwitches) and counting the idle draw of the allocation kept while paused.
 // Against forecast error it plans on derated renewables (policy.renewable_derate) and, when it
-// counts on forecast renewables, keeps a reserve of policy.safety_margin of the time left; the
-// deadline guard backs this up. It executes the first
+// counts on forecast renewables, keeps a reserve of policy.safety_margin of the time left, both
+// while the slack (time left over the work left at full speed) is below policy.hedge_below_slack;
+// the deadline guard backs this up. It executes the first
 // interval only (integral: one configuration or pause) and replans the next one with fresh forecasts
 // (receding horizon). The oracle is the same planner on the true supply, without derating.
 class Greentrain : public Policy {
@@ -345,7 +354,10 @@ class Greentrain : public Policy {
     const size_t n = in.outlook[0].carbon_g_per_kwh.size();
     // The reserve hedges plans that count on forecast renewables; a grid-only outlook needs none
     // (a wrong intensity forecast costs carbon, not time: measured, a reserve there only cost carbon).
-    const double margin = margin_ >= 0 ? margin_ : oracle_ || !CountsOnRenewables(in) ? 0.0 : in.config->policy.safety_margin;
+    const bool hedged = !oracle_ && Slack(in) < in.config->policy.hedge_below_slack;
+    const double margin = margin_ >= 0                               ? margin_
+                          : !hedged || !CountsOnRenewables(in) ? 0.0
+                                                               : in.config->policy.safety_margin;
     size_t usable = PlanSteps(in, n);
     double work = WorkDueWithin(in, n);
     if (margin > 0 && n > 1) {
@@ -383,7 +395,7 @@ class Greentrain : public Policy {
     // battery stores it or a later replan uses it).
     std::vector<SiteOutlook> derated;
     const std::vector<SiteOutlook>* outlook = &in.outlook;
-    const double derate = derate_ >= 0 ? derate_ : oracle_ ? 0.0 : in.config->policy.renewable_derate;
+    const double derate = derate_ >= 0 ? derate_ : !hedged ? 0.0 : in.config->policy.renewable_derate;
     if (derate > 0) {
       derated = in.outlook;
       for (auto& o : derated)

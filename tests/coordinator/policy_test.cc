@@ -256,6 +256,27 @@ TEST(Policies, GreentrainMakesAMoveNowThatItsPlanWouldMakeLater) {
   }
 }
 
+// greentrain's hedges against forecast error (derated renewables, a time reserve) apply only while
+// the slack is below policy.hedge_below_slack. Site a: 150 g/kWh now, 500 after; renewables that
+// cover its full size in the next interval only. Derated by 35 %, they cover part of it, so the
+// hedged plan runs part of the work now; trusted, they cover it all and the plan waits for them.
+TEST(Policies, GreentrainDropsItsHedgesWhenTheSlackAllowsWaitingAgain) {
+  Fixture f;
+  const int at_a = f.FullOption(0);
+  const double p_mw = f.menu.option(at_a).facility_mw[0];
+  const double work = f.menu.option(at_a).steps_per_hour;  // one interval at a's full size
+  auto outlook = Flat(10, {500, 900}, {0, 0});
+  outlook[0].carbon_g_per_kwh[0] = 150;
+  outlook[0].renewable_mw[1] = p_mw;
+  for (const double below : {1e6, 2.0}) {
+    f.config.policy.hedge_below_slack = below;
+    PolicyInput in = Input(f, work, 10, outlook);  // slack: 10 h over well under 1 h at full speed
+    Plan plan = (*MakePolicy("greentrain"))->Decide(in);
+    EXPECT_EQ(plan.paused(), below == 2.0) << "hedge below slack " << below << ": " << plan.Describe({"a", "b"})
+                                            << ", " << plan.reason;
+  }
+}
+
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
   Fixture f;
   auto outlook = Flat(24, {500, 100}, {0, 0});
