@@ -209,7 +209,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     // g's options.
     const auto& groups = menu.placements();
     const int G = static_cast<int>(groups.size());
-    std::vector<double> loss(G, 1e300), idle_mwh(G * S, 1e300), best_h(G, 1e300);
+    std::vector<double> loss(G, 1e300), idle_mwh(G * S, 1e300);
     for (int o = 0; o < O; ++o) {
       const int g = menu.placement_of(o);
       const auto& opt = menu.option(o);

@@ -125,10 +125,8 @@ class BlendForecaster final : public Forecaster {
     const size_t w0 = n - W;
     const size_t read_from = w0 - K * P;  // blend reads x[read_from, n) only
 
-    // Counted without an early exit, so that the compiler vectorises it (NaN counts as negative).
-    size_t negative = 0;
-    for (size_t i = read_from; i < n; ++i) negative += !(x[i] >= 0);
-    const bool nonneg = negative == 0;
+    bool nonneg = true;
+    for (size_t i = read_from; i < n && nonneg; ++i) nonneg = x[i] >= 0;
 
     // base over [w0, n + P): running sums per phase, seeded on the first day of the window.
     const size_t span = W + P;
