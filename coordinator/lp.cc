@@ -73,6 +73,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   std::unique_ptr<glp_prob, void (*)(glp_prob*)> lp(glp_create_prob(), glp_delete_prob);
   glp_prob* P = lp.get();
   glp_set_obj_dir(P, GLP_MIN);
+  const double energy_w = std::max(0.0, lp_options.energy_kg_per_mwh);
   // Columns: x[t][o], then per (t, s): r, c, d, g, e.
   const int nx = T * O;
   auto X = [&](int t, int o) { return 1 + t * O + o; };
@@ -93,7 +94,9 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       glp_set_col_bnds(P, Y(t, s, 1), cmax > 0 && b.capacity_mwh > 0 ? GLP_DB : GLP_FX, 0.0, cmax);
       glp_set_col_bnds(P, Y(t, s, 2), dmax > 0 && b.capacity_mwh > 0 ? GLP_DB : GLP_FX, 0.0, dmax);
       glp_set_col_bnds(P, Y(t, s, 3), GLP_LO, 0.0, 0.0);
-      glp_set_obj_coef(P, Y(t, s, 3), outlook[s].carbon_g_per_kwh[t]);  // MWh x g/kWh = kg
+      glp_set_obj_coef(P, Y(t, s, 3), outlook[s].carbon_g_per_kwh[t] + energy_w);  // MWh x g/kWh = kg
+      glp_set_obj_coef(P, Y(t, s, 0), energy_w);
+      glp_set_obj_coef(P, Y(t, s, 2), energy_w);
       const double lo = b.min_soc * b.capacity_mwh, hi = b.capacity_mwh;
       glp_set_col_bnds(P, Y(t, s, 4), hi > lo ? GLP_DB : GLP_FX, lo, hi > lo ? hi : lo);
     }
@@ -286,8 +289,18 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     return Internal("lp: GLPK did not find the optimum (code " + std::to_string(rc) + ", status " +
                     std::to_string(glp_get_status(P)) + ")");
   }
-  out.carbon_kg = glp_get_obj_val(P);
-  out.bound_kg = out.carbon_kg;
+  // The energy the sites draw in a solution (directly from renewables, from the battery, from the
+  // grid), to take the tie-break out of the reported carbon.
+  auto drawn_mwh = [&](bool from_mip) {
+    double mwh = 0;
+    if (energy_w > 0)
+      for (int t = 0; t < T; ++t)
+        for (int s = 0; s < S; ++s)
+          for (int k : {0, 2, 3}) mwh += from_mip ? glp_mip_col_val(P, Y(t, s, k)) : glp_get_col_prim(P, Y(t, s, k));
+    return mwh;
+  };
+  out.carbon_kg = glp_get_obj_val(P) - energy_w * drawn_mwh(false);
+  out.bound_kg = glp_get_obj_val(P);
   bool mip = lp_options.one_placement_per_interval || lp_options.integral_first_step;
   if (mip) {
     glp_iocp iocp;
@@ -313,7 +326,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       mip = false;
       out.optimal = false;
     } else {
-      out.carbon_kg = glp_mip_obj_val(P);
+      out.carbon_kg = glp_mip_obj_val(P) - energy_w * drawn_mwh(true);
     }
   }
   out.fraction.assign(T, std::vector<double>(O, 0.0));

@@ -59,6 +59,14 @@ struct LpOptions {
   // The first interval runs exactly one option or pauses (x[0][o] binary): the decision a policy
   // executes, so that it is not a rounding of a mix of options.
   bool integral_first_step = false;
+  // A tie-break: every MWh the sites draw (renewable used directly, battery discharge or grid) adds
+  // this many kg to the objective besides its grid carbon, so that among schedules of (nearly) equal
+  // carbon the one that draws least energy wins, keeping battery charge and renewable headroom for
+  // later. Without it, where renewables cover every plan the LP is indifferent, and it was seen to
+  // run an option that draws a third more power for the same work, draining the battery a later
+  // shortfall then needed. `carbon_kg` excludes it; `bound_kg` bounds the objective with it (0, the
+  // default, for a bound on carbon alone).
+  double energy_kg_per_mwh = 0;
 };
 
 Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook,

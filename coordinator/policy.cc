@@ -19,6 +19,10 @@ constexpr size_t kMaxOracleHorizonSteps = 24 * 120;
 // instead of the LP, whose branch and bound grows much faster than linearly. Three sites at four
 // sizes over a week (every bundled scenario's largest: 168 x (12 + 3) = 2,520) stay within it.
 constexpr size_t kMaxLpCells = 2600;
+// The LP's tie-break between schedules of equal carbon (LpOptions::energy_kg_per_mwh): the one that
+// draws least energy. A thousandth of the cleanest grid intensity in the data (~10 g/kWh), so that
+// it decides only near-ties; measured, 0.001-0.1 plan alike on every scenario.
+constexpr double kEnergyTieBreakKgPerMwh = 0.01;
 
 size_t StepsToDeadline(const PolicyInput& in) {
   double steps = std::ceil(in.hours_to_deadline / in.interval_hours - 1e-9);
@@ -269,6 +273,7 @@ Solved LeastCarbonSchedule(const PolicyInput& in, const std::vector<SiteOutlook>
   if (use_lp) {
     LpOptions lpo;
     lpo.integral_first_step = true;
+    lpo.energy_kg_per_mwh = kEnergyTieBreakKgPerMwh;
     auto lp = SolveScheduleLp(menu, outlook, in.battery_soc_mwh, in.interval_hours, work, usable, so, lpo);
     if (lp.ok()) {
       out.first = lp->FirstOption();
@@ -332,7 +337,8 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
 // greentrain: forecast-driven, spatial and temporal at once. Each interval it solves the least-carbon
 // schedule over the forecast as a battery-aware linear program (coordinator/lp.h; the convex-hull
 // greedy for large problems), charging each move, resume or start its time and energy wherever the
-// plan makes it (ChargeSwitches) and counting the idle draw of the allocation kept while paused.
+// plan makes it (ChargeSwitches) and counting the idle draw of the allocation kept while paused;
+// among plans of equal carbon it takes the one that draws least energy (kEnergyTieBreakKgPerMwh).
 // Against forecast error it plans on derated renewables (policy.renewable_derate) and, when it
 // counts on forecast renewables, keeps a reserve of policy.safety_margin of the time left, both
 // while the slack (time left over the work left at full speed) is below policy.hedge_below_slack;

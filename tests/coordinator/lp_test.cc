@@ -90,6 +90,55 @@ TEST(ScheduleLp, EntriesAtLaterStepsAreChargedTheirLostWorkAndIdleDraw) {
   EXPECT_NEAR(b->fraction[1][0], share, 1e-6);
 }
 
+// Where renewables cover every option at every step, every schedule emits nothing: the energy
+// tie-break then takes the one that draws least energy (the most work per MWh throughout, keeping
+// supply for later), and reports the carbon alone. Without it the LP is indifferent, and was seen
+// to run an option drawing a third more power for the same work.
+TEST(ScheduleLp, AnEnergyTieBreakDrawsTheLeastEnergyAmongEqualCarbonSchedules) {
+  Config c = SmallConfig(1);
+  auto menu = OptionMenu::Build(c).value();
+  ASSERT_GT(menu.size(), 1);
+  int thrifty = 0;
+  double max_mw = 0;
+  auto per_mwh = [&](int o) { return menu.option(o).steps_per_hour / menu.option(o).facility_mw[0]; };
+  for (int o = 0; o < menu.size(); ++o) {
+    if (per_mwh(o) > per_mwh(thrifty)) thrifty = o;
+    max_mw = std::max(max_mw, menu.option(o).facility_mw[0]);
+  }
+  ASSERT_NE(thrifty, menu.fastest());  // else the test could not tell plans apart
+  SiteOutlook o;
+  o.carbon_g_per_kwh.assign(6, 400);
+  o.renewable_mw.assign(6, 2 * max_mw);
+  const double work = menu.option(thrifty).steps_per_hour * 3;  // half the outlook at the thrifty option
+  LpOptions lpo;
+  lpo.energy_kg_per_mwh = 0.01;
+  auto lp = SolveScheduleLp(menu, {o}, {0}, 1.0, work, 6, ScheduleOptions{}, lpo);
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  EXPECT_NEAR(lp->carbon_kg, 0.0, 1e-9);
+  double mwh = 0;
+  for (const auto& step : lp->fraction)
+    for (int k = 0; k < menu.size(); ++k) mwh += step[k] * menu.option(k).facility_mw[0];
+  EXPECT_NEAR(mwh, work / per_mwh(thrifty), 1e-6 * mwh);
+}
+
+// The tie-break is not carbon: with one option the energy of every schedule is the same, the plan
+// is the least-carbon one and its reported carbon excludes the tie-break (here a large weight, 1 kg
+// per MWh, would add 0.25-1 % at these intensities).
+TEST(ScheduleLp, TheReportedCarbonExcludesTheEnergyTieBreak) {
+  Config c = SmallConfig(1);
+  MenuOptions one;
+  one.levels = {1.0};
+  one.include_all_sites = false;
+  auto menu = OptionMenu::Build(c, one).value();
+  auto outlook = GridOnly({420, 380, 150, 90, 300, 250, 120, 500, 60, 330});
+  const double work = menu.option(0).steps_per_hour * 3.3;
+  LpOptions lpo;
+  lpo.energy_kg_per_mwh = 1.0;
+  auto lp = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 10, ScheduleOptions{}, lpo);
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  Schedule greedy = PlanSchedule(menu, outlook, 1.0, work, 10, ScheduleOptions{});
+  EXPECT_NEAR(lp->carbon_kg, greedy.carbon_kg, 1e-6 * greedy.carbon_kg);
+}
 
 // Stopped at its node limit, branch and bound still proves a bound: the least bound of the
 // subproblems left open, never above the optimum (found with a limit it does not reach) and never
