@@ -394,6 +394,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
     pr.Number("carbon_threshold", c.policy.carbon_threshold, 0, 1e5);
     pr.Number("safety_margin", c.policy.safety_margin, 0, 0.9);
     pr.Number("renewable_derate", c.policy.renewable_derate, 0, 1);
+    pr.Number("derate_quantile", c.policy.derate_quantile, 0, 1);
     pr.Number("hedge_below_slack", c.policy.hedge_below_slack, 1, 1e6);
     pr.Finish();
   }

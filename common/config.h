@@ -119,6 +119,10 @@ struct PolicyConfig {
   double carbon_threshold = 0;      // suspend-resume: run only below this gCO2/kWh (0: auto)
   double safety_margin = 0.1;       // greentrain: fraction of the time left kept in reserve (when renewables are forecast)
   double renewable_derate = 0.35;    // greentrain: plans on (1 - derate) x forecast renewables
+  // greentrain: when > 0, the derate is measured instead, per site and step of the outlook: this
+  // quantile of the share of forecast renewables that failed to come over the history before the
+  // job (energy/forecast.h MeasuredShortfall); the fixed renewable_derate where there is no history.
+  double derate_quantile = 0.8;
   // greentrain: the two hedges above apply while the time left is less than this multiple of the
   // time the work left needs at full speed (beyond it, renewables that fail to come can be waited
   // for again); a large value keeps them always.

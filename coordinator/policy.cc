@@ -339,7 +339,8 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
 // greedy for large problems), charging each move, resume or start its time and energy wherever the
 // plan makes it (ChargeSwitches) and counting the idle draw of the allocation kept while paused;
 // among plans of equal carbon it takes the one that draws least energy (kEnergyTieBreakKgPerMwh).
-// Against forecast error it plans on derated renewables (policy.renewable_derate) and, when it
+// Against forecast error it plans on derated renewables (by the shortfall of each site's forecast
+// measured on the history before the job, policy.derate_quantile; else policy.renewable_derate) and, when it
 // counts on forecast renewables, keeps a reserve of policy.safety_margin of the time left, both
 // while the slack (time left over the work left at full speed) is below policy.hedge_below_slack;
 // the deadline guard backs this up. It executes the first
@@ -402,10 +403,14 @@ class Greentrain : public Policy {
     std::vector<SiteOutlook> derated;
     const std::vector<SiteOutlook>* outlook = &in.outlook;
     const double derate = derate_ >= 0 ? derate_ : !hedged ? 0.0 : in.config->policy.renewable_derate;
-    if (derate > 0) {
+    const bool measured = derate_ < 0 && hedged && !in.renewable_derate.empty();
+    if (derate > 0 || measured) {
       derated = in.outlook;
-      for (auto& o : derated)
-        for (size_t h = 1; h < o.renewable_mw.size(); ++h) o.renewable_mw[h] *= 1 - derate;
+      for (size_t s = 0; s < derated.size(); ++s) {
+        auto& r = derated[s].renewable_mw;
+        for (size_t h = 1; h < r.size(); ++h)
+          r[h] *= 1 - (measured && h < in.renewable_derate[s].size() ? in.renewable_derate[s][h] : derate);
+      }
       outlook = &derated;
     }
     Solved plan = LeastCarbonSchedule(in, *outlook, work, usable, so, use_lp);

@@ -218,6 +218,41 @@ class BlendForecaster final : public Forecaster {
 
 }  // namespace
 
+std::vector<double> MeasuredShortfall(const Forecaster& f, const std::vector<double>& truth, size_t end,
+                                      size_t horizon, size_t stride, double quantile) {
+  end = std::min(end, truth.size());
+  if (horizon == 0 || stride == 0 || end < horizon + stride) return {};
+  double peak = 0;
+  for (size_t i = 0; i < end; ++i) peak = std::max(peak, std::abs(truth[i]));
+  const double negligible = 1e-6 * peak;
+  std::vector<std::vector<double>> by_lead(horizon);
+  for (size_t o = stride; o + horizon <= end; o += stride) {
+    const std::vector<double> fc = f.Forecast(HistoryView{truth.data(), o}, horizon);
+    double got = 0, promised = 0;
+    for (size_t h = 0; h < horizon; ++h) {
+      got += truth[o + h];
+      promised += h < fc.size() ? fc[h] : 0.0;
+      if (promised > negligible * static_cast<double>(h + 1))
+        by_lead[h].push_back(std::clamp(1 - got / promised, 0.0, 1.0));
+    }
+  }
+  std::vector<double> out(horizon, 0.0);
+  bool any = false;
+  for (size_t h = 0; h < horizon; ++h) {
+    auto& v = by_lead[h];
+    if (v.empty()) {
+      out[h] = h > 0 ? out[h - 1] : 0.0;
+      continue;
+    }
+    any = true;
+    const size_t k = std::min(v.size() - 1, static_cast<size_t>(std::clamp(quantile, 0.0, 1.0) * static_cast<double>(v.size() - 1) + 0.5));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    out[h] = v[k];
+  }
+  if (!any) return {};
+  return out;
+}
+
 std::vector<std::string> ForecasterNames() { return {"oracle", "persistence", "seasonal-naive", "blend"}; }
 
 Result<std::unique_ptr<Forecaster>> MakeForecaster(const std::string& name, const std::vector<double>* truth,

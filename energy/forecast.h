@@ -45,4 +45,13 @@ struct ForecastError {
 ForecastError EvaluateForecaster(const Forecaster& f, const std::vector<double>& truth, size_t horizon,
                                  size_t warmup, size_t stride = 1);
 
+// How much of its forecast energy failed to come, measured on the past: for each lead h
+// (0 = the first step forecast), the `quantile` over forecast origins o of
+// 1 - sum(truth[o .. o+h]) / sum(forecast_o[0 .. h]), clamped to [0, 1]. Origins lie every `stride`
+// steps from `stride` to `end - horizon`, so that every forecast is judged on truth before `end`;
+// an origin that forecast (almost) nothing up to h is left out at h. Returns `horizon` values, or
+// an empty vector when no origin fits (too little history). Pure; reads truth[0 .. end) only.
+std::vector<double> MeasuredShortfall(const Forecaster& f, const std::vector<double>& truth, size_t end,
+                                      size_t horizon, size_t stride, double quantile);
+
 }  // namespace gt

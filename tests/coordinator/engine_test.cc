@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fixtures.h"
 
 namespace gt {
@@ -77,6 +79,42 @@ TEST(IntervalEngine, ForecastingAheadNeverChangesTheInput) {
     EXPECT_EQ(engine->input().now, fresh->input().now);
     EXPECT_EQ(engine->input().hours_to_deadline, fresh->input().hours_to_deadline);
   }
+}
+
+// With policy.derate_quantile, the engine measures each site's renewables forecast on the history
+// before the job and hands the policy the shortfall by outlook step: a site whose sun failed on
+// every other day of its history gets a derate, a site whose clean daily sun blend forecasts
+// exactly gets none. Without the setting, or without history, there is none (the fixed derate).
+TEST(IntervalEngine, MeasuresTheShortfallOfForecastRenewablesOnTheHistory) {
+  Config c = SmallConfig();
+  c.policy.derate_quantile = 0.8;
+  auto menu = OptionMenu::Build(c).value();
+  const size_t history = 24 * 8;
+  auto supply = SyntheticSupply(c, history, 0.02);
+  for (size_t i = 0; i < history; ++i)
+    if ((i / 24) % 2 == 1) supply[0].renewable_mw[i] *= 0.4;
+  auto policy = MakePolicy("greentrain").value();
+  EngineState st;
+  st.work_left_steps = c.job.steps;
+  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
+  st.allocated_gpus.assign(c.sites.size(), 0);
+  auto engine = IntervalEngine::Create(c, menu, supply, history, *policy, "blend").value();
+  (void)engine->Decide(history, st);
+  const auto& in = engine->input();
+  ASSERT_EQ(in.renewable_derate.size(), c.sites.size());
+  for (size_t s = 0; s < c.sites.size(); ++s) ASSERT_EQ(in.renewable_derate[s].size(), in.outlook[s].renewable_mw.size());
+  double most = 0;
+  for (double d : in.renewable_derate[0]) {
+    EXPECT_GE(d, 0.0);
+    EXPECT_LE(d, 1.0);
+    most = std::max(most, d);
+  }
+  EXPECT_GT(most, 0.2);
+  for (double d : in.renewable_derate[1]) EXPECT_NEAR(d, 0.0, 1e-9);
+  c.policy.derate_quantile = 0;
+  auto fixed = IntervalEngine::Create(c, menu, supply, history, *policy, "blend").value();
+  (void)fixed->Decide(history, st);
+  EXPECT_TRUE(fixed->input().renewable_derate.empty());
 }
 
 }  // namespace

@@ -277,6 +277,28 @@ TEST(Policies, GreentrainDropsItsHedgesWhenTheSlackAllowsWaitingAgain) {
   }
 }
 
+// Hedged, greentrain derates each site's forecast renewables by the shortfall measured for it
+// (PolicyInput::renewable_derate) instead of the fixed policy.renewable_derate: the same outlook as
+// above, where a 35 % derate makes the next interval's sun too little (it runs now on the grid) and
+// a measured shortfall of nothing leaves it enough (it waits); a measured 35 % acts as the fixed.
+TEST(Policies, GreentrainDeratesByTheMeasuredShortfallWhereThereIsOne) {
+  Fixture f;
+  const int at_a = f.FullOption(0);
+  const double p_mw = f.menu.option(at_a).facility_mw[0];
+  const double work = f.menu.option(at_a).steps_per_hour;
+  auto outlook = Flat(10, {500, 900}, {0, 0});
+  outlook[0].carbon_g_per_kwh[0] = 150;
+  outlook[0].renewable_mw[1] = p_mw;
+  f.config.policy.hedge_below_slack = 1e6;  // hedged whatever the slack
+  for (const double measured : {0.0, 0.35}) {
+    PolicyInput in = Input(f, work, 10, outlook);
+    in.renewable_derate.assign(2, std::vector<double>(10, measured));
+    Plan plan = (*MakePolicy("greentrain"))->Decide(in);
+    EXPECT_EQ(plan.paused(), measured == 0.0) << "measured shortfall " << measured << ": "
+                                              << plan.Describe({"a", "b"}) << ", " << plan.reason;
+  }
+}
+
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
   Fixture f;
   auto outlook = Flat(24, {500, 100}, {0, 0});

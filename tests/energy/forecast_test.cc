@@ -2,6 +2,7 @@
 // "blend" against seasonal-naive on the bundled 2022 EIA-930 data.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -184,6 +185,58 @@ TEST(Evaluate, RollingOriginMaeByHorizon) {
   EXPECT_NEAR(EvaluateForecaster(*f, x, 5, 10, 7).mae[2], 3.0, 1e-12);
   auto o = Make("oracle", &x);
   for (double m : EvaluateForecaster(*o, x, 5, 10).mae) EXPECT_EQ(m, 0);
+}
+
+// A decaying series x[i] = r^i: persistence promises x[o-1] at every lead and gets x[o-1] r^(j+1),
+// so every origin misses the same share by lead h, 1 - (r + ... + r^(h+1)) / (h + 1), whatever the
+// quantile; the oracle misses nothing; a rising series is clamped at 0; no truth at or after `end`
+// is read; too little history gives nothing.
+TEST(Shortfall, MeasuredOnThePastByLead) {
+  const double r = 0.97;
+  std::vector<double> x(300);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::pow(r, static_cast<double>(i));
+  auto f = Make("persistence");
+  for (double q : {0.1, 0.5, 0.9}) {
+    std::vector<double> s = MeasuredShortfall(*f, x, 200, 24, 6, q);
+    ASSERT_EQ(s.size(), 24u);
+    for (size_t h = 0; h < 24; ++h) {
+      double got = 0;
+      for (size_t j = 1; j <= h + 1; ++j) got += std::pow(r, static_cast<double>(j));
+      EXPECT_NEAR(s[h], 1 - got / static_cast<double>(h + 1), 1e-9) << "q=" << q << " h=" << h;
+    }
+  }
+  auto o = Make("oracle", &x);
+  for (double v : MeasuredShortfall(*o, x, 200, 24, 6, 0.9)) EXPECT_NEAR(v, 0.0, 1e-12);
+  std::vector<double> up(300);
+  for (size_t i = 0; i < up.size(); ++i) up[i] = 1 + static_cast<double>(i);
+  for (double v : MeasuredShortfall(*f, up, 200, 24, 6, 0.9)) EXPECT_EQ(v, 0.0);
+  std::vector<double> changed = x;
+  for (size_t i = 200; i < changed.size(); ++i) changed[i] = 0;
+  EXPECT_EQ(MeasuredShortfall(*f, changed, 200, 24, 6, 0.5), MeasuredShortfall(*f, x, 200, 24, 6, 0.5));
+  EXPECT_TRUE(MeasuredShortfall(*f, x, 20, 24, 6, 0.5).empty());
+}
+
+// On real wind, a higher quantile never measures a smaller shortfall, and a forecast of nothing
+// (solar at night, as the first steps of an origin at dusk) is not counted as a shortfall.
+TEST(Shortfall, QuantilesAreOrderedAndNightsAreLeftOut) {
+  std::vector<double> wind(24 * 21), solar(24 * 21);
+  std::mt19937 rng(7);
+  std::normal_distribution<double> noise(0, 0.3);
+  double level = 1;
+  for (size_t i = 0; i < wind.size(); ++i) {
+    level = std::clamp(level + noise(rng), 0.0, 3.0);
+    wind[i] = level;
+    const double hour = static_cast<double>(i % 24);
+    solar[i] = hour >= 6 && hour <= 18 ? std::sin(M_PI * (hour - 6) / 12) : 0.0;
+  }
+  auto f = Make("blend", nullptr, 24);
+  auto lo = MeasuredShortfall(*f, wind, wind.size(), 48, 6, 0.5);
+  auto hi = MeasuredShortfall(*f, wind, wind.size(), 48, 6, 0.9);
+  ASSERT_EQ(lo.size(), 48u);
+  for (size_t h = 0; h < 48; ++h) EXPECT_LE(lo[h], hi[h]) << h;
+  EXPECT_GT(hi[47], 0.0);  // a random walk does fall short of its forecast
+  // A clean periodic sun is forecast exactly by blend, nights included: nothing is missing.
+  for (double v : MeasuredShortfall(*f, solar, solar.size(), 48, 5, 0.9)) EXPECT_NEAR(v, 0.0, 1e-9);
 }
 
 TEST(Evaluate, MaeCountsOnlyTargetsThatExist) {
