@@ -9,6 +9,14 @@ namespace {
 
 using testing::SmallConfig;
 
+// A menu of one option per site: the whole site.
+OptionMenu WholeSiteOnly(const Config& c) {
+  MenuOptions one;
+  one.levels = {1.0};
+  one.include_all_sites = false;
+  return OptionMenu::Build(c, one).value();
+}
+
 std::vector<SiteOutlook> GridOnly(std::vector<double> carbon) {
   SiteOutlook o;
   o.carbon_g_per_kwh = std::move(carbon);
@@ -34,10 +42,7 @@ TEST(ScheduleLp, MatchesTheGreedyWithoutBatteries) {
 // nothing is charged for the rest of the outlook.
 TEST(ScheduleLp, AHeldAllocationChargesPausesOnlyUntilTheLastRun) {
   Config c = SmallConfig(1);
-  MenuOptions one;  // the whole site only, so that the arithmetic below is the whole story
-  one.levels = {1.0};
-  one.include_all_sites = false;
-  auto menu = OptionMenu::Build(c, one).value();
+  auto menu = WholeSiteOnly(c);  // so that the arithmetic below is the whole story
   ASSERT_EQ(menu.size(), 1);
   const int o = 0;
   const double p_mw = menu.option(o).facility_mw[0];
@@ -65,10 +70,7 @@ TEST(ScheduleLp, AHeldAllocationChargesPausesOnlyUntilTheLastRun) {
 // at t = 2 by a), a = h / (1 + h).
 TEST(ScheduleLp, EntriesAtLaterStepsAreChargedTheirLostWorkAndIdleDraw) {
   Config c = SmallConfig(1);
-  MenuOptions one;
-  one.levels = {1.0};
-  one.include_all_sites = false;
-  auto menu = OptionMenu::Build(c, one).value();
+  auto menu = WholeSiteOnly(c);
   ASSERT_EQ(menu.size(), 1);
   const double p_mw = menu.option(0).facility_mw[0];
   const double idle_mw = menu.IdleFacilityMw(0, menu.option(0).gpus[0]);
@@ -126,10 +128,7 @@ TEST(ScheduleLp, AnEnergyTieBreakDrawsTheLeastEnergyAmongEqualCarbonSchedules) {
 // per MWh, would add 0.25-1 % at these intensities).
 TEST(ScheduleLp, TheReportedCarbonExcludesTheEnergyTieBreak) {
   Config c = SmallConfig(1);
-  MenuOptions one;
-  one.levels = {1.0};
-  one.include_all_sites = false;
-  auto menu = OptionMenu::Build(c, one).value();
+  auto menu = WholeSiteOnly(c);
   auto outlook = GridOnly({420, 380, 150, 90, 300, 250, 120, 500, 60, 330});
   const double work = menu.option(0).steps_per_hour * 3.3;
   LpOptions lpo;
