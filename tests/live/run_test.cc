@@ -429,21 +429,25 @@ TEST_F(LiveRunTest, DamagedNewestCheckpointIsDetectedAndThePreviousOneUsed) {
 // traces dictate (nothing forced), and training goes on where it stopped: the loss curve matches an
 // undisturbed run on one rank within floating-point tolerance. The job's live steps stand for the
 // modelled job's, so what the plan does depends on the slack the pace of this shared box leaves:
-// two runs, one with a tight deadline (the plan moves between sites) and one with ample slack (it
-// pauses in dirty hours and trades speed for efficiency), cover every action together.
+// three runs cover every action together: greentrain with a tight deadline (the plan moves between
+// sites) and with ample slack (it trades speed for efficiency), and suspend-resume with ample slack
+// (it pauses in dirty hours; greentrain, taking the least-energy plan among equal-carbon ones, now
+// runs a small replica through them instead).
 TEST_F(LiveRunTest, FollowsThePlanPausesMovesAndResizesWithoutChangingTraining) {
   const std::string one = WriteConfig("one.json", {1});
   json ref = Run(dir_ + "/ref", {"--steps", "1500"}, one);
   ASSERT_FALSE(ref.is_null());
   const std::vector<double> want = Losses(ref);
   std::map<std::string, int> kinds;
-  for (int deadline : {72, 240}) {
-    SCOPED_TRACE("deadline " + std::to_string(deadline) + " h");
-    const std::string name = "plan" + std::to_string(deadline);
+  const std::vector<std::pair<int, std::string>> runs = {{72, "greentrain"}, {240, "greentrain"}, {240, "suspend-resume"}};
+  for (const auto& [deadline, policy] : runs) {
+    SCOPED_TRACE(policy + ", deadline " + std::to_string(deadline) + " h");
+    const std::string name = "plan" + std::to_string(deadline) + policy;
     const std::string cfg_path = WriteConfig(name + ".json", {3, 3, 3});
     json cfg = json::parse(ReadAll(cfg_path));
     cfg["runtime"]["wall_seconds_per_trace_hour"] = 0.25;
     cfg["job"]["deadline_hours"] = deadline;
+    cfg["policy"]["name"] = policy;
     std::ofstream(cfg_path) << cfg.dump(2);
     std::vector<std::string> args = {"run", cfg_path, "--run-dir", dir_ + "/" + name, "--steps", "1500", "--timeout", "150"};
     int code = RunGreentrain(args, dir_ + "/" + name + ".log", std::chrono::seconds(160));
