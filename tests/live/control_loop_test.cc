@@ -294,8 +294,8 @@ TEST_F(ControlLoopTest, ARankThatGoesSilentWhileTrainingIsLeftOutByHeartbeats) {
 // leave its old epoch, rejoins, and later plans may use it again.
 TEST_F(ControlLoopTest, ARankThatComesBackRejoins) {
   // 72 h (1.5x slack): the plans use texas's two replicas while rank 3 fails and returns, and act
-  // before the scrape. With 240 h the planner, which takes the plan that draws least energy among
-  // equal-carbon ones, runs one small replica throughout, and neither happens.
+  // before the scrape. With 240 h, since the planner takes the plan that draws least energy among
+  // equal-carbon ones, rank 3 did not train when it should fail and no action came before the scrape.
   Config config = MakeConfig([](json& c) { c["job"]["deadline_hours"] = 72; });
   Outcome o = RunLive(
       config, 3000, -1, -1,
@@ -333,8 +333,8 @@ TEST_F(ControlLoopTest, ARankThatComesBackRejoins) {
 // A scrape of /metrics while the run trains, as Prometheus would make it.
 TEST_F(ControlLoopTest, ServesPrometheusMetricsWhileItRuns) {
   // 72 h (1.5x slack): the plans use texas's two replicas while rank 3 fails and returns, and act
-  // before the scrape. With 240 h the planner, which takes the plan that draws least energy among
-  // equal-carbon ones, runs one small replica throughout, and neither happens.
+  // before the scrape. With 240 h, since the planner takes the plan that draws least energy among
+  // equal-carbon ones, rank 3 did not train when it should fail and no action came before the scrape.
   Config config = MakeConfig([](json& c) { c["job"]["deadline_hours"] = 72; });
   auto scraped = std::make_shared<std::string>();
   auto port = std::make_shared<int>(-1);

@@ -431,8 +431,8 @@ TEST_F(LiveRunTest, DamagedNewestCheckpointIsDetectedAndThePreviousOneUsed) {
 // modelled job's, so what the plan does depends on the slack the pace of this shared box leaves:
 // three runs cover every action together: greentrain with a tight deadline (the plan moves between
 // sites) and with ample slack (it trades speed for efficiency), and suspend-resume with ample slack
-// (it pauses in dirty hours; greentrain, taking the least-energy plan among equal-carbon ones, now
-// runs a small replica through them instead).
+// (it pauses in dirty hours; greentrain, taking the least-energy plan among equal-carbon ones, no
+// longer paused in this run).
 TEST_F(LiveRunTest, FollowsThePlanPausesMovesAndResizesWithoutChangingTraining) {
   const std::string one = WriteConfig("one.json", {1});
   json ref = Run(dir_ + "/ref", {"--steps", "1500"}, one);
