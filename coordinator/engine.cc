@@ -35,10 +35,14 @@ Result<std::unique_ptr<IntervalEngine>> IntervalEngine::Create(const Config& con
     // every quarter day, as far ahead as the policy looks at the start.
     const size_t horizon = e->HorizonAt(history);
     const size_t stride = std::max<size_t>(1, per_day / 4);
-    e->shortfall_.resize(n);
-    for (size_t s = 0; s < n; ++s)
-      e->shortfall_[s] = MeasuredShortfall(*e->f_renew_[s], supply[s].renewable_mw, history, horizon, stride,
-                                           config.policy.derate_quantile);
+    // Set once: the policy's horizon only shrinks as the deadline nears, and reads it by step.
+    auto& derate = e->in_.renewable_derate;
+    derate.resize(n);
+    for (size_t s = 0; s < n; ++s) {
+      derate[s] = MeasuredShortfall(*e->f_renew_[s], supply[s].renewable_mw, history, horizon, stride,
+                                    config.policy.derate_quantile);
+      if (derate[s].empty()) derate[s].assign(1, config.policy.renewable_derate);  // no history to measure
+    }
   }
   return e;
 }
@@ -117,15 +121,6 @@ Plan IntervalEngine::Decide(size_t i, const EngineState& st) {
   if (ahead) {
     pf.in_flight = true;
     pf.tasks.run([this, &pf] { Forecast(pf.i, pf.horizon, &pf.outlook); });
-  }
-  if (!shortfall_.empty()) {
-    in_.renewable_derate.resize(shortfall_.size());
-    for (size_t s = 0; s < shortfall_.size(); ++s) {
-      const auto& m = shortfall_[s];
-      auto& d = in_.renewable_derate[s];
-      d.assign(horizon, m.empty() ? config_.policy.renewable_derate : m.back());
-      std::copy_n(m.begin(), std::min(horizon, m.size()), d.begin());
-    }
   }
   return policy_.Decide(in_);
 }

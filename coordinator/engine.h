@@ -97,9 +97,6 @@ class IntervalEngine {
   double dt_ = 1;
   std::vector<std::unique_ptr<Forecaster>> f_renew_, f_carbon_;
   PolicyInput in_;
-  // Per site, the measured shortfall of forecast renewables by lead (policy.derate_quantile > 0;
-  // empty for a site without history).
-  std::vector<std::vector<double>> shortfall_;
   // The background forecast of the next interval (engine.cc).
   struct Prefetch;
   std::unique_ptr<Prefetch> prefetch_;

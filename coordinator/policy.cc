@@ -407,9 +407,9 @@ class Greentrain : public Policy {
     if (derate > 0 || measured) {
       derated = in.outlook;
       for (size_t s = 0; s < derated.size(); ++s) {
+        const std::vector<double>* m = measured && !in.renewable_derate[s].empty() ? &in.renewable_derate[s] : nullptr;
         auto& r = derated[s].renewable_mw;
-        for (size_t h = 1; h < r.size(); ++h)
-          r[h] *= 1 - (measured && h < in.renewable_derate[s].size() ? in.renewable_derate[s][h] : derate);
+        for (size_t h = 1; h < r.size(); ++h) r[h] *= 1 - (m ? (*m)[std::min(h, m->size() - 1)] : derate);
       }
       outlook = &derated;
     }
