@@ -6,8 +6,10 @@
 // to the oracle measured in the same run, the share of runs meeting the deadline, and the number of
 // runs in which the policy used less grid carbon than every baseline (greentrain only: in all runs,
 // and in the runs where the oracle needs more than 1 kg, the target).
-// With --per-run, also one line per (configuration, start) with every policy's grid carbon.
-//   bench_policies [--starts N] [--per-run] [CONFIG...]
+// With --per-run, also one line per (configuration, start) with every policy's grid carbon. With
+// --forecaster NAME every forecast-driven policy plans on that forecaster instead of the config's
+// (`oracle`: perfect forecasts, to tell the planner's share of a gap from the forecasts').
+//   bench_policies [--starts N] [--per-run] [--forecaster NAME] [CONFIG...]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -25,11 +27,13 @@ using namespace gt;
 int main(int argc, char** argv) {
   int starts = 12;
   bool per_run = false;
+  std::string forecaster;  // empty: each config's policy.forecaster
   std::vector<std::string> configs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--starts" && i + 1 < argc) starts = std::atoi(argv[++i]);
     else if (a == "--per-run") per_run = true;
+    else if (a == "--forecaster" && i + 1 < argc) forecaster = argv[++i];
     else configs.push_back(a);
   }
   if (configs.empty()) {
@@ -63,7 +67,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_policies: %s (start +%d weeks): %s\n", path.c_str(), k, sim.status().ToString().c_str());
         break;
       }
-      auto runs = sim->RunPolicies(PolicyNames(), c.policy.forecaster);
+      auto runs = sim->RunPolicies(PolicyNames(), forecaster.empty() ? c.policy.forecaster : forecaster);
       if (!runs.ok()) {
         std::fprintf(stderr, "bench_policies: %s: %s\n", path.c_str(), runs.status().ToString().c_str());
         return 1;
@@ -74,7 +78,8 @@ int main(int argc, char** argv) {
       double best_baseline = 1e300;
       for (const auto& b : baselines) best_baseline = std::min(best_baseline, res[b].totals.carbon_kg);
       if (per_run) {
-        std::printf("{\"bench\": \"policy_run\", \"config\": \"%s\", \"start_week\": %d", base->name.c_str(), k);
+        std::printf("{\"bench\": \"policy_run\", \"config\": \"%s\", \"forecaster\": \"%s\", \"start_week\": %d",
+                    base->name.c_str(), forecaster.empty() ? c.policy.forecaster.c_str() : forecaster.c_str(), k);
         for (const auto& name : PolicyNames()) std::printf(", \"%s\": %.2f", name.c_str(), res[name].totals.carbon_kg);
         std::printf("}\n");
         std::fflush(stdout);
@@ -104,9 +109,10 @@ int main(int argc, char** argv) {
       std::printf("{\"bench\": \"policy_quality\", \"config\": \"%s\", \"policy\": \"%s\", \"runs\": %d, "
                   "\"mean_grid_carbon_kg\": %.1f, \"value\": %.4f, \"unit\": \"mean carbon / oracle\", "
                   "\"baseline\": \"oracle\", \"baseline_value\": 1, \"ratio\": %.4f, \"worst_ratio\": %.4f, "
-                  "\"mean_excess_kg\": %.1f, \"deadline_met_share\": %.3f",
+                  "\"mean_excess_kg\": %.1f, \"deadline_met_share\": %.3f, \"forecaster\": \"%s\"",
                   base->name.c_str(), name.c_str(), static_cast<int>(a.runs), a.carbon / a.runs, a.ratio_sum / a.runs,
-                  a.ratio_sum / a.runs, a.ratio_worst, a.excess_kg / a.runs, a.met / a.runs);
+                  a.ratio_sum / a.runs, a.ratio_worst, a.excess_kg / a.runs, a.met / a.runs,
+                  forecaster.empty() ? base->policy.forecaster.c_str() : forecaster.c_str());
       std::printf(", \"ratio_of_means\": %.4f", a.oracle_carbon > 0 ? a.carbon / a.oracle_carbon : 0.0);
       if (name == "greentrain")
         std::printf(", \"runs_beating_every_baseline\": %d, \"runs_oracle_above_1kg\": %d, "
