@@ -21,6 +21,7 @@
 #include "energy/ledger.h"
 #include "tests/browser_check.h"
 #include "tests/live/fake_workers.h"
+#include "tests/support/scratch_dir.h"
 
 namespace gt {
 namespace {
@@ -33,9 +34,8 @@ const std::string kSource = fs::path(GT_TEST_DATA_DIR).parent_path().parent_path
 class ControlLoopTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/gt-control-loop-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = testing::MakeScratchDir("gt-control-loop");
+    ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {
     std::error_code ec;

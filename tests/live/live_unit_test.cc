@@ -4,6 +4,11 @@
 #include "coordinator/live.h"
 #include "coordinator/live_checkpoints.h"
 #include "coordinator/protocol.h"
+#include "tests/support/scratch_dir.h"
+
+#include <sys/wait.h>
+
+#include <filesystem>
 
 namespace gt {
 namespace {
@@ -133,6 +138,33 @@ TEST(CheckpointFetch, LayersNoLiveRankCanReadAreNamedWithTheirSites) {
   plan = PlanCheckpointFetch(holders, "a", 0, 4, 6, order, {{"a", {0}}, {"c", {3}}});
   ASSERT_FALSE(plan.ok());
   EXPECT_NE(plan.status().message().find("layer 5 is not in the checkpoint"), std::string::npos);
+}
+
+// The live tests' scratch directories: one left by a process that is gone (a test killed at its time
+// limit) is removed when the next is made; one of a running process is kept.
+TEST(ScratchDir, LeftoversOfDeadProcessesAreRemovedOthersKept) {
+  namespace fs = std::filesystem;
+  EXPECT_EQ(testing::ScratchDirOwner("gt-unit-scratch-123-AbC123", "gt-unit-scratch"), 123);
+  EXPECT_EQ(testing::ScratchDirOwner("gt-unit-scratch-AbC123", "gt-unit-scratch"), -1);
+  EXPECT_EQ(testing::ScratchDirOwner("gt-unit-scratch--AbC123", "gt-unit-scratch"), -1);
+  EXPECT_EQ(testing::ScratchDirOwner("gt-other-123-AbC123", "gt-unit-scratch"), -1);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);  // reaped: its pid names no process now
+  const std::string dead = "/tmp/gt-unit-scratch-" + std::to_string(child) + "-leftover";
+  const std::string alive = "/tmp/gt-unit-scratch-" + std::to_string(getppid()) + "-running";
+  fs::create_directories(dead + "/sub");
+  fs::create_directories(alive);
+  const std::string made = testing::MakeScratchDir("gt-unit-scratch");
+  ASSERT_FALSE(made.empty());
+  EXPECT_TRUE(fs::is_directory(made));
+  EXPECT_NE(made.find("/tmp/gt-unit-scratch-" + std::to_string(getpid()) + "-"), std::string::npos) << made;
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(alive));
+  std::error_code ec;
+  fs::remove_all(made, ec);
+  fs::remove_all(alive, ec);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include "energy/ledger.h"
 #include "tests/live/fake_workers.h"
 #include "tests/support/ledger_recompute.h"
+#include "tests/support/scratch_dir.h"
 
 namespace gt {
 namespace {
@@ -101,9 +102,8 @@ std::string ReadAll(const std::string& path) {
 class LiveRunTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/gt-live-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = testing::MakeScratchDir("gt-live-test");
+    ASSERT_FALSE(dir_.empty());
     config_ = WriteConfig("config.json", {3, 2});
   }
 
