@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
       double oracle_carbon = 0, positive_runs = 0, positive_wins = 0;
     };
     std::map<std::string, Acc> acc;
+    const std::string fc = forecaster.empty() ? base->policy.forecaster : forecaster;
     for (int k = 0; k < starts; ++k) {
       Config c = *base;
       const int64_t shift = static_cast<int64_t>(k) * 7 * 86400;
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_policies: %s (start +%d weeks): %s\n", path.c_str(), k, sim.status().ToString().c_str());
         break;
       }
-      auto runs = sim->RunPolicies(PolicyNames(), forecaster.empty() ? c.policy.forecaster : forecaster);
+      auto runs = sim->RunPolicies(PolicyNames(), fc);
       if (!runs.ok()) {
         std::fprintf(stderr, "bench_policies: %s: %s\n", path.c_str(), runs.status().ToString().c_str());
         return 1;
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
       for (const auto& b : baselines) best_baseline = std::min(best_baseline, res[b].totals.carbon_kg);
       if (per_run) {
         std::printf("{\"bench\": \"policy_run\", \"config\": \"%s\", \"forecaster\": \"%s\", \"start_week\": %d",
-                    base->name.c_str(), forecaster.empty() ? c.policy.forecaster.c_str() : forecaster.c_str(), k);
+                    base->name.c_str(), fc.c_str(), k);
         for (const auto& name : PolicyNames()) std::printf(", \"%s\": %.2f", name.c_str(), res[name].totals.carbon_kg);
         std::printf("}\n");
         std::fflush(stdout);
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
                   "\"mean_excess_kg\": %.1f, \"deadline_met_share\": %.3f, \"forecaster\": \"%s\"",
                   base->name.c_str(), name.c_str(), static_cast<int>(a.runs), a.carbon / a.runs, a.ratio_sum / a.runs,
                   a.ratio_sum / a.runs, a.ratio_worst, a.excess_kg / a.runs, a.met / a.runs,
-                  forecaster.empty() ? base->policy.forecaster.c_str() : forecaster.c_str());
+                  fc.c_str());
       std::printf(", \"ratio_of_means\": %.4f", a.oracle_carbon > 0 ? a.carbon / a.oracle_carbon : 0.0);
       if (name == "greentrain")
         std::printf(", \"runs_beating_every_baseline\": %d, \"runs_oracle_above_1kg\": %d, "

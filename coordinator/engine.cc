@@ -30,7 +30,7 @@ Result<std::unique_ptr<IntervalEngine>> IntervalEngine::Create(const Config& con
   e->in_.interval_hours = e->dt_;
   e->in_.work_total_steps = config.job.steps;
   e->in_.outlook.resize(n);
-  if (config.policy.derate_quantile > 0 && !policy.wants_truth() && history > 0) {
+  if (config.policy.derate_quantile > 0 && policy.wants_renewable_derate() && history > 0) {
     // The renewables forecaster's shortfall, measured once on the history before the job, origins
     // every quarter day, as far ahead as the policy looks at the start.
     const size_t horizon = e->HorizonAt(history);

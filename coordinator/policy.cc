@@ -353,6 +353,8 @@ class Greentrain : public Policy {
       : oracle_(oracle), margin_(margin), derate_(derate), idle_aware_(idle_aware) {}
   std::string name() const override { return oracle_ ? "oracle" : "greentrain"; }
   bool wants_truth() const override { return oracle_; }
+  // The measured derate serves forecasts, and only where the config's derate is not fixed here.
+  bool wants_renewable_derate() const override { return !oracle_ && derate_ < 0; }
   size_t horizon(const PolicyInput& in) const override {
     return std::min(StepsToDeadline(in), oracle_ ? kMaxOracleHorizonSteps : kMaxHorizonSteps);
   }

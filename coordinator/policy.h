@@ -50,6 +50,9 @@ class Policy {
   virtual std::string name() const = 0;
   // True for the oracle: the simulator hands it the true future instead of forecasts.
   virtual bool wants_truth() const { return false; }
+  // True for a policy that reads PolicyInput::renewable_derate: only then does the engine measure
+  // each site's forecast shortfall on the history (policy.derate_quantile) at start-up.
+  virtual bool wants_renewable_derate() const { return false; }
   // How many intervals of outlook the policy reads (the simulator forecasts that far).
   virtual size_t horizon(const PolicyInput& in) const;
   // The plan for the interval starting at in.now. Never fails: a policy that cannot meet the
