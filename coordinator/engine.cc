@@ -38,11 +38,11 @@ Result<std::unique_ptr<IntervalEngine>> IntervalEngine::Create(const Config& con
     // Set once: the policy's horizon only shrinks as the deadline nears, and reads it by step.
     auto& derate = e->in_.renewable_derate;
     derate.resize(n);
-    for (size_t s = 0; s < n; ++s) {
+    // A site whose history is too short to measure keeps an empty vector (the policy then uses the
+    // fixed policy.renewable_derate there).
+    for (size_t s = 0; s < n; ++s)
       derate[s] = MeasuredShortfall(*e->f_renew_[s], supply[s].renewable_mw, history, horizon, stride,
                                     config.policy.derate_quantile);
-      if (derate[s].empty()) derate[s].assign(1, config.policy.renewable_derate);  // no history to measure
-    }
   }
   return e;
 }

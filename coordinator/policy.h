@@ -39,8 +39,8 @@ struct PolicyInput {
   const OptionMenu* menu = nullptr;   // the configurations the job can run in, with their speeds
   Plan current;                       // what runs now (empty at the start)
   // Per site and outlook step, the measured share of forecast renewables that may not come
-  // (policy.derate_quantile); steps beyond a site's vector take its last value; empty: the fixed
-  // policy.renewable_derate.
+  // (policy.derate_quantile); steps beyond a site's vector take its last value; empty (all sites, or
+  // one site's vector): the fixed policy.renewable_derate there.
   std::vector<std::vector<double>> renewable_derate;
 };
 
