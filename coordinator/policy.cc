@@ -352,6 +352,12 @@ class Greentrain : public Policy {
   explicit Greentrain(bool oracle = false, double margin = -1, double derate = -1, bool idle_aware = true)
       : oracle_(oracle), margin_(margin), derate_(derate), idle_aware_(idle_aware) {}
   std::string name() const override { return oracle_ ? "oracle" : "greentrain"; }
+  std::string describe() const override {
+    if (!oracle_ || (margin_ < 0 && derate_ < 0)) return name();
+    auto pct = [](double v) { return std::to_string(static_cast<int>(std::lround(100 * std::max(0.0, v)))) + " %"; };
+    return "greentrain's planner on the true supply (reserve " + pct(margin_) + ", renewables derated " + pct(derate_) +
+           (idle_aware_ ? ", idle draw counted)" : ", idle draw not counted)");
+  }
   bool wants_truth() const override { return oracle_; }
   // The measured derate serves forecasts, and only where the config's derate is not fixed here.
   bool wants_renewable_derate() const override { return !oracle_ && derate_ < 0; }

@@ -48,6 +48,8 @@ class Policy {
  public:
   virtual ~Policy() = default;
   virtual std::string name() const = 0;
+  // What the policy is with its settings, for reports (the oracle's candidates differ only here).
+  virtual std::string describe() const { return name(); }
   // True for the oracle: the simulator hands it the true future instead of forecasts.
   virtual bool wants_truth() const { return false; }
   // True for a policy that reads PolicyInput::renewable_derate: only then does the engine measure

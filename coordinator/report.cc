@@ -34,6 +34,27 @@ void ComputeRatios(std::vector<PolicyReport>& reports) {
   }
 }
 
+namespace {
+
+// For the oracle: which of its schedules it is and how widely they spread (empty otherwise).
+std::string OracleChoice(const SimResult& r) {
+  if (r.candidates.empty()) return "";
+  int met = 0;
+  double lo = 0, hi = 0;
+  for (const auto& c : r.candidates) {
+    if (!c.deadline_met) continue;
+    lo = met == 0 ? c.carbon_kg : std::min(lo, c.carbon_kg);
+    hi = met == 0 ? c.carbon_kg : std::max(hi, c.carbon_kg);
+    ++met;
+  }
+  char line[256];
+  std::snprintf(line, sizeof line, ": %.1f kg, the least of the %d of %zu schedules that meet the deadline (%.1f-%.1f kg)\n",
+                r.totals.carbon_kg, met, r.candidates.size(), lo, hi);
+  return "oracle = " + r.note + line;
+}
+
+}  // namespace
+
 std::string FormatTable(const std::vector<PolicyReport>& reports, double lower_bound_kg) {
   std::ostringstream os;
   char line[512];
@@ -54,6 +75,7 @@ std::string FormatTable(const std::vector<PolicyReport>& reports, double lower_b
     std::snprintf(line, sizeof line, "proven lower bound on grid carbon: %.1f kg\n", lower_bound_kg);
     os << line;
   }
+  for (const auto& r : reports) os << OracleChoice(r.result);
   // Both carbon methods side by side (never summed) and the hourly carbon-free-energy score.
   os << "carbon, " << (reports.empty() ? std::string("direct") : reports[0].result.basis)
      << " basis: location-based (the table) | market-based (contracts, certificates, residual mix) | hourly CFE:\n";
@@ -117,6 +139,11 @@ nlohmann::json ReportJson(const std::string& config_name, const std::vector<Poli
     p["time_vs_agnostic"] = r.time_vs_agnostic;
     p["carbon_vs_oracle"] = r.carbon_vs_oracle;
     p["time_vs_oracle"] = r.time_vs_oracle;
+    if (!s.candidates.empty()) {
+      p["note"] = s.note;
+      for (const auto& c : s.candidates)
+        p["oracle_candidates"].push_back({{"what", c.what}, {"grid_carbon_kg", c.carbon_kg}, {"deadline_met", c.deadline_met}});
+    }
     j["policies"].push_back(std::move(p));
   }
   return j;

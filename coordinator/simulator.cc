@@ -80,11 +80,16 @@ SimResult BestOf(const std::vector<SimResult>& runs, size_t truth_runs) {
   };
   for (size_t i = 1; i < runs.size(); ++i)
     if (better(runs[i], runs[best])) best = i;
+  std::vector<SimResult::Candidate> all;
+  for (size_t i = 0; i < runs.size(); ++i)
+    all.push_back({i < truth_runs && !runs[i].note.empty() ? runs[i].note
+                                                            : runs[i].policy + " (forecaster " + runs[i].forecaster + ")",
+                   runs[i].totals.carbon_kg, runs[i].deadline_met});
   SimResult r = runs[best];
-  r.note = best < truth_runs ? "best perfect-foresight schedule: " + r.policy
-                             : "least carbon was " + r.policy + "'s own schedule (forecaster " + r.forecaster + ")";
+  r.note = all[best].what;
   r.policy = "oracle";
   r.forecaster = "oracle";
+  r.candidates = std::move(all);
   return r;
 }
 
@@ -120,6 +125,8 @@ Result<std::vector<SimResult>> Simulator::RunPolicies(const std::vector<std::str
   std::vector<const Policy*> policies;
   for (const auto& p : held) policies.push_back(p.get());
   ASSIGN_OR_RETURN(std::vector<SimResult> runs, RunEach(*this, policies, forecasters));
+  for (size_t i = 0; i < truth_runs; ++i)
+    if (held[i]->describe() != held[i]->name()) runs[i].note = held[i]->describe();
   // The oracle's pick is copied out first; each named run is then moved to its place (copied
   // only where a name is asked for twice).
   std::optional<SimResult> best;

@@ -35,7 +35,7 @@ struct TimelinePoint {
 struct SimResult {
   std::string policy;
   std::string forecaster;
-  std::string note;                   // e.g. which candidate the oracle chose
+  std::string note;                   // the oracle's: which of its candidates it is (Candidate::what)
   Ledger ledger;
   LedgerTotals totals;
   double work_steps = 0;
@@ -48,6 +48,14 @@ struct SimResult {
   std::vector<TimelinePoint> timeline;
   std::vector<std::string> site_names;
   std::string basis;                  // emission-factor basis of the carbon figures
+  // The oracle's only: every schedule it chose among, its perfect-foresight candidates first, then
+  // every other policy's own run (on its forecaster), in that order.
+  struct Candidate {
+    std::string what;  // Policy::describe() where it says more than the name, else "<policy> (forecaster <name>)"
+    double carbon_kg = 0;
+    bool deadline_met = false;
+  };
+  std::vector<Candidate> candidates;
 };
 
 class Simulator {

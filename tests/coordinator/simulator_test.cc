@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "fixtures.h"
 
@@ -149,6 +150,43 @@ TEST(Simulator, SyntheticJobEveryPolicyFinishesBalancedAndAboveTheBound) {
   EXPECT_LT(all["oracle"].totals.carbon_kg, all["carbon-agnostic"].totals.carbon_kg);
   EXPECT_EQ(all["carbon-agnostic"].pauses, 0);
   EXPECT_NEAR(all["carbon-agnostic"].completion_hours, 24, 0.2);
+}
+
+// The oracle says which schedule it is and lists every one it chose among: its perfect-foresight
+// candidates (each named by its settings) and every other policy's own run; it is the least of
+// those that meet the deadline.
+TEST(Simulator, OracleNamesItsChoiceAndListsItsCandidates) {
+  Config c = SmallConfig();
+  auto menu = OptionMenu::Build(c).value();
+  c.job.steps = menu.option(menu.fastest()).steps_per_hour * 24;
+  auto sim = Simulator::Create(c, SyntheticSupply(c, 72, 0.02), 72);
+  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  auto all = RunAll(*sim);
+  const SimResult& oracle = all["oracle"];
+  const size_t own = PolicyNames().size() - 1;
+  ASSERT_EQ(oracle.candidates.size(), OracleCandidates().size() + own);
+  std::set<std::string> names;
+  const SimResult::Candidate* least = nullptr;
+  for (const auto& cand : oracle.candidates) {
+    EXPECT_TRUE(names.insert(cand.what).second) << "two candidates named " << cand.what;
+    if (cand.deadline_met && (!least || cand.carbon_kg < least->carbon_kg)) least = &cand;
+  }
+  ASSERT_NE(least, nullptr);
+  EXPECT_EQ(oracle.totals.carbon_kg, least->carbon_kg);
+  EXPECT_EQ(oracle.note, least->what);
+  // The other policies' own runs are listed with their forecaster and their own figures.
+  for (const auto& name : PolicyNames()) {
+    if (name == "oracle") continue;
+    const std::string what = name + " (forecaster blend)";
+    auto it = std::find_if(oracle.candidates.begin(), oracle.candidates.end(),
+                           [&](const SimResult::Candidate& cand) { return cand.what == what; });
+    ASSERT_NE(it, oracle.candidates.end()) << what;
+    EXPECT_EQ(it->carbon_kg, all[name].totals.carbon_kg) << what;
+  }
+  EXPECT_NE(oracle.candidates[0].what.find("reserve 0 %, renewables derated 0 %, idle draw not counted"),
+            std::string::npos)
+      << oracle.candidates[0].what;
+  EXPECT_TRUE(all["greentrain"].candidates.empty());
 }
 
 TEST(Simulator, TightDeadlineIsStillMet) {
