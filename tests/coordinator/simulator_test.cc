@@ -124,12 +124,18 @@ TEST(Simulator, OracleIsTheExactOptimumOnOneGridSiteWithALinearCurve) {
     for (uint32_t seed : {1u, 2u}) ExpectOptimalOnOneGridSite(c, hours, seed);
 }
 
+// SmallConfig's sites with a job that needs 24 h at full speed (`c->job.steps` set), 48 h deadline,
+// on synthetic supply.
+Result<Simulator> SyntheticDayJob(Config* c) {
+  auto menu = OptionMenu::Build(*c);
+  if (!menu.ok()) return menu.status();
+  c->job.steps = menu->option(menu->fastest()).steps_per_hour * 24;
+  return Simulator::Create(*c, SyntheticSupply(*c, 72, 0.02), 72);
+}
+
 TEST(Simulator, SyntheticJobEveryPolicyFinishesBalancedAndAboveTheBound) {
   Config c = SmallConfig();
-  auto menu = OptionMenu::Build(c).value();
-  // A job that needs 24 h at full speed, 48 h deadline.
-  c.job.steps = menu.option(menu.fastest()).steps_per_hour * 24;
-  auto sim = Simulator::Create(c, SyntheticSupply(c, 72, 0.02), 72);
+  auto sim = SyntheticDayJob(&c);
   ASSERT_TRUE(sim.ok()) << sim.status().ToString();
   const double bound = sim->CarbonLowerBoundKg();
   EXPECT_GT(bound, 0);
@@ -157,9 +163,7 @@ TEST(Simulator, SyntheticJobEveryPolicyFinishesBalancedAndAboveTheBound) {
 // those that meet the deadline.
 TEST(Simulator, OracleNamesItsChoiceAndListsItsCandidates) {
   Config c = SmallConfig();
-  auto menu = OptionMenu::Build(c).value();
-  c.job.steps = menu.option(menu.fastest()).steps_per_hour * 24;
-  auto sim = Simulator::Create(c, SyntheticSupply(c, 72, 0.02), 72);
+  auto sim = SyntheticDayJob(&c);
   ASSERT_TRUE(sim.ok()) << sim.status().ToString();
   auto all = RunAll(*sim);
   const SimResult& oracle = all["oracle"];
