@@ -48,8 +48,12 @@ std::string OracleChoice(const SimResult& r) {
     ++met;
   }
   char line[256];
-  std::snprintf(line, sizeof line, ": %.1f kg, the least of the %d of %zu schedules that meet the deadline (%.1f-%.1f kg)\n",
-                r.totals.carbon_kg, met, r.candidates.size(), lo, hi);
+  if (met == 0)
+    std::snprintf(line, sizeof line, ": %.1f kg; none of the %zu schedules it chose among meets the deadline\n",
+                  r.totals.carbon_kg, r.candidates.size());
+  else
+    std::snprintf(line, sizeof line, ": %.1f kg, the least of the %d of %zu schedules that meet the deadline (%.1f-%.1f kg)\n",
+                  r.totals.carbon_kg, met, r.candidates.size(), lo, hi);
   return "oracle = " + r.note + line;
 }
 

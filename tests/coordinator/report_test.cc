@@ -55,6 +55,7 @@ TEST(Report, TableCsvAndSvg) {
   std::string table = FormatTable(reports, 2.0);
   EXPECT_NE(table.find("greentrain"), std::string::npos);
   EXPECT_NE(table.find("lower bound"), std::string::npos);
+  EXPECT_NE(table.find("oracle = " + reports[2].result.note + ": "), std::string::npos) << table;
   const std::string dir = ::testing::TempDir();
   ASSERT_TRUE(WriteReportCsv(dir + "/r.csv", reports).ok());
   std::string csv = Slurp(dir + "/r.csv");
@@ -69,6 +70,27 @@ TEST(Report, TableCsvAndSvg) {
   std::remove((dir + "/r.svg").c_str());
   EXPECT_FALSE(WriteSvg("/nonexistent-dir/x.svg", reports, "greentrain").ok());
   EXPECT_FALSE(WriteSvg(dir + "/none.svg", {}, "greentrain").ok());
+}
+
+// The line under the table names the oracle's schedule and the span of those meeting the deadline,
+// and says so when none does.
+TEST(Report, TheOracleLineNamesItsScheduleAndTheSpan) {
+  PolicyReport r;
+  r.result.policy = "oracle";
+  r.result.note = "x (forecaster oracle)";
+  r.result.totals.carbon_kg = 5;
+  r.result.candidates = {{"x (forecaster oracle)", 5, true}, {"y", 9, true}, {"z", 2, false}};
+  EXPECT_NE(FormatTable({r}, 0).find("oracle = x (forecaster oracle): 5.0 kg, the least of the 2 of 3 schedules that "
+                                     "meet the deadline (5.0-9.0 kg)\n"),
+            std::string::npos)
+      << FormatTable({r}, 0);
+  for (auto& c : r.result.candidates) c.deadline_met = false;
+  EXPECT_NE(FormatTable({r}, 0).find("oracle = x (forecaster oracle): 5.0 kg; none of the 3 schedules it chose among "
+                                     "meets the deadline\n"),
+            std::string::npos)
+      << FormatTable({r}, 0);
+  r.result.candidates.clear();  // any other policy: no line
+  EXPECT_EQ(FormatTable({r}, 0).find("oracle ="), std::string::npos);
 }
 
 }  // namespace
