@@ -71,8 +71,10 @@ Result<std::vector<SimResult>> RunEach(const Simulator& sim, const std::vector<c
 }
 
 // The oracle's answer: the least-carbon run that meets the deadline (a run that misses it only
-// when all do); the first of equals, so the choice does not depend on thread timing.
-SimResult BestOf(const std::vector<SimResult>& runs, size_t truth_runs) {
+// when all do); the first of equals, so the choice does not depend on thread timing. `policies[i]`
+// made `runs[i]`; each becomes a Candidate, named by its description where that says more than its
+// name, else by name and forecaster.
+SimResult BestOf(const std::vector<SimResult>& runs, const std::vector<const Policy*>& policies) {
   size_t best = 0;
   auto better = [](const SimResult& a, const SimResult& b) {
     if (a.deadline_met != b.deadline_met) return a.deadline_met;
@@ -81,10 +83,11 @@ SimResult BestOf(const std::vector<SimResult>& runs, size_t truth_runs) {
   for (size_t i = 1; i < runs.size(); ++i)
     if (better(runs[i], runs[best])) best = i;
   std::vector<SimResult::Candidate> all;
-  for (size_t i = 0; i < runs.size(); ++i)
-    all.push_back({i < truth_runs && !runs[i].note.empty() ? runs[i].note
-                                                            : runs[i].policy + " (forecaster " + runs[i].forecaster + ")",
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::string what = policies[i]->describe();
+    all.push_back({what != policies[i]->name() ? what : runs[i].policy + " (forecaster " + runs[i].forecaster + ")",
                    runs[i].totals.carbon_kg, runs[i].deadline_met});
+  }
   SimResult r = runs[best];
   r.note = all[best].what;
   r.policy = "oracle";
@@ -125,12 +128,10 @@ Result<std::vector<SimResult>> Simulator::RunPolicies(const std::vector<std::str
   std::vector<const Policy*> policies;
   for (const auto& p : held) policies.push_back(p.get());
   ASSIGN_OR_RETURN(std::vector<SimResult> runs, RunEach(*this, policies, forecasters));
-  for (size_t i = 0; i < truth_runs; ++i)
-    if (held[i]->describe() != held[i]->name()) runs[i].note = held[i]->describe();
   // The oracle's pick is copied out first; each named run is then moved to its place (copied
   // only where a name is asked for twice).
   std::optional<SimResult> best;
-  if (oracle) best = BestOf(runs, truth_runs);
+  if (oracle) best = BestOf(runs, policies);
   std::vector<SimResult> out;
   std::vector<size_t> placed(runs.size(), names.size());
   for (const auto& n : names) {
