@@ -299,6 +299,36 @@ TEST(Policies, GreentrainDeratesByTheMeasuredShortfallWhereThereIsOne) {
   }
 }
 
+// The planner follows the job's menu, not the time left: a menu small enough for the LP over a week
+// is planned by the LP to the end, a larger one by the greedy to the end, also in the last hours,
+// where its few steps would fit the LP (it cost 0.1-0.6 s a decision there, bench_sim).
+TEST(Policies, GreentrainChoosesItsPlannerByTheMenuNotTheTimeLeft) {
+  Fixture small;
+  Fixture large;
+  large.config.sites.clear();
+  large.config.links.clear();
+  for (int s = 0; s < 12; ++s) {
+    SiteConfig site = small.config.sites[0];
+    site.name = "s" + std::to_string(s);
+    large.config.sites.push_back(site);
+    if (s > 0) large.config.links.push_back({large.config.sites[s - 1].name, site.name, 10, 20});
+  }
+  large.menu = OptionMenu::Build(large.config).value();
+  ASSERT_GT(168 * (large.menu.size() + large.menu.placements().size()), 2600u) << "a menu too large for a week's LP";
+  ASSERT_LE(168 * (small.menu.size() + small.menu.placements().size()), 2600u);
+  for (const double hours : {200.0, 6.0}) {
+    const double work = small.menu.option(small.menu.fastest()).steps_per_hour * 2;
+    PolicyInput a = Input(small, work, hours, Flat(std::min<size_t>(168, hours), {300, 400}, {0, 0}));
+    Plan lp = (*MakePolicy("greentrain"))->Decide(a);
+    EXPECT_NE(lp.reason.find("(LP)"), std::string::npos) << hours << " h left: " << lp.reason;
+    PolicyInput b = Input(large, work, hours,
+                          Flat(std::min<size_t>(168, hours), std::vector<double>(12, 300), std::vector<double>(12, 0)));
+    b.battery_soc_mwh.assign(12, 0);
+    Plan greedy = (*MakePolicy("greentrain"))->Decide(b);
+    EXPECT_NE(greedy.reason.find("(greedy)"), std::string::npos) << hours << " h left: " << greedy.reason;
+  }
+}
+
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
   Fixture f;
   auto outlook = Flat(24, {500, 100}, {0, 0});
