@@ -125,8 +125,11 @@ class BlendForecaster final : public Forecaster {
     const size_t w0 = n - W;
     const size_t read_from = w0 - K * P;  // blend reads x[read_from, n) only
 
-    bool nonneg = true;
-    for (size_t i = read_from; i < n && nonneg; ++i) nonneg = x[i] >= 0;
+    // Without an early exit, so that the compiler vectorises it (the chained exit was a quarter of
+    // the forecast's time).
+    bool negative = false;
+    for (size_t i = read_from; i < n; ++i) negative |= !(x[i] >= 0);
+    const bool nonneg = !negative;
 
     // base over [w0, n + P): running sums per phase, seeded on the first day of the window.
     const size_t span = W + P;
