@@ -400,11 +400,15 @@ class Greentrain : public Policy {
           if (s < static_cast<int>(in.allocated_gpus.size())) so.paused_mw[s] = menu.IdleFacilityMw(s, in.allocated_gpus[s]);
     }
     // The LP's size: per outlook step a column per option and one per placement (its entries),
-    // over at least the week-long outlook: the planner is chosen by the job's menu, not by how near
-    // the deadline is, so a menu too large for the LP is planned by the greedy to the end instead of
-    // switching to the LP for its last ~2 days (there it cost 0.1-0.6 s a decision, and on bench_sim's
-    // year of 10 sites planned 0.5 % more carbon than the greedy).
-    const bool use_lp = std::max(usable, kMaxHorizonSteps) * (menu.size() + menu.placements().size()) <= kMaxLpCells;
+    // over at least the job's first outlook (the whole job, at most a week): the planner is chosen
+    // for the job, not by how near the deadline is, so a menu too large for the LP is planned by the
+    // greedy to the end instead of switching to the LP for its last ~2 days (there it cost 0.1-0.6 s
+    // a decision, and on bench_sim's year of 10 sites planned 0.5 % more carbon than the greedy),
+    // while a short job whose whole outlook fits the LP keeps it.
+    const size_t job_steps = std::min(
+        static_cast<size_t>(std::max(1.0, std::ceil(in.config->job.deadline_hours / in.interval_hours - 1e-9))),
+        kMaxHorizonSteps);
+    const bool use_lp = std::max(usable, job_steps) * (menu.size() + menu.placements().size()) <= kMaxLpCells;
     ChargeSwitches(in, use_lp, &so);
     double finish_kg = 0;
     const int finish = FinishNow(in, so, &finish_kg);

@@ -299,12 +299,14 @@ TEST(Policies, GreentrainDeratesByTheMeasuredShortfallWhereThereIsOne) {
   }
 }
 
-// The planner follows the job's menu, not the time left: a menu small enough for the LP over a week
-// is planned by the LP to the end, a larger one by the greedy to the end, also in the last hours,
-// where its few steps would fit the LP (it cost 0.1-0.6 s a decision there, bench_sim).
+// The planner follows the job, not the time left: a menu small enough for the LP over the job's
+// first outlook (a week here) is planned by the LP to the end, a larger one by the greedy to the
+// end, also in the last hours, where its few steps would fit the LP (it cost 0.1-0.6 s a decision
+// there, bench_sim).
 TEST(Policies, GreentrainChoosesItsPlannerByTheMenuNotTheTimeLeft) {
   Fixture small;
   Fixture large;
+  small.config.job.deadline_hours = large.config.job.deadline_hours = 200;  // the first outlook: a week
   large.config.sites.clear();
   large.config.links.clear();
   for (int s = 0; s < 12; ++s) {
