@@ -24,10 +24,12 @@ constexpr size_t kMaxLpCells = 2600;
 // it decides only near-ties; measured, 0.001-0.1 plan alike on every scenario.
 constexpr double kEnergyTieBreakKgPerMwh = 0.01;
 
-size_t StepsToDeadline(const PolicyInput& in) {
-  double steps = std::ceil(in.hours_to_deadline / in.interval_hours - 1e-9);
+// Intervals that `hours` span (at least one).
+size_t StepsIn(double hours, double interval_hours) {
+  double steps = std::ceil(hours / interval_hours - 1e-9);
   return steps < 1 ? 1 : static_cast<size_t>(steps);
 }
+size_t StepsToDeadline(const PolicyInput& in) { return StepsIn(in.hours_to_deadline, in.interval_hours); }
 
 // Builds the plan for running menu option `option` (-1: pause where the state is) from `in.current`.
 Plan MakePlan(const PolicyInput& in, int option, std::string reason) {
@@ -405,9 +407,7 @@ class Greentrain : public Policy {
     // greedy to the end instead of switching to the LP for its last ~2 days (there it cost 0.1-0.6 s
     // a decision, and on bench_sim's year of 10 sites planned 0.5 % more carbon than the greedy),
     // while a short job whose whole outlook fits the LP keeps it.
-    const size_t job_steps = std::min(
-        static_cast<size_t>(std::max(1.0, std::ceil(in.config->job.deadline_hours / in.interval_hours - 1e-9))),
-        kMaxHorizonSteps);
+    const size_t job_steps = std::min(StepsIn(in.config->job.deadline_hours, in.interval_hours), kMaxHorizonSteps);
     const bool use_lp = std::max(usable, job_steps) * (menu.size() + menu.placements().size()) <= kMaxLpCells;
     ChargeSwitches(in, use_lp, &so);
     double finish_kg = 0;
