@@ -380,6 +380,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
     jr.Time("start", c.job.start, true);
     jr.Number("deadline_hours", c.job.deadline_hours, 1e-3, 1e6, true);
     jr.Number("checkpoint_every_hours", c.job.checkpoint_every_hours, 0, 1e6);
+    jr.Bool("pause_releases_gpus", c.job.pause_releases_gpus);
     jr.Finish();
   } else {
     r.Fail("job", "is required: {\"steps\": N, \"start\": \"2022-06-01T00:00:00Z\", \"deadline_hours\": H}");

@@ -111,6 +111,10 @@ struct JobConfig {
   UnixSeconds start = 0;            // when the job is submitted (trace time)
   double deadline_hours = 72;       // from start
   double checkpoint_every_hours = 6;  // periodic checkpoints besides those before power drops
+  // Whether a paused job gives its GPUs back after the checkpoint before the pause (the cluster
+  // powers them down or runs other work): a pause then draws nothing and the resume is a cold start.
+  // false: it keeps them, idle (idle_w + host_w each), until it resumes or finishes.
+  bool pause_releases_gpus = false;
 };
 
 struct PolicyConfig {

@@ -158,9 +158,10 @@ SitePhases IntervalEngine::Phases(int s, const Plan& next, int allocated, double
     p.overhead_gpus = busy > 0 ? busy : allocated;
     p.run_gpus = busy;
   } else {
-    // The checkpoint before a pause keeps the allocated GPUs (and their hosts) drawing.
+    // The checkpoint before a pause keeps the allocated GPUs (and their hosts) drawing; then they
+    // wait idle, or are given back.
     p.overhead_gpus = allocated;
-    p.rest_gpus = allocated;
+    p.rest_gpus = HeldWhilePaused(config_.job, allocated);
   }
   return p;
 }

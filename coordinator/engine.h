@@ -46,13 +46,19 @@ struct Transition {
 
 // One site's load over an interval in three phases: the overhead (a transition: GPUs waiting idle
 // while state is saved, moved or restarted, before a pause too), training (busy GPUs), and the rest
-// (allocated GPUs idle while paused, or nothing). Each GPU draws its node's host power as well.
+// (allocated GPUs idle while paused unless given back, or nothing). Each GPU draws its node's host
+// power as well.
 struct SitePhases {
   double overhead_hours = 0, overhead_gpus = 0;
   double run_hours = 0, run_gpus = 0;
   double rest_hours = 0, rest_gpus = 0;
   std::vector<GpuPhase> ToGpuPhases() const;
 };
+
+// GPUs that keep drawing (idle, with their hosts) while the job is paused, of the `allocated` it ran
+// on: all of them, unless the job gives them back (job.pause_releases_gpus). Both drivers book a
+// paused interval with it.
+inline int HeldWhilePaused(const JobConfig& job, int allocated) { return job.pause_releases_gpus ? 0 : allocated; }
 
 class IntervalEngine {
  public:

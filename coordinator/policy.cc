@@ -339,7 +339,8 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
 // greentrain: forecast-driven, spatial and temporal at once. Each interval it solves the least-carbon
 // schedule over the forecast as a battery-aware linear program (coordinator/lp.h; the convex-hull
 // greedy for large problems), charging each move, resume or start its time and energy wherever the
-// plan makes it (ChargeSwitches) and counting the idle draw of the allocation kept while paused;
+// plan makes it (ChargeSwitches) and counting the idle draw of the allocation kept while paused
+// (none where the job gives its GPUs back, job.pause_releases_gpus);
 // among plans of equal carbon it takes the one that draws least energy (kEnergyTieBreakKgPerMwh).
 // Against forecast error it plans on derated renewables (by the shortfall of each site's forecast
 // measured on the history before the job, policy.derate_quantile; else policy.renewable_derate) and, when it
@@ -394,10 +395,11 @@ class Greentrain : public Policy {
     ScheduleOptions so;
     so.renewable_aware = true;
     if (!in.current.stages.empty()) {
-      // Paused, the job keeps its current allocation, idle: pausing is not free (at night, without
-      // renewables, an idle allocation draws from the grid).
+      // Paused, the job keeps its current allocation, idle (unless it gives the GPUs back,
+      // job.pause_releases_gpus): pausing is not free (at night, without renewables, an idle
+      // allocation draws from the grid).
       so.paused_mw.assign(menu.num_sites(), 0);
-      if (idle_aware_)
+      if (idle_aware_ && !in.config->job.pause_releases_gpus)
         for (int s = 0; s < menu.num_sites(); ++s)
           if (s < static_cast<int>(in.allocated_gpus.size())) so.paused_mw[s] = menu.IdleFacilityMw(s, in.allocated_gpus[s]);
     }

@@ -59,6 +59,19 @@ TEST(Config, StepCountsAreWholeNumbers) {
   EXPECT_EQ(c->job.steps, 10000);
 }
 
+TEST(Config, APauseKeepsItsGpusUnlessTheJobGivesThemBack) {
+  auto held = ParseConfig(MinimalConfig().dump(), kData);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_FALSE(held->job.pause_releases_gpus);
+  json j = MinimalConfig();
+  j["job"]["pause_releases_gpus"] = true;
+  auto released = ParseConfig(j.dump(), kData);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_TRUE(released->job.pause_releases_gpus);
+  j["job"]["pause_releases_gpus"] = "yes";
+  ExpectError(j, {"job.pause_releases_gpus", "true or false"});
+}
+
 TEST(Config, BundledDefaultLoads) {
   auto c = LoadConfig(DefaultConfigPath());
   ASSERT_TRUE(c.ok()) << c.status().ToString();

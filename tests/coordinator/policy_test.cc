@@ -331,6 +331,31 @@ TEST(Policies, GreentrainChoosesItsPlannerByTheMenuNotTheTimeLeft) {
   }
 }
 
+// greentrain prices a pause by what it draws: a held allocation's idle power until the job's last
+// run, nothing when the job gives its GPUs back (job.pause_releases_gpus). Site a: 400 g/kWh now, a
+// dear night of 9 hours, then 380 g/kWh for the rest of the day; site b dear throughout. Released,
+// the job waits for the cheaper day; held, waiting would keep 64 GPUs idle through the night, and it
+// runs now.
+TEST(Policies, GreentrainPricesAPauseByWhatTheAllocationDrawsWhilePaused) {
+  for (const bool release : {false, true}) {
+    Fixture f;
+    f.config.job.pause_releases_gpus = release;
+    const int at_a = f.FullOption(0);
+    const double fast = f.menu.option(at_a).steps_per_hour;
+    auto outlook = Flat(24, {400, 5000}, {0, 0});
+    for (size_t h = 1; h < 24; ++h) outlook[0].carbon_g_per_kwh[h] = h < 10 ? 5000 : 380;
+    PolicyInput in = Input(f, fast * 4, 24, outlook);
+    in.current.option = at_a;
+    in.current.stages = f.menu.option(at_a).partition.stages;
+    in.current.busy_gpus = f.menu.option(at_a).gpus;
+    in.current.steps_per_hour = fast;
+    in.allocated_gpus = f.menu.option(at_a).gpus;
+    Plan plan = (*MakePolicy("greentrain"))->Decide(in);
+    EXPECT_EQ(plan.paused(), release) << (release ? "released: " : "held: ") << plan.Describe({"a", "b"}) << ", "
+                                      << plan.reason;
+  }
+}
+
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
   Fixture f;
   auto outlook = Flat(24, {500, 100}, {0, 0});

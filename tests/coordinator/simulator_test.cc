@@ -238,6 +238,48 @@ TEST(Simulator, JobStartingAtTheFirstTraceValueRunsWithoutHistory) {
   }
 }
 
+// A pause that gives the GPUs back (job.pause_releases_gpus) books nothing after the checkpoint
+// before it; one that keeps them books them idle. Suspend-resume does not price the idle draw, so
+// both runs follow the same plan and differ only in what the pauses draw.
+TEST(Simulator, AReleasedPauseDrawsNothingAHeldOneItsIdleGpus) {
+  Config c = SmallConfig(1);
+  c.sites[0].gpu.host_w = 50;
+  c.job.checkpoint_every_hours = 0;
+  c.policy.carbon_threshold = 300;  // runs below 300 g/kWh, pauses above: about half of each day
+  auto menu = OptionMenu::Build(c).value();
+  c.job.steps = menu.option(menu.fastest()).steps_per_hour * 20;
+  auto supply = SyntheticSupply(c, 24, 0);
+  auto run = [&](bool release) {
+    Config cc = c;
+    cc.job.pause_releases_gpus = release;
+    auto sim = Simulator::Create(cc, supply, 24);
+    EXPECT_TRUE(sim.ok()) << sim.status().ToString();
+    return sim->Run(**MakePolicy("suspend-resume"), "oracle").value();
+  };
+  const SimResult held = run(false), released = run(true);
+  ASSERT_TRUE(held.deadline_met && released.deadline_met);
+  ASSERT_EQ(held.timeline.size(), released.timeline.size());
+  const double idle_mw = menu.IdleFacilityMw(0, c.sites[0].gpus);
+  int paused_after_pause = 0;
+  for (size_t i = 1; i < held.timeline.size(); ++i) {
+    ASSERT_EQ(held.timeline[i].placement, released.timeline[i].placement) << i;
+    const bool paused = held.timeline[i].placement.rfind("paused@", 0) == 0;
+    const bool was_paused = held.timeline[i - 1].placement.rfind("paused@", 0) == 0;
+    if (!paused || !was_paused) continue;  // the first paused interval writes the checkpoint
+    ++paused_after_pause;
+    const LedgerRow& h = held.ledger.rows()[i];
+    const LedgerRow& r = released.ledger.rows()[i];
+    EXPECT_NEAR(h.flow.demand_mwh, idle_mw * h.hours, 1e-12) << i;
+    EXPECT_EQ(h.idle_gpus, c.sites[0].gpus) << i;
+    EXPECT_EQ(r.flow.demand_mwh, 0) << i;
+    EXPECT_EQ(r.idle_gpus, 0) << i;
+  }
+  EXPECT_GT(paused_after_pause, 4);
+  EXPECT_LT(released.totals.carbon_kg, held.totals.carbon_kg);
+  EXPECT_LT(held.ledger.MaxImbalanceMwh(), 1e-9);
+  EXPECT_LT(released.ledger.MaxImbalanceMwh(), 1e-9);
+}
+
 TEST(Simulator, RejectsMismatchedSupply) {
   Config c = SmallConfig();
   auto supply = SyntheticSupply(c, 0, 0.01);
