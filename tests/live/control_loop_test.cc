@@ -394,23 +394,40 @@ int SameDecisions(const std::vector<std::pair<UnixSeconds, std::string>>& live,
 TEST_F(ControlLoopTest, SameDecisionsAsTheSimulatorOnTheSameTracesAndStepSpeeds) {
   // Let's-Wait-Awhile at a fixed threshold, no batteries: each decision depends on the traces and
   // forecasts, the plan in force and the work left (deadline guard), all of which both drivers
-  // must build alike: every decision is the same.
-  Config config = MakeConfig([](json& c) {
-    c["policy"]["name"] = "suspend-resume";
-    c["policy"]["carbon_threshold"] = 150;
-    c["job"]["deadline_hours"] = 120;
-    for (auto& s : c["sites"]) s.erase("battery");
-  });
-  Outcome o = RunLive(config, 2000);
-  ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
-  ASSERT_GE(o.decisions.size(), 20u);
-  std::string diffs;
-  EXPECT_EQ(SameDecisions(o.decisions, SimDecisions(config, "suspend-resume"), &diffs) + 1,
-            static_cast<int>(o.decisions.size()))
-      << diffs;
-  const auto kinds = ActionKinds(*o.report);
-  EXPECT_GT(kinds.count("pause"), 0u) << "the threshold should make the plan pause";
-  EXPECT_GT(kinds.count("resume"), 0u);
+  // must build alike: every decision is the same. Whether a pause keeps the GPUs
+  // (job.pause_releases_gpus) changes what the pauses book, not the plan.
+  double idle_gpu_hours[2] = {0, 0};
+  for (const bool release : {false, true}) {
+    SCOPED_TRACE(release ? "pauses give the GPUs back" : "pauses keep the GPUs");
+    Config config = MakeConfig([&](json& c) {
+      c["policy"]["name"] = "suspend-resume";
+      c["policy"]["carbon_threshold"] = 150;
+      c["job"]["deadline_hours"] = 120;
+      c["job"]["pause_releases_gpus"] = release;
+      for (auto& s : c["sites"]) s.erase("battery");
+    });
+    fs::remove_all(dir_ + "/run");
+    Outcome o = RunLive(config, 2000);
+    ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
+    ASSERT_GE(o.decisions.size(), 20u);
+    std::string diffs;
+    EXPECT_EQ(SameDecisions(o.decisions, SimDecisions(config, "suspend-resume"), &diffs) + 1,
+              static_cast<int>(o.decisions.size()))
+        << diffs;
+    const auto kinds = ActionKinds(*o.report);
+    EXPECT_GT(kinds.count("pause"), 0u) << "the threshold should make the plan pause";
+    EXPECT_GT(kinds.count("resume"), 0u);
+    auto ledger = Ledger::FromJson((*o.report)["ledger"]);
+    ASSERT_TRUE(ledger.ok());
+    EXPECT_LT(ledger->MaxImbalanceMwh(), 1e-9);
+    idle_gpu_hours[release] = ledger->Totals().gpu_hours_idle;
+    if (release) {
+      // A paused piece books nothing: no row without steps holds idle GPUs for a whole paused hour.
+      for (const auto& row : ledger->rows())
+        if (row.work_steps == 0 && row.busy_gpus == 0) EXPECT_EQ(row.idle_gpus, 0) << row.site << " " << row.time;
+    }
+  }
+  EXPECT_LT(idle_gpu_hours[1], 0.5 * idle_gpu_hours[0]);
 }
 
 TEST_F(ControlLoopTest, GreentrainDecidesAsTheSimulatorWithinStepGranularity) {
