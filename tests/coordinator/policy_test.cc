@@ -161,6 +161,15 @@ PolicyInput Input(const Fixture& f, double work, double hours, std::vector<SiteO
   return in;
 }
 
+// Sets `in` to the job running option `o` on its whole allocation.
+void RunningAt(const Fixture& f, int o, PolicyInput* in) {
+  in->current.option = o;
+  in->current.stages = f.menu.option(o).partition.stages;
+  in->current.busy_gpus = f.menu.option(o).gpus;
+  in->current.steps_per_hour = f.menu.option(o).steps_per_hour;
+  in->allocated_gpus = f.menu.option(o).gpus;
+}
+
 TEST(Policies, EveryPolicyRunsFastestWhenTheDeadlineLeavesNoSlack) {
   Fixture f;
   const double fast = f.menu.option(f.menu.fastest()).steps_per_hour;
@@ -243,11 +252,7 @@ TEST(Policies, GreentrainMakesAMoveNowThatItsPlanWouldMakeLater) {
     outlook[0].carbon_g_per_kwh[0] = a_now;
     PolicyInput in = Input(f, fast * 16, 24, outlook);
     in.current = (*MakePolicy("carbon-agnostic"))->Decide(in);
-    in.current.option = at_a;
-    in.current.stages = f.menu.option(at_a).partition.stages;
-    in.current.busy_gpus = f.menu.option(at_a).gpus;
-    in.current.steps_per_hour = fast;
-    in.allocated_gpus = f.menu.option(at_a).gpus;
+    RunningAt(f, at_a, &in);
     Plan plan = (*MakePolicy("greentrain"))->Decide(in);
     ASSERT_FALSE(plan.paused()) << plan.reason;
     const std::vector<int> expect{a_now > 100 ? 1 : 0};
@@ -345,11 +350,7 @@ TEST(Policies, GreentrainPricesAPauseByWhatTheAllocationDrawsWhilePaused) {
     auto outlook = Flat(24, {400, 5000}, {0, 0});
     for (size_t h = 1; h < 24; ++h) outlook[0].carbon_g_per_kwh[h] = h < 10 ? 5000 : 380;
     PolicyInput in = Input(f, fast * 4, 24, outlook);
-    in.current.option = at_a;
-    in.current.stages = f.menu.option(at_a).partition.stages;
-    in.current.busy_gpus = f.menu.option(at_a).gpus;
-    in.current.steps_per_hour = fast;
-    in.allocated_gpus = f.menu.option(at_a).gpus;
+    RunningAt(f, at_a, &in);
     Plan plan = (*MakePolicy("greentrain"))->Decide(in);
     EXPECT_EQ(plan.paused(), release) << (release ? "released: " : "held: ") << plan.Describe({"a", "b"}) << ", "
                                       << plan.reason;
