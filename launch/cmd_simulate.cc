@@ -39,16 +39,16 @@ int RunSimulate(const SimulateArgs& args) {
   for (auto& r : *runs) reports.push_back({std::move(r)});
   ComputeRatios(reports);
   const double lb = sim->CarbonLowerBoundKg();
-  std::cout << "greentrain simulate: " << cfg->name << " (" << cfg->sites.size() << " sites, model "
-            << cfg->model.name << ", " << cfg->job.steps << " steps, deadline " << cfg->job.deadline_hours
-            << " h from " << FormatIsoTime(cfg->job.start) << ", forecaster " << forecaster << ")\n";
-  const auto& fast = sim->menu().option(sim->menu().fastest());
-  std::cout << "fastest configuration: " << fast.label << ", " << fast.steps_per_hour << " steps/h ("
-            << cfg->job.steps / fast.steps_per_hour << " h for the job)\n\n";
   std::ostringstream head;
   head << "greentrain simulate: " << cfg->name << " (" << cfg->sites.size() << " sites, model " << cfg->model.name
        << ", " << cfg->job.steps << " steps, deadline " << cfg->job.deadline_hours << " h from "
-       << FormatIsoTime(cfg->job.start) << ", forecaster " << forecaster << ")\n\n";
+       << FormatIsoTime(cfg->job.start) << ", forecaster " << forecaster
+       << (cfg->job.pause_releases_gpus ? ", pauses give the GPUs back" : "") << ")\n";
+  std::cout << head.str();
+  head << "\n";
+  const auto& fast = sim->menu().option(sim->menu().fastest());
+  std::cout << "fastest configuration: " << fast.label << ", " << fast.steps_per_hour << " steps/h ("
+            << cfg->job.steps / fast.steps_per_hour << " h for the job)\n\n";
   const std::string table = FormatTable(reports, lb);
   std::cout << table;
   if (!args.json.empty()) {
