@@ -115,6 +115,10 @@ struct JobConfig {
   // powers them down or runs other work): a pause then draws nothing and the resume is a cold start.
   // false: it keeps them, idle (idle_w + host_w each), until it resumes or finishes.
   bool pause_releases_gpus = false;
+  // GPUs that keep drawing (idle, with their hosts) while the job is paused, of the `allocated` it
+  // ran on: all of them, unless it gives them back. Both drivers book a pause, and greentrain prices
+  // one, with it.
+  int HeldWhilePaused(int allocated) const { return pause_releases_gpus ? 0 : allocated; }
 };
 
 struct PolicyConfig {

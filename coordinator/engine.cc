@@ -161,7 +161,7 @@ SitePhases IntervalEngine::Phases(int s, const Plan& next, int allocated, double
     // The checkpoint before a pause keeps the allocated GPUs (and their hosts) drawing; then they
     // wait idle, or are given back.
     p.overhead_gpus = allocated;
-    p.rest_gpus = HeldWhilePaused(config_.job, allocated);
+    p.rest_gpus = config_.job.HeldWhilePaused(allocated);
   }
   return p;
 }

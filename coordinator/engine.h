@@ -55,11 +55,6 @@ struct SitePhases {
   std::vector<GpuPhase> ToGpuPhases() const;
 };
 
-// GPUs that keep drawing (idle, with their hosts) while the job is paused, of the `allocated` it ran
-// on: all of them, unless the job gives them back (job.pause_releases_gpus). Both drivers book a
-// paused interval with it.
-inline int HeldWhilePaused(const JobConfig& job, int allocated) { return job.pause_releases_gpus ? 0 : allocated; }
-
 class IntervalEngine {
  public:
   ~IntervalEngine();

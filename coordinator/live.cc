@@ -1442,7 +1442,7 @@ Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::v
     const double hours = (e - b) * dt, wall = (e - b) * interval_wall;
     for (size_t s = 0; s < cfg.sites.size(); ++s) {
       const int gpus = site_workers[s] <= 0 ? 0
-                       : plan.paused()      ? HeldWhilePaused(cfg.job, model_gpus[s])
+                       : plan.paused()      ? cfg.job.HeldWhilePaused(model_gpus[s])
                                             : model_gpus[s];
       const double steps = site_workers[s] > 0 ? steps_in_interval * share / working : 0.0;
       ASSIGN_OR_RETURN(LedgerRow row, AccountLiveInterval(cfg.sites[s], TimeAt(b), hours, wall, busy[s] * share,

@@ -399,9 +399,10 @@ class Greentrain : public Policy {
       // job.pause_releases_gpus): pausing is not free (at night, without renewables, an idle
       // allocation draws from the grid).
       so.paused_mw.assign(menu.num_sites(), 0);
-      if (idle_aware_ && !in.config->job.pause_releases_gpus)
+      if (idle_aware_)
         for (int s = 0; s < menu.num_sites(); ++s)
-          if (s < static_cast<int>(in.allocated_gpus.size())) so.paused_mw[s] = menu.IdleFacilityMw(s, in.allocated_gpus[s]);
+          if (s < static_cast<int>(in.allocated_gpus.size()))
+            so.paused_mw[s] = menu.IdleFacilityMw(s, in.config->job.HeldWhilePaused(in.allocated_gpus[s]));
     }
     // The LP's size: per outlook step a column per option and one per placement (its entries),
     // over at least the job's first outlook (the whole job, at most a week): the planner is chosen

@@ -225,7 +225,7 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
       row.hours = dt;
       row.site = config_.sites[s].name;
       row.busy_gpus = busy;
-      row.idle_gpus = next.paused() ? HeldWhilePaused(config_.job, st.allocated_gpus[s]) : 0;
+      row.idle_gpus = next.paused() ? config_.job.HeldWhilePaused(st.allocated_gpus[s]) : 0;
       row.work_steps = busy > 0 && next.steps_per_hour > 0 ? work : 0;
       if (run_sites > 1 && busy > 0) row.work_steps = work / run_sites;
       row.carbon_g_per_kwh = supply_[s].carbon_g_per_kwh[i];

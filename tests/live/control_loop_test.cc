@@ -100,6 +100,10 @@ class ControlLoopTest : public ::testing::Test {
     return out;
   }
 
+  // Runs `config` live for 2,000 steps from an empty run directory, and counts the decisions it
+  // shares with the simulator on the same traces (SameDecisions; mismatches in `diffs`).
+  void RunBesideTheSimulator(const Config& config, Outcome* o, int* same, std::string* diffs);
+
   std::string dir_;
 };
 
@@ -391,6 +395,14 @@ int SameDecisions(const std::vector<std::pair<UnixSeconds, std::string>>& live,
   return same;
 }
 
+void ControlLoopTest::RunBesideTheSimulator(const Config& config, Outcome* o, int* same, std::string* diffs) {
+  fs::remove_all(dir_ + "/run");
+  *o = RunLive(config, 2000);
+  ASSERT_TRUE(o->report.ok()) << o->report.status().ToString();
+  ASSERT_GE(o->decisions.size(), 20u);
+  *same = SameDecisions(o->decisions, SimDecisions(config, config.policy.name), diffs);
+}
+
 TEST_F(ControlLoopTest, SameDecisionsAsTheSimulatorOnTheSameTracesAndStepSpeeds) {
   // Let's-Wait-Awhile at a fixed threshold, no batteries: each decision depends on the traces and
   // forecasts, the plan in force and the work left (deadline guard), all of which both drivers
@@ -406,14 +418,11 @@ TEST_F(ControlLoopTest, SameDecisionsAsTheSimulatorOnTheSameTracesAndStepSpeeds)
       c["job"]["pause_releases_gpus"] = release;
       for (auto& s : c["sites"]) s.erase("battery");
     });
-    fs::remove_all(dir_ + "/run");
-    Outcome o = RunLive(config, 2000);
-    ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
-    ASSERT_GE(o.decisions.size(), 20u);
+    Outcome o;
+    int same = 0;
     std::string diffs;
-    EXPECT_EQ(SameDecisions(o.decisions, SimDecisions(config, "suspend-resume"), &diffs) + 1,
-              static_cast<int>(o.decisions.size()))
-        << diffs;
+    ASSERT_NO_FATAL_FAILURE(RunBesideTheSimulator(config, &o, &same, &diffs));
+    EXPECT_EQ(same + 1, static_cast<int>(o.decisions.size())) << diffs;
     const auto kinds = ActionKinds(*o.report);
     EXPECT_GT(kinds.count("pause"), 0u) << "the threshold should make the plan pause";
     EXPECT_GT(kinds.count("resume"), 0u);
@@ -442,12 +451,10 @@ TEST_F(ControlLoopTest, GreentrainDecidesAsTheSimulatorWithinStepGranularity) {
       c["job"]["deadline_hours"] = deadline;
       for (auto& s : c["sites"]) s.erase("battery");
     });
-    fs::remove_all(dir_ + "/run");
-    Outcome o = RunLive(config, 2000);
-    ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
-    ASSERT_GE(o.decisions.size(), 20u);
+    Outcome o;
+    int same = 0;
     std::string diffs;
-    const int same = SameDecisions(o.decisions, SimDecisions(config, config.policy.name), &diffs);
+    ASSERT_NO_FATAL_FAILURE(RunBesideTheSimulator(config, &o, &same, &diffs));
     EXPECT_GE(same, 0.95 * static_cast<double>(o.decisions.size() - 1)) << diffs;
   }
 }
