@@ -56,9 +56,15 @@ struct LpOptions {
   // t - 1 (a resume or a move) loses at least this much work, per placement group, in steps
   // (a lower estimate of restart plus transfer time times the group's slowest rate).
   bool charge_switches = false;
-  // The first interval runs exactly one option or pauses (x[0][o] binary): the decision a policy
-  // executes, so that it is not a rounding of a mix of options.
-  bool integral_first_step = false;
+  // The first `integral_steps` intervals each run exactly one option or pause, as the simulator and
+  // the live run execute them; the later ones may mix options. 1: x[0][o] binary, so that the
+  // decision a policy executes is not a rounding of a mix. More: each of those intervals runs the
+  // option it chose for the whole interval, but for one interval's worth in all (the job's last
+  // interval ends when its work is done), and `fraction` holds the choices (0 or 1). Over the whole
+  // outlook this is a plan that promises only work executed intervals do (a mix promises work that
+  // one option per interval does not deliver; pushed from replan to replan, the shortfall lands on
+  // the deadline guard's fastest option).
+  int integral_steps = 0;
   // A tie-break: every MWh the sites draw (renewable used directly, battery discharge or grid) adds
   // this many kg to the objective besides its grid carbon, so that among schedules of (nearly) equal
   // carbon the one that draws least energy wins, keeping battery charge and renewable headroom for

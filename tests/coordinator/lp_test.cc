@@ -49,7 +49,7 @@ TEST(ScheduleLp, AHeldAllocationChargesPausesOnlyUntilTheLastRun) {
   const double work = menu.option(o).steps_per_hour;  // one interval at full speed
   auto outlook = GridOnly({500, 500, 500, 500, 500, 100, 500, 500});
   LpOptions integral;
-  integral.integral_first_step = true;
+  integral.integral_steps = 1;
   for (double idle_share : {0.01, 0.5}) {
     ScheduleOptions so;
     so.paused_mw = {idle_share * p_mw};
@@ -61,6 +61,41 @@ TEST(ScheduleLp, AHeldAllocationChargesPausesOnlyUntilTheLastRun) {
     EXPECT_NEAR(lp->carbon_kg, std::min(wait_kg, now_kg), 1e-6 * now_kg) << idle_share;
     EXPECT_EQ(lp->FirstOption() >= 0, now_kg < wait_kg) << idle_share;
   }
+}
+
+// A mix of options (or a part of an interval) promises work that one option per interval, as
+// intervals are executed, does not deliver. 1.4 intervals of work over a clean, a middling and a
+// dirty interval: relaxed after the first step, the plan runs 0.4 of the middling one, which rounds
+// to a pause (the plan as executed does 1 interval of work); integral throughout, it runs both of
+// the cleaner ones, the second until the work is done (the job's last interval may end early: one
+// interval's worth of the chosen intervals may go unused, so the carbon is the same here).
+TEST(ScheduleLp, APlanIntegralThroughoutPromisesOnlyWorkExecutedIntervalsDo) {
+  Config c = SmallConfig(1);
+  auto menu = WholeSiteOnly(c);
+  ASSERT_EQ(menu.size(), 1);
+  const double p_mw = menu.option(0).facility_mw[0];
+  const double rate = menu.option(0).steps_per_hour;
+  auto outlook = GridOnly({100, 200, 500});
+  auto executed_work = [&](const LpSchedule& lp) {
+    double w = 0;
+    for (size_t t = 0; t < lp.fraction.size(); ++t) w += lp.OptionAt(t) >= 0 ? rate : 0;
+    return w;
+  };
+  LpOptions first;
+  first.integral_steps = 1;
+  auto relaxed = SolveScheduleLp(menu, outlook, {0}, 1.0, 1.4 * rate, 3, ScheduleOptions{}, first);
+  ASSERT_TRUE(relaxed.ok()) << relaxed.status().ToString();
+  EXPECT_NEAR(relaxed->carbon_kg, p_mw * (100 + 0.4 * 200), 1e-6 * p_mw);
+  EXPECT_LT(executed_work(*relaxed), 1.4 * rate);
+  LpOptions all;
+  all.integral_steps = 3;
+  auto integral = SolveScheduleLp(menu, outlook, {0}, 1.0, 1.4 * rate, 3, ScheduleOptions{}, all);
+  ASSERT_TRUE(integral.ok()) << integral.status().ToString();
+  EXPECT_NEAR(integral->carbon_kg, p_mw * (100 + 0.4 * 200), 1e-6 * p_mw);
+  EXPECT_EQ(integral->OptionAt(2), -1);
+  EXPECT_GE(executed_work(*integral), 1.4 * rate);
+  for (const auto& step : integral->fraction)
+    for (double x : step) EXPECT_TRUE(x < 1e-9 || x > 1 - 1e-9) << x;
 }
 
 // An entry to a placement at a later step (here a resume after a pause) is charged the work it loses

@@ -357,6 +357,25 @@ TEST(Policies, GreentrainPricesAPauseByWhatTheAllocationDrawsWhilePaused) {
   }
 }
 
+// Near the deadline greentrain's plan is one it can execute: each interval one option or a pause,
+// together doing the work left. Site a clean for two more hours, then dear; site b dear throughout;
+// 2.6 intervals of work at a's full speed with 6 hours left, the job running there. A plan that
+// mixes options promises a share of an interval that rounds away, and the shortfall lands on the
+// last hours.
+TEST(Policies, GreentrainNearTheDeadlinePlansOnlyWorkItsIntervalsDo) {
+  Fixture f;
+  const int at_a = f.FullOption(0);
+  const double fast = f.menu.option(at_a).steps_per_hour;
+  auto outlook = Flat(6, {100, 5000}, {0, 0});
+  outlook[0].carbon_g_per_kwh = {100, 120, 150, 900, 950, 1000};
+  PolicyInput in = Input(f, fast * 2.6, 6, outlook);
+  RunningAt(f, at_a, &in);
+  Plan plan = (*MakePolicy("greentrain"))->Decide(in);
+  double work = plan.paused() ? 0 : f.menu.option(plan.option).steps_per_hour;
+  for (int o : plan.planned) work += o >= 0 ? f.menu.option(o).steps_per_hour : 0;
+  EXPECT_GE(work, fast * 2.6 * (1 - 1e-9)) << plan.Describe({"a", "b"}) << ", " << plan.reason;
+}
+
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
   Fixture f;
   auto outlook = Flat(24, {500, 100}, {0, 0});
