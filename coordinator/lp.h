@@ -59,8 +59,8 @@ struct LpOptions {
   // The first `integral_steps` intervals each run exactly one option or pause, as the simulator and
   // the live run execute them; the later ones may mix options. 1: x[0][o] binary, so that the
   // decision a policy executes is not a rounding of a mix. More: each of those intervals runs the
-  // option it chose for the whole interval, but for one interval's worth in all (the job's last
-  // interval ends when its work is done), and `fraction` holds the choices (0 or 1). Over the whole
+  // option it chose for the whole interval, except the last one that runs (the job's last interval
+  // ends when its work is done), and `fraction` holds the choices (0 or 1). Over the whole
   // outlook this is a plan that promises only work executed intervals do (a mix promises work that
   // one option per interval does not deliver; pushed from replan to replan, the shortfall lands on
   // the deadline guard's fastest option).

@@ -354,7 +354,8 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
 // while the slack (time left over the work left at full speed) is below policy.hedge_below_slack;
 // the deadline guard backs this up. It executes the first
 // interval only (integral: one configuration or pause; near the deadline the whole plan is,
-// kIntegralTailSteps) and replans the next one with fresh forecasts (receding horizon). The oracle is the same planner on the true supply, without derating.
+// kIntegralTailSteps) and replans the next one with fresh forecasts (receding horizon). The oracle
+// is the same planner on the true supply, without derating.
 class Greentrain : public Policy {
  public:
   // margin, derate < 0: the config's policy.safety_margin and renewable_derate (0 for the oracle).
