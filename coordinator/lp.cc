@@ -183,17 +183,25 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       glp_set_row_bnds(P, row, GLP_UP, 0.0, avail);
       put(row, Y(t, s, 0), 1);
       put(row, Y(t, s, 1), 1);
-      // Direct use only while the site has load: while it runs, or (holding an idle allocation)
-      // while the job is under way.
-      row = glp_add_rows(P, 1);
-      glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
-      put(row, Y(t, s, 0), 1);
-      if (idle > 0) {
-        put(row, A(t), -avail);
-      } else {
-        for (int o = 0; o < O; ++o)
-          if (menu.option(o).gpus[s] > 0) put(row, X(t, o), -avail);
-      }
+      // Direct use, and battery discharge, only while the site has load: while it runs, or
+      // (holding an idle allocation) while the job is under way. col <= per_interval x that share.
+      auto only_under_load = [&](int col, double per_interval) {
+        row = glp_add_rows(P, 1);
+        glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
+        put(row, col, 1);
+        if (idle > 0) {
+          put(row, A(t), -per_interval);
+        } else {
+          for (int o = 0; o < O; ++o)
+            if (menu.option(o).gpus[s] > 0) put(row, X(t, o), -per_interval);
+        }
+      };
+      only_under_load(Y(t, s, 0), avail);
+      // Without the discharge row an interval that time-shares between sites drew every site's
+      // battery at its full rate for the whole interval, a plan no executed interval (one
+      // placement) delivers.
+      const double dmax = b.discharge_mw * dt;
+      if (b.capacity_mwh > 0 && dmax > 0) only_under_load(Y(t, s, 2), dmax);
       // State of charge: e_t - e_{t-1} - eta c + d = 0 (e_{-1} = soc0).
       row = glp_add_rows(P, 1);
       const double soc0 = t == 0 ? std::clamp(soc_mwh.size() > static_cast<size_t>(s) ? soc_mwh[s] : 0.0,

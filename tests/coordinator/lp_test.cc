@@ -127,6 +127,35 @@ TEST(ScheduleLp, EntriesAtLaterStepsAreChargedTheirLostWorkAndIdleDraw) {
   EXPECT_NEAR(b->fraction[1][0], share, 1e-6);
 }
 
+// A battery serves load only while its site has some: an interval time-shared between two sites
+// cannot draw both batteries at their full rate for the whole interval (no executed interval runs
+// two placements; one site at a time, each battery covers its rate over that site's share). Two
+// equal sites, each battery discharging at half an option's power: the interval's work costs half
+// its energy from the grid however it is split (without the limit, the split drew nothing).
+TEST(ScheduleLp, ABatteryDischargesOnlyWhileItsSiteRuns) {
+  Config c = SmallConfig(2);
+  for (auto& site : c.sites) {
+    site.battery.capacity_mwh = 1.0;
+    site.battery.min_soc = 0.0;
+    site.battery.charge_mw = 0.0;
+  }
+  auto menu = WholeSiteOnly(c);
+  ASSERT_EQ(menu.size(), 2);
+  const double p_mw = menu.option(0).facility_mw[0];
+  ASSERT_DOUBLE_EQ(menu.option(1).facility_mw[1], p_mw);
+  ASSERT_DOUBLE_EQ(menu.option(1).steps_per_hour, menu.option(0).steps_per_hour);
+  for (auto& site : c.sites) site.battery.discharge_mw = p_mw / 2;
+  menu = WholeSiteOnly(c);
+  std::vector<SiteOutlook> outlook(2);
+  for (auto& o : outlook) {
+    o.carbon_g_per_kwh = {400};
+    o.renewable_mw = {0};
+  }
+  auto lp = SolveScheduleLp(menu, outlook, {1.0, 1.0}, 1.0, menu.option(0).steps_per_hour, 1, ScheduleOptions{});
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  EXPECT_NEAR(lp->carbon_kg, 0.5 * p_mw * 400, 1e-6 * p_mw * 400);
+}
+
 // Where renewables cover every option at every step, every schedule emits nothing: the energy
 // tie-break then takes the one that draws least energy (the most work per MWh throughout, keeping
 // supply for later), and reports the carbon alone. Without it the LP is indifferent, and was seen
