@@ -74,7 +74,10 @@ class ControlLoopTest : public ::testing::Test {
     o.config = config;
     o.run_dir = dir_ + "/run";
     o.steps = steps;
-    o.timeout_seconds = 120;
+    // A guard against a hung loop, not a speed check: before a run starts, the coordinator plans
+    // every interval the policy pauses through (on the 240 h deadline below, 131 LP solves: 52 s
+    // on an idle 2-core box, 106 s in a CI run beside other tests), and the run plans each interval.
+    o.timeout_seconds = 300;
     o.ack_timeout = std::chrono::milliseconds(2000);
     o.make_clock = [time](UnixSeconds start) { return time->MakeClock(start); };
     o.observer = [time](const json& e) { time->Observe(e); };
@@ -432,8 +435,11 @@ TEST_F(ControlLoopTest, SameDecisionsAsTheSimulatorOnTheSameTracesAndStepSpeeds)
     idle_gpu_hours[release] = ledger->Totals().gpu_hours_idle;
     if (release) {
       // A paused piece books nothing: no row without steps holds idle GPUs for a whole paused hour.
-      for (const auto& row : ledger->rows())
-        if (row.work_steps == 0 && row.busy_gpus == 0) EXPECT_EQ(row.idle_gpus, 0) << row.site << " " << row.time;
+      for (const auto& row : ledger->rows()) {
+        if (row.work_steps == 0 && row.busy_gpus == 0) {
+          EXPECT_EQ(row.idle_gpus, 0) << row.site << " " << row.time;
+        }
+      }
     }
   }
   EXPECT_LT(idle_gpu_hours[1], 0.5 * idle_gpu_hours[0]);
