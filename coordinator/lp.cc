@@ -184,16 +184,18 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       put(row, Y(t, s, 0), 1);
       put(row, Y(t, s, 1), 1);
       // Direct use, and battery discharge, only while the site has load: while it runs, or
-      // (holding an idle allocation) while the job is under way. col <= per_interval x that share.
+      // (holding an idle allocation) while the job is paused, under way; not while the job runs
+      // at other sites only (the site then draws nothing). col <= per_interval x that share:
+      // sum_{o at s} x, or a - sum_{o not at s} x.
       auto only_under_load = [&](int col, double per_interval) {
         row = glp_add_rows(P, 1);
         glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
         put(row, col, 1);
-        if (idle > 0) {
-          put(row, A(t), -per_interval);
-        } else {
-          for (int o = 0; o < O; ++o)
-            if (menu.option(o).gpus[s] > 0) put(row, X(t, o), -per_interval);
+        if (idle > 0) put(row, A(t), -per_interval);
+        for (int o = 0; o < O; ++o) {
+          const bool here = menu.option(o).gpus[s] > 0;
+          if (idle > 0 && !here) put(row, X(t, o), per_interval);
+          if (idle <= 0 && here) put(row, X(t, o), -per_interval);
         }
       };
       only_under_load(Y(t, s, 0), avail);

@@ -151,9 +151,16 @@ TEST(ScheduleLp, ABatteryDischargesOnlyWhileItsSiteRuns) {
     o.carbon_g_per_kwh = {400};
     o.renewable_mw = {0};
   }
-  auto lp = SolveScheduleLp(menu, outlook, {1.0, 1.0}, 1.0, menu.option(0).steps_per_hour, 1, ScheduleOptions{});
-  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
-  EXPECT_NEAR(lp->carbon_kg, 0.5 * p_mw * 400, 1e-6 * p_mw * 400);
+  // Without and with an allocation held while paused (then a site has load while the job is
+  // paused too, but not while it runs at the other site only).
+  for (bool held : {false, true}) {
+    SCOPED_TRACE(held ? "allocation held while paused" : "no allocation held");
+    ScheduleOptions so;
+    if (held) so.paused_mw = {menu.IdleFacilityMw(0, menu.option(0).gpus[0]), menu.IdleFacilityMw(1, menu.option(1).gpus[1])};
+    auto lp = SolveScheduleLp(menu, outlook, {1.0, 1.0}, 1.0, menu.option(0).steps_per_hour, 1, so);
+    ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+    EXPECT_NEAR(lp->carbon_kg, 0.5 * p_mw * 400, 1e-6 * p_mw * 400);
+  }
 }
 
 // Where renewables cover every option at every step, every schedule emits nothing: the energy
