@@ -156,7 +156,9 @@ TEST(ScheduleLp, ABatteryDischargesOnlyWhileItsSiteRuns) {
   for (bool held : {false, true}) {
     SCOPED_TRACE(held ? "allocation held while paused" : "no allocation held");
     ScheduleOptions so;
-    if (held) so.paused_mw = {menu.IdleFacilityMw(0, menu.option(0).gpus[0]), menu.IdleFacilityMw(1, menu.option(1).gpus[1])};
+    if (held) {
+      so.paused_mw = {menu.IdleFacilityMw(0, menu.option(0).gpus[0]), menu.IdleFacilityMw(1, menu.option(1).gpus[1])};
+    }
     auto lp = SolveScheduleLp(menu, outlook, {1.0, 1.0}, 1.0, menu.option(0).steps_per_hour, 1, so);
     ASSERT_TRUE(lp.ok()) << lp.status().ToString();
     EXPECT_NEAR(lp->carbon_kg, 0.5 * p_mw * 400, 1e-6 * p_mw * 400);
