@@ -397,6 +397,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
     pr.Number("renewable_derate", c.policy.renewable_derate, 0, 1);
     pr.Number("derate_quantile", c.policy.derate_quantile, 0, 1);
     pr.Number("hedge_below_slack", c.policy.hedge_below_slack, 1, 1e6);
+    pr.Number("hedge_min_spread", c.policy.hedge_min_spread, 1, 1e6);
     pr.Finish();
   }
   std::string sim_end;

@@ -30,6 +30,15 @@ Result<std::unique_ptr<IntervalEngine>> IntervalEngine::Create(const Config& con
   e->in_.interval_hours = e->dt_;
   e->in_.work_total_steps = config.job.steps;
   e->in_.outlook.resize(n);
+  if (history > 0) {
+    // How much the sites' grids vary: every site's intensity over (at most) the 14 days before the job.
+    const size_t from = history - std::min(history, 14 * per_day);
+    std::vector<double> g;
+    g.reserve(n * (history - from));
+    for (const auto& site : supply)
+      g.insert(g.end(), site.carbon_g_per_kwh.begin() + from, site.carbon_g_per_kwh.begin() + history);
+    e->in_.grid_spread = GridSpread(std::move(g));
+  }
   if (config.policy.derate_quantile > 0 && policy.wants_renewable_derate() && history > 0) {
     // The renewables forecaster's shortfall, measured once on the history before the job, origins
     // every quarter day, as far ahead as the policy looks at the start.

@@ -262,6 +262,22 @@ bool CountsOnRenewables(const PolicyInput& in) {
   return false;
 }
 
+}  // namespace
+
+double GridSpread(std::vector<double> g) {
+  if (g.empty()) return 1;
+  auto at = [&](double q) {
+    auto it = g.begin() + static_cast<std::ptrdiff_t>(q * static_cast<double>(g.size() - 1));
+    std::nth_element(g.begin(), it, g.end());
+    return *it;
+  };
+  const double lo = at(0.1), hi = at(0.9);
+  if (!(hi > 0)) return 1;
+  return lo > 0 ? hi / lo : std::numeric_limits<double>::infinity();
+}
+
+namespace {
+
 // A least-carbon schedule reduced to what a policy executes: the option for the first interval (-1:
 // pause), the options planned after it, its objective and whether the work fits the outlook.
 struct Solved {
@@ -351,7 +367,9 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
 // Against forecast error it plans on derated renewables (by the shortfall of each site's forecast
 // measured on the history before the job, policy.derate_quantile; else policy.renewable_derate) and, when it
 // counts on forecast renewables, keeps a reserve of policy.safety_margin of the time left, both
-// while the slack (time left over the work left at full speed) is below policy.hedge_below_slack;
+// while the slack (time left over the work left at full speed) is below policy.hedge_below_slack
+// and the job's grids vary (PolicyInput::grid_spread at least policy.hedge_min_spread: on a flat
+// grid a shortfall costs about what hedging against it does);
 // the deadline guard backs this up. It executes the first
 // interval only (integral: one configuration or pause; near the deadline the whole plan is,
 // kIntegralTailSteps) and replans the next one with fresh forecasts (receding horizon). The oracle
@@ -379,7 +397,9 @@ class Greentrain : public Policy {
     const size_t n = in.outlook[0].carbon_g_per_kwh.size();
     // The reserve hedges plans that count on forecast renewables; a grid-only outlook needs none
     // (a wrong intensity forecast costs carbon, not time: measured, a reserve there only cost carbon).
-    const bool hedged = !oracle_ && Slack(in) < in.config->policy.hedge_below_slack;
+    // Nor on a flat grid, where the work a shortfall displaces costs about the same whenever it runs.
+    const bool hedged = !oracle_ && Slack(in) < in.config->policy.hedge_below_slack &&
+                        in.grid_spread >= in.config->policy.hedge_min_spread;
     const double margin = margin_ >= 0                               ? margin_
                           : !hedged || !CountsOnRenewables(in) ? 0.0
                                                                : in.config->policy.safety_margin;

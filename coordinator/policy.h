@@ -8,6 +8,7 @@
 // concurrently.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,7 +43,15 @@ struct PolicyInput {
   // (policy.derate_quantile); steps beyond a site's vector take its last value; empty (all sites, or
   // one site's vector): the fixed policy.renewable_derate there.
   std::vector<std::vector<double>> renewable_derate;
+  // How much the grid intensity of the job's sites varies: the 90th over the 10th percentile of
+  // every site's hourly intensity over the history before the job (GridSpread), measured once at
+  // the start; infinite where there is no history.
+  double grid_spread = std::numeric_limits<double>::infinity();
 };
+
+// The 90th over the 10th percentile of `g_per_kwh` (1 for none or all zero; infinite where the
+// 10th percentile is 0 and the 90th is not). Pure.
+double GridSpread(std::vector<double> g_per_kwh);
 
 class Policy {
  public:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "fixtures.h"
 
@@ -115,6 +116,33 @@ TEST(IntervalEngine, MeasuresTheShortfallOfForecastRenewablesOnTheHistory) {
   auto fixed = IntervalEngine::Create(c, menu, supply, history, *policy, "blend").value();
   (void)fixed->Decide(history, st);
   EXPECT_TRUE(fixed->input().renewable_derate.empty());
+}
+
+// The spread of the job's grids (PolicyInput::grid_spread, greentrain's hedges read it): the 90th
+// over the 10th percentile of every site's intensity over the last 14 days before the job, measured
+// once at the start; older history does not count; without history it is unknown (infinite: hedged).
+TEST(IntervalEngine, MeasuresTheSpreadOfTheGridsOnTheLastTwoWeeks) {
+  Config c = SmallConfig();
+  auto menu = OptionMenu::Build(c).value();
+  const size_t history = 24 * 20;
+  auto supply = SyntheticSupply(c, history, 0.02);
+  ASSERT_GE(supply.size(), 2u);
+  for (size_t i = 0; i < history; ++i) {
+    const bool old = i < history - 24 * 14;
+    supply[0].carbon_g_per_kwh[i] = old ? 10000 : i % 2 ? 300 : 100;
+    for (size_t s = 1; s < supply.size(); ++s) supply[s].carbon_g_per_kwh[i] = old ? 10000 : 200;
+  }
+  auto policy = MakePolicy("greentrain").value();
+  EngineState st;
+  st.work_left_steps = c.job.steps;
+  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
+  st.allocated_gpus.assign(c.sites.size(), 0);
+  auto engine = IntervalEngine::Create(c, menu, supply, history, *policy, "blend").value();
+  (void)engine->Decide(history, st);
+  EXPECT_NEAR(engine->input().grid_spread, 3.0, 1e-9);
+  auto none = IntervalEngine::Create(c, menu, SyntheticSupply(c, 0, 0.02), 0, *policy, "blend").value();
+  (void)none->Decide(0, st);
+  EXPECT_TRUE(std::isinf(none->input().grid_spread));
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "fixtures.h"
 
 namespace gt {
@@ -280,6 +282,38 @@ TEST(Policies, GreentrainDropsItsHedgesWhenTheSlackAllowsWaitingAgain) {
     EXPECT_EQ(plan.paused(), below == 2.0) << "hedge below slack " << below << ": " << plan.Describe({"a", "b"})
                                             << ", " << plan.reason;
   }
+}
+
+// Nor do the hedges apply to a job whose grids are flat (PolicyInput::grid_spread below
+// policy.hedge_min_spread): the outlook above, where they make greentrain run now; with a spread of
+// 1.2 it trusts the renewables and waits, with 3 it hedges.
+TEST(Policies, GreentrainDropsItsHedgesOnAFlatGrid) {
+  Fixture f;
+  const int at_a = f.FullOption(0);
+  const double p_mw = f.menu.option(at_a).facility_mw[0];
+  const double work = f.menu.option(at_a).steps_per_hour;
+  auto outlook = Flat(10, {500, 900}, {0, 0});
+  outlook[0].carbon_g_per_kwh[0] = 150;
+  outlook[0].renewable_mw[1] = p_mw;
+  f.config.policy.hedge_below_slack = 1e6;  // hedged whatever the slack
+  ASSERT_EQ(f.config.policy.hedge_min_spread, 1.5);
+  for (const double spread : {1.2, 3.0}) {
+    PolicyInput in = Input(f, work, 10, outlook);
+    in.grid_spread = spread;
+    Plan plan = (*MakePolicy("greentrain"))->Decide(in);
+    EXPECT_EQ(plan.paused(), spread < 1.5) << "grid spread " << spread << ": " << plan.Describe({"a", "b"}) << ", "
+                                           << plan.reason;
+  }
+}
+
+// The spread: the 90th over the 10th percentile (nearest rank below), 1 for nothing or an all-zero
+// grid, infinite where the 10th percentile is zero and the 90th is not.
+TEST(Policies, GridSpreadIsTheNinetiethOverTheTenthPercentile) {
+  EXPECT_EQ(GridSpread({}), 1.0);
+  EXPECT_EQ(GridSpread({0, 0, 0}), 1.0);
+  EXPECT_EQ(GridSpread({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}), 9.0);
+  EXPECT_EQ(GridSpread({200, 200, 200}), 1.0);
+  EXPECT_TRUE(std::isinf(GridSpread({0, 0, 0, 0, 0, 5, 5, 5, 5, 5})));
 }
 
 // Hedged, greentrain derates each site's forecast renewables by the shortfall measured for it
