@@ -125,7 +125,9 @@ struct PolicyConfig {
   std::string name = "greentrain";
   std::string forecaster = "blend";
   double carbon_threshold = 0;      // suspend-resume: run only below this gCO2/kWh (0: auto)
-  double safety_margin = 0.1;       // greentrain: fraction of the time left kept in reserve (when renewables are forecast)
+  // greentrain: fraction of the time left kept in reserve (when renewables are forecast), at most
+  // half the slack (the time left beyond the work at full speed).
+  double safety_margin = 0.1;
   double renewable_derate = 0.35;    // greentrain: plans on (1 - derate) x forecast renewables
   // greentrain: when > 0, the derate is measured instead, per site and step of the outlook: this
   // quantile of the share of forecast renewables that failed to come over the history before the

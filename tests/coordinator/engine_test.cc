@@ -15,6 +15,15 @@ namespace {
 using testing::SmallConfig;
 using testing::SyntheticSupply;
 
+// A job about to start: all its work left, empty batteries, nothing allocated.
+EngineState Fresh(const Config& c) {
+  EngineState st;
+  st.work_left_steps = c.job.steps;
+  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
+  st.allocated_gpus.assign(c.sites.size(), 0);
+  return st;
+}
+
 TEST(IntervalEngine, WithoutHistoryTheForecastHoldsTheCurrentReadingNotZero) {
   Config c = SmallConfig();
   auto menu = OptionMenu::Build(c).value();
@@ -23,10 +32,7 @@ TEST(IntervalEngine, WithoutHistoryTheForecastHoldsTheCurrentReadingNotZero) {
   for (const std::string forecaster : {"blend", "seasonal-naive", "persistence"}) {
     SCOPED_TRACE(forecaster);
     auto engine = IntervalEngine::Create(c, menu, supply, 0, *policy, forecaster).value();
-    EngineState st;
-    st.work_left_steps = c.job.steps;
-    st.battery_soc_mwh.assign(c.sites.size(), 0.0);
-    st.allocated_gpus.assign(c.sites.size(), 0);
+    const EngineState st = Fresh(c);
     (void)engine->Decide(0, st);
     for (size_t s = 0; s < c.sites.size(); ++s) {
       const auto& o = engine->input().outlook[s];
@@ -44,10 +50,7 @@ TEST(IntervalEngine, WithHistoryTheForecastUsesOnlyThePast) {
   auto supply = SyntheticSupply(c, 48, 0.02);
   auto policy = MakePolicy("greentrain").value();
   auto engine = IntervalEngine::Create(c, menu, supply, 48, *policy, "persistence").value();
-  EngineState st;
-  st.work_left_steps = c.job.steps;
-  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
-  st.allocated_gpus.assign(c.sites.size(), 0);
+  const EngineState st = Fresh(c);
   (void)engine->Decide(48, st);
   // Persistence: the last observed interval (47), not the one being decided (48).
   for (size_t s = 0; s < c.sites.size(); ++s)
@@ -62,10 +65,7 @@ TEST(IntervalEngine, ForecastingAheadNeverChangesTheInput) {
   auto menu = OptionMenu::Build(c).value();
   auto supply = SyntheticSupply(c, 48, 0.02);
   auto policy = MakePolicy("greentrain").value();
-  EngineState st;
-  st.work_left_steps = c.job.steps;
-  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
-  st.allocated_gpus.assign(c.sites.size(), 0);
+  const EngineState st = Fresh(c);
   auto engine = IntervalEngine::Create(c, menu, supply, 48, *policy, "blend").value();
   for (size_t i : {48, 49, 50, 50, 57, 58, 52, 90, 143}) {
     SCOPED_TRACE(i);
@@ -95,10 +95,7 @@ TEST(IntervalEngine, MeasuresTheShortfallOfForecastRenewablesOnTheHistory) {
   for (size_t i = 0; i < history; ++i)
     if ((i / 24) % 2 == 1) supply[0].renewable_mw[i] *= 0.4;
   auto policy = MakePolicy("greentrain").value();
-  EngineState st;
-  st.work_left_steps = c.job.steps;
-  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
-  st.allocated_gpus.assign(c.sites.size(), 0);
+  const EngineState st = Fresh(c);
   auto engine = IntervalEngine::Create(c, menu, supply, history, *policy, "blend").value();
   (void)engine->Decide(history, st);
   const auto& in = engine->input();
@@ -133,10 +130,7 @@ TEST(IntervalEngine, MeasuresTheSpreadOfTheGridsOnTheLastTwoWeeks) {
     for (size_t s = 1; s < supply.size(); ++s) supply[s].carbon_g_per_kwh[i] = old ? 10000 : 200;
   }
   auto policy = MakePolicy("greentrain").value();
-  EngineState st;
-  st.work_left_steps = c.job.steps;
-  st.battery_soc_mwh.assign(c.sites.size(), 0.0);
-  st.allocated_gpus.assign(c.sites.size(), 0);
+  const EngineState st = Fresh(c);
   auto engine = IntervalEngine::Create(c, menu, supply, history, *policy, "blend").value();
   (void)engine->Decide(history, st);
   EXPECT_NEAR(engine->input().grid_spread, 3.0, 1e-9);

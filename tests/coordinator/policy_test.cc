@@ -263,18 +263,24 @@ TEST(Policies, GreentrainMakesAMoveNowThatItsPlanWouldMakeLater) {
   }
 }
 
+// The hedges' test case: site a at 150 g/kWh now and 500 after (b at 900), with sun that covers
+// a's full size in the next interval only, and one interval of work at that size.
+std::vector<SiteOutlook> SunNextInterval(const Fixture& f) {
+  auto outlook = Flat(10, {500, 900}, {0, 0});
+  outlook[0].carbon_g_per_kwh[0] = 150;
+  outlook[0].renewable_mw[1] = f.menu.option(f.FullOption(0)).facility_mw[0];
+  return outlook;
+}
+double OneIntervalAtA(const Fixture& f) { return f.menu.option(f.FullOption(0)).steps_per_hour; }
+
 // greentrain's hedges against forecast error (derated renewables, a time reserve) apply only while
 // the slack is below policy.hedge_below_slack. Site a: 150 g/kWh now, 500 after; renewables that
 // cover its full size in the next interval only. Derated by 35 %, they cover part of it, so the
 // hedged plan runs part of the work now; trusted, they cover it all and the plan waits for them.
 TEST(Policies, GreentrainDropsItsHedgesWhenTheSlackAllowsWaitingAgain) {
   Fixture f;
-  const int at_a = f.FullOption(0);
-  const double p_mw = f.menu.option(at_a).facility_mw[0];
-  const double work = f.menu.option(at_a).steps_per_hour;  // one interval at a's full size
-  auto outlook = Flat(10, {500, 900}, {0, 0});
-  outlook[0].carbon_g_per_kwh[0] = 150;
-  outlook[0].renewable_mw[1] = p_mw;
+  const double work = OneIntervalAtA(f);
+  const auto outlook = SunNextInterval(f);
   for (const double below : {1e6, 2.0}) {
     f.config.policy.hedge_below_slack = below;
     PolicyInput in = Input(f, work, 10, outlook);  // slack: 10 h over well under 1 h at full speed
@@ -289,12 +295,8 @@ TEST(Policies, GreentrainDropsItsHedgesWhenTheSlackAllowsWaitingAgain) {
 // 1.2 it trusts the renewables and waits, with 3 it hedges.
 TEST(Policies, GreentrainDropsItsHedgesOnAFlatGrid) {
   Fixture f;
-  const int at_a = f.FullOption(0);
-  const double p_mw = f.menu.option(at_a).facility_mw[0];
-  const double work = f.menu.option(at_a).steps_per_hour;
-  auto outlook = Flat(10, {500, 900}, {0, 0});
-  outlook[0].carbon_g_per_kwh[0] = 150;
-  outlook[0].renewable_mw[1] = p_mw;
+  const double work = OneIntervalAtA(f);
+  const auto outlook = SunNextInterval(f);
   f.config.policy.hedge_below_slack = 1e6;  // hedged whatever the slack
   ASSERT_EQ(f.config.policy.hedge_min_spread, 1.5);
   for (const double spread : {1.2, 3.0}) {
@@ -316,18 +318,43 @@ TEST(Policies, GridSpreadIsTheNinetiethOverTheTenthPercentile) {
   EXPECT_TRUE(std::isinf(GridSpread({0, 0, 0, 0, 0, 5, 5, 5, 5, 5})));
 }
 
+// greentrain's time reserve takes at most half the slack, so that the plan keeps a choice of when
+// to run. 16 intervals of work at full speed in 20, the first two dirty (800 and 900 g/kWh), the
+// rest clean: a 20 % reserve would be all 4 intervals of slack, leaving 17 for the work, so one of
+// the dirty two would run (the cheaper, now); capped at 2, the work fits the clean 18 and the job
+// waits. Where the reserve is within half the slack it applies whole: 12 of work in 20, 11 clean
+// intervals before the last 5 and the 4 cleanest last; the reserve (4) takes those, so the twelfth
+// interval of work runs now.
+TEST(Policies, GreentrainsReserveLeavesThePlanHalfTheSlack) {
+  Fixture f;
+  f.config.policy.safety_margin = 0.2;
+  const double fast = f.menu.option(f.menu.fastest()).steps_per_hour;
+  auto dirty_first = [](std::vector<double> g) {
+    auto outlook = Flat(g.size(), {0, 0}, {0, 0.001});  // a little wind at b: the plan counts on renewables
+    for (auto& o : outlook) o.carbon_g_per_kwh = g;
+    return outlook;
+  };
+  std::vector<double> g(20, 100);
+  g[0] = 800;
+  g[1] = 900;
+  Plan capped = (*MakePolicy("greentrain"))->Decide(Input(f, 16 * fast, 20, dirty_first(g)));
+  EXPECT_TRUE(capped.paused()) << capped.Describe({"a", "b"}) << ", " << capped.reason;
+  g.assign(20, 100);
+  g[0] = 800;
+  for (size_t h : {1, 2, 3, 15}) g[h] = 900;
+  for (size_t h = 16; h < 20; ++h) g[h] = 50;
+  Plan whole = (*MakePolicy("greentrain"))->Decide(Input(f, 12 * fast, 20, dirty_first(g)));
+  EXPECT_FALSE(whole.paused()) << whole.Describe({"a", "b"}) << ", " << whole.reason;
+}
+
 // Hedged, greentrain derates each site's forecast renewables by the shortfall measured for it
 // (PolicyInput::renewable_derate) instead of the fixed policy.renewable_derate: the same outlook as
 // above, where a 35 % derate makes the next interval's sun too little (it runs now on the grid) and
 // a measured shortfall of nothing leaves it enough (it waits); a measured 35 % acts as the fixed.
 TEST(Policies, GreentrainDeratesByTheMeasuredShortfallWhereThereIsOne) {
   Fixture f;
-  const int at_a = f.FullOption(0);
-  const double p_mw = f.menu.option(at_a).facility_mw[0];
-  const double work = f.menu.option(at_a).steps_per_hour;
-  auto outlook = Flat(10, {500, 900}, {0, 0});
-  outlook[0].carbon_g_per_kwh[0] = 150;
-  outlook[0].renewable_mw[1] = p_mw;
+  const double work = OneIntervalAtA(f);
+  const auto outlook = SunNextInterval(f);
   f.config.policy.hedge_below_slack = 1e6;  // hedged whatever the slack
   for (const double measured : {0.0, 0.35}) {
     PolicyInput in = Input(f, work, 10, outlook);
