@@ -424,14 +424,16 @@ class Greentrain : public Policy {
       const size_t total = StepsToDeadline(in);
       const double fast = menu.option(menu.fastest()).steps_per_hour * in.interval_hours;
       const size_t needed = static_cast<size_t>(std::ceil(work / fast - 1e-9));
+      // (Where the cap does not bind, the arithmetic is the uncapped reserve's, to the last bit.)
+      const double steps = static_cast<double>(total), most = fast * static_cast<double>(n);
       if (total <= n) {
-        const double slack = static_cast<double>(total) - work / fast;
-        const double reserve = std::min(margin * static_cast<double>(total), share * slack);
-        const auto kept = static_cast<size_t>(std::floor(static_cast<double>(total) - reserve));
-        usable = std::min(usable, std::max(kept, needed + 1));
+        double kept = steps * (1 - margin);
+        if (share < 1) kept = std::max(kept, steps - share * (steps - work / fast));
+        usable = std::min(usable, std::max(static_cast<size_t>(std::floor(kept)), needed + 1));
       } else {
-        const double room = fast * static_cast<double>(n) - work;  // work the outlook could take beyond its due
-        work = std::min(work + std::min(work * margin, share * room), fast * static_cast<double>(n));
+        double planned = work * (1 + margin);
+        if (share < 1) planned = std::min(planned, work + share * (most - work));
+        work = std::min(planned, most);
       }
     }
     ScheduleOptions so;
