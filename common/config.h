@@ -139,8 +139,9 @@ struct PolicyConfig {
   double hedge_below_slack = 2.0;
   // greentrain: the two hedges apply only to a job whose grids vary: the 90th over the 10th
   // percentile of the grid intensity of all its sites over the 14 days before it (measured once,
-  // PolicyInput::grid_spread) at least this. On a flatter grid the work a renewable shortfall displaces runs at
-  // about the same intensity whenever and wherever it runs, so hedging costs about what it saves.
+  // PolicyInput::grid_spread) at least this. On a flatter grid the work a renewable shortfall
+  // displaces runs at about the same intensity whenever and wherever it runs, so hedging costs
+  // about what it saves.
   // 1 keeps them whatever the spread.
   double hedge_min_spread = 1.5;
 };

@@ -31,8 +31,10 @@ Result<std::unique_ptr<IntervalEngine>> IntervalEngine::Create(const Config& con
   e->in_.work_total_steps = config.job.steps;
   e->in_.outlook.resize(n);
   if (history > 0) {
-    // How much the sites' grids vary: every site's intensity over (at most) the 14 days before the job.
-    const size_t from = history - std::min(history, 14 * per_day);
+    // How much the sites' grids vary: every site's intensity over (at most) kHistorySeconds before
+    // the job.
+    const auto window = static_cast<size_t>(std::max<int64_t>(1, kHistorySeconds / config.interval_seconds));
+    const size_t from = history - std::min(history, window);
     std::vector<double> g;
     g.reserve(n * (history - from));
     for (const auto& site : supply)

@@ -13,6 +13,7 @@
 // next) is recomputed.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@
 #include "energy/power.h"
 
 namespace gt {
+
+// The history before the job that the drivers load (forecasters, the measured derate) and the
+// window on which the engine measures how much the sites' grids vary (PolicyInput::grid_spread).
+constexpr int64_t kHistorySeconds = 14 * 86400;
 
 // What the driver knows at the start of an interval.
 struct EngineState {

@@ -14,10 +14,6 @@
 
 namespace gt {
 
-namespace {
-constexpr int64_t kHistorySeconds = 14 * 86400;
-}
-
 Result<Simulator> Simulator::Create(const Config& config, std::vector<SiteSupplyTrace> supply,
                                     size_t history_steps, MenuOptions menu_options) {
   if (supply.size() != config.sites.size())
