@@ -116,9 +116,15 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   for (int t = 0; t < T; ++t) {
     double best = 0;
     for (int o = 0; o < O; ++o) {
-      double w = menu.option(o).steps_per_hour * dt;
-      if (t == 0 && !options.start_hours.empty()) w = menu.option(o).steps_per_hour * std::max(0.0, dt - options.start_hours[o]);
-      else if (t == 0 && !options.switch_work_loss.empty()) w = std::max(0.0, w - options.switch_work_loss[o]);
+      // The share of periodic checkpoints' time each interval the option runs loses.
+      const double ckpt_h = options.checkpoint_period > 0
+                                ? menu.CheckpointSeconds(menu.option(o).partition.stages) / 3600.0 / options.checkpoint_period
+                                : 0.0;
+      double w = menu.option(o).steps_per_hour * std::max(0.0, dt - ckpt_h);
+      if (t == 0 && !options.start_hours.empty())
+        w = menu.option(o).steps_per_hour * std::max(0.0, dt - ckpt_h - options.start_hours[o]);
+      else if (t == 0 && !options.switch_work_loss.empty())
+        w = std::max(0.0, w - options.switch_work_loss[o]);
       put(row, X(t, o), w);
       best = std::max(best, w);
     }

@@ -119,6 +119,12 @@ struct ScheduleOptions {
   // and transfer from where the job is now). Empty: free.
   std::vector<double> start_hours;
   std::vector<double> enter_hours;
+  // Used by the linear program only: a running job takes a periodic checkpoint once every
+  // `checkpoint_period` intervals (IntervalEngine::Cost takes its time from that interval's
+  // training), 0: never. Each interval an option runs is charged that share of the option's
+  // checkpoint time: where the checkpoints fall depends on when the job runs, which the plan
+  // decides.
+  double checkpoint_period = 0;
 
 };
 Schedule PlanSchedule(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook, double interval_hours,

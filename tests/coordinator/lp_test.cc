@@ -127,6 +127,30 @@ TEST(ScheduleLp, EntriesAtLaterStepsAreChargedTheirLostWorkAndIdleDraw) {
   EXPECT_NEAR(b->fraction[1][0], share, 1e-6);
 }
 
+// Periodic checkpoints take their time from the intervals they fall in; one every two intervals
+// costs each interval the job runs half a checkpoint's time: two clean intervals at full speed no
+// longer do two intervals of work, and the rest runs in the dear one.
+TEST(ScheduleLp, PeriodicCheckpointsTakeTheirTimeFromTheIntervals) {
+  Config c = SmallConfig(1);
+  auto menu = WholeSiteOnly(c);
+  ASSERT_EQ(menu.size(), 1);
+  const double p_mw = menu.option(0).facility_mw[0];
+  const double lost_h = menu.CheckpointSeconds(menu.option(0).partition.stages) / 3600.0 / 2;
+  ASSERT_GT(lost_h, 0);
+  const double work = 2 * menu.option(0).steps_per_hour;
+  auto outlook = GridOnly({100, 100, 500});
+  auto free = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 3, ScheduleOptions{});
+  ASSERT_TRUE(free.ok()) << free.status().ToString();
+  EXPECT_NEAR(free->carbon_kg, 200 * p_mw, 1e-6 * p_mw);
+  ScheduleOptions periodic;
+  periodic.checkpoint_period = 2;
+  auto lp = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 3, periodic);
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  const double share = 2 * lost_h / (1 - lost_h);  // of t = 2, for the work t = 0 and 1 lost
+  EXPECT_NEAR(lp->fraction[2][0], share, 1e-6);
+  EXPECT_NEAR(lp->carbon_kg, p_mw * (200 + 500 * share), 1e-6 * p_mw);
+}
+
 // A battery serves load only while its site has some: an interval time-shared between two sites
 // cannot draw both batteries at their full rate for the whole interval (no executed interval runs
 // two placements; one site at a time, each battery covers its rate over that site's share). Two

@@ -437,6 +437,46 @@ TEST(Policies, GreentrainNearTheDeadlinePlansOnlyWorkItsIntervalsDo) {
   EXPECT_GE(work, fast * 2.6 * (1 - 1e-9)) << plan.Describe({"a", "b"}) << ", " << plan.reason;
 }
 
+// A periodic checkpoint takes its time from the interval it falls in (IntervalEngine::Cost), and
+// greentrain's plan counts it. Checkpoints of 0.3 h every other interval, the next one due in the
+// second; site a clean for three hours, then dear; 2.6 intervals of work at a's full speed. Three
+// clean hours at full speed would do 3 intervals of work without the checkpoints, 2.7 with them,
+// and a plan that fills the third hour with less than full speed falls short: the plan must do
+// the work its intervals do after the checkpoints, not leave the shortfall to the deadline.
+TEST(Policies, GreentrainCountsThePeriodicCheckpointsItsPlanWillTake) {
+  Fixture f;
+  f.config.job.checkpoint_every_hours = 1;
+  const int at_a = f.FullOption(0);
+  double stage_bytes = 0;
+  for (const auto& st : f.menu.option(at_a).partition.stages) stage_bytes = std::max(stage_bytes, st.state_bytes);
+  MenuOptions slow_disk;
+  slow_disk.checkpoint_write_gbps = stage_bytes * 8 / (0.3 * 3600 * 1e9);
+  auto menu = OptionMenu::Build(f.config, slow_disk).value();
+  ASSERT_EQ(menu.option(at_a).label, f.menu.option(at_a).label);
+  const double fast = menu.option(at_a).steps_per_hour;
+  auto outlook = Flat(6, {100, 5000}, {0, 0});
+  outlook[0].carbon_g_per_kwh = {100, 120, 150, 900, 950, 1000};
+  PolicyInput in = Input(f, fast * 2.6, 6, outlook);
+  in.menu = &menu;
+  RunningAt(f, at_a, &in);
+  in.hours_since_checkpoint = 0;
+  Plan plan = (*MakePolicy("greentrain"))->Decide(in);
+  std::vector<int> options{plan.option};
+  options.insert(options.end(), plan.planned.begin(), plan.planned.end());
+  // What the plan's intervals do after the checkpoints (DeriveActions: due once an hour has passed
+  // since the last one).
+  double work = 0, since = in.hours_since_checkpoint;
+  for (int o : options) {
+    const bool due = since >= 1;
+    since = due ? 0 : since + 1;
+    if (o < 0) continue;
+    const double ckpt_h = due ? menu.CheckpointSeconds(menu.option(o).partition.stages) / 3600.0 : 0.0;
+    ASSERT_GT(due ? ckpt_h : 1, 0.2);
+    work += menu.option(o).steps_per_hour * (1 - ckpt_h);
+  }
+  EXPECT_GE(work, fast * 2.6 * (1 - 1e-9)) << plan.Describe({"a", "b"}) << ", " << plan.reason;
+}
+
 TEST(Policies, StaticBestRegionPicksTheCleanerSiteAndStays) {
   Fixture f;
   auto outlook = Flat(24, {500, 100}, {0, 0});
