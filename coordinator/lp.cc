@@ -3,6 +3,7 @@
 #include <glpk.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 namespace gt {
@@ -43,6 +44,9 @@ void CountNodes(glp_tree* tree, void* info) {
 // simplex can cycle on degenerate problems; it did on a battery-heavy outlook), the dual simplex
 // from a standard basis without presolve. Each attempt stops at a count of iterations, never at a
 // clock, so the outcome does not depend on the machine. Returns the last attempt's code.
+// How far ahead the LP ties a held allocation's share under way to the work left (SolveScheduleLp).
+constexpr double kUnderWayRowHours = 24;
+
 int SolveRelaxation(glp_prob* P) {
   constexpr int kIterations = 50000;
   glp_smcp parm;
@@ -112,20 +116,24 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   // Work.
   int row = glp_add_rows(P, 1);
   glp_set_row_bnds(P, row, GLP_LO, work, 0.0);
+  // The share of periodic checkpoints' time each interval an option runs loses (per option, a constant).
+  std::vector<double> ckpt_hours(O, 0.0);
+  if (options.checkpoint_period > 0)
+    for (int o = 0; o < O; ++o)
+      ckpt_hours[o] = menu.CheckpointSeconds(menu.option(o).partition.stages) / 3600.0 / options.checkpoint_period;
+  std::vector<double> work_coef(static_cast<size_t>(T) * O, 0.0);  // [t * O + o]: steps per interval
   double possible = 0;
   for (int t = 0; t < T; ++t) {
     double best = 0;
     for (int o = 0; o < O; ++o) {
-      // The share of periodic checkpoints' time each interval the option runs loses.
-      const double ckpt_h = options.checkpoint_period > 0
-                                ? menu.CheckpointSeconds(menu.option(o).partition.stages) / 3600.0 / options.checkpoint_period
-                                : 0.0;
+      const double ckpt_h = ckpt_hours[o];
       double w = menu.option(o).steps_per_hour * std::max(0.0, dt - ckpt_h);
       if (t == 0 && !options.start_hours.empty())
         w = menu.option(o).steps_per_hour * std::max(0.0, dt - ckpt_h - options.start_hours[o]);
       else if (t == 0 && !options.switch_work_loss.empty())
         w = std::max(0.0, w - options.switch_work_loss[o]);
       put(row, X(t, o), w);
+      work_coef[t * O + o] = w;
       best = std::max(best, w);
     }
     possible += best;
@@ -145,6 +153,10 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   for (double mw : options.paused_mw) holds = holds || mw > 0;
   const int first_a = holds ? glp_add_cols(P, T) : 0;
   auto A = [&](int t) { return first_a + t; };
+  const int under_way_rows = holds ? std::min(T, static_cast<int>(std::ceil(kUnderWayRowHours / dt - 1e-9)) + 1) : 0;
+  const int first_done = under_way_rows > 1 ? glp_add_cols(P, under_way_rows - 1) : 0;
+  auto Done = [&](int t) { return first_done + t - 1; };  // 1 <= t < under_way_rows
+  for (int t = 1; t < under_way_rows; ++t) glp_set_col_bnds(P, Done(t), GLP_LO, 0.0, 0.0);
   for (int t = 0; holds && t < T; ++t) {
     if (t == 0) glp_set_col_bnds(P, A(t), GLP_FX, 1.0, 1.0);
     else glp_set_col_bnds(P, A(t), GLP_DB, 0.0, 1.0);
@@ -153,6 +165,25 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
       put(row, A(t), 1.0);
       put(row, A(t - 1), -1.0);
+    }
+    // Over the next day: work a[t] + done[t] >= work, done[t] the steps intervals 0..t-1 can do
+    // (a running sum). A job is under way for the whole of every interval that starts with work
+    // left, so this holds for every executed schedule (a[t] is 1 or 0 there). Without it the LP let
+    // a[t] fall to the share of the work planned after t, so a pause days before the job's end
+    // was charged a fraction of the held allocation's idle draw, and the simulator charged it in
+    // full (on 3x slack's 2022-06-01 with perfect forecasts: 67.9 kg against 11.9 with the row).
+    // Beyond a day the rows slowed the LP by a quarter and changed no decision measured: those
+    // intervals are replanned many times before they run.
+    if (t > 0 && t < under_way_rows) {
+      row = glp_add_rows(P, 1);  // done[t] - done[t-1] - sum_o w x[t-1] = 0
+      glp_set_row_bnds(P, row, GLP_FX, 0.0, 0.0);
+      put(row, Done(t), 1.0);
+      if (t > 1) put(row, Done(t - 1), -1.0);
+      for (int o = 0; o < O; ++o) put(row, X(t - 1, o), -work_coef[(t - 1) * O + o]);
+      row = glp_add_rows(P, 1);  // work a[t] + done[t] >= work
+      glp_set_row_bnds(P, row, GLP_LO, work, 0.0);
+      put(row, A(t), work);
+      put(row, Done(t), 1.0);
     }
   }
   std::vector<int> demand_row(T * S);

@@ -9,7 +9,9 @@
 // battery serves load only while its site has some), state of charge within [min_soc, 1] x
 // capacity with round-trip losses on the way in. With an allocation held while paused
 // (ScheduleOptions::paused_mw), a non-increasing share a[t] of each interval the job is still under
-// way: running only while under way, the idle draw charged for the rest of it, a[0] = 1; a site
+// way: running only while under way, the idle draw charged for the rest of it, a[0] = 1, and over
+// the next day a[t] at least the share of the work the intervals before t leave (a job with work
+// left is under way for the whole interval); a site
 // holding idle GPUs then has load while the job runs there or is paused, not while it runs at
 // other sites only (a - the other sites' running share), and so do its renewables and battery.
 // Objective: grid MWh x intensity, plus the switch carbon of options at t = 0.

@@ -63,6 +63,37 @@ TEST(ScheduleLp, AHeldAllocationChargesPausesOnlyUntilTheLastRun) {
   }
 }
 
+// A pause while work is left holds the allocation for the whole interval: long before the job's end
+// the LP may not count it as under way for only the share of an interval its later runs take. Eight
+// intervals of work; renewables cover the whole draw at t = 0 and half of it from t = 2 on (so the
+// later runs take half an interval each, free), none at t = 1. Executed, t = 1 costs at least its
+// full idle draw at 500 g/kWh (running costs more). The relaxation counts the interval under way for
+// at least the share of the work left after t = 0 (7 of 8); without that row, for the half its
+// later runs take (half the idle draw).
+TEST(ScheduleLp, APauseWithWorkLeftIsChargedTheWholeIntervalsIdleDraw) {
+  Config c = SmallConfig(1);
+  auto menu = WholeSiteOnly(c);
+  ASSERT_EQ(menu.size(), 1);
+  const double p_mw = menu.option(0).facility_mw[0];
+  const double idle_mw = 0.2 * p_mw;
+  const int T = 24;
+  SiteOutlook o;
+  o.carbon_g_per_kwh.assign(T, 500);
+  o.renewable_mw.assign(T, 0.5 * p_mw);
+  o.renewable_mw[0] = p_mw;
+  o.renewable_mw[1] = 0;
+  ScheduleOptions so;
+  so.paused_mw = {idle_mw};
+  LpOptions integral;
+  integral.integral_steps = 1;
+  const double work = 8 * menu.option(0).steps_per_hour;
+  auto lp = SolveScheduleLp(menu, {o}, {0}, 1.0, work, T, so, integral);
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  ASSERT_TRUE(lp->feasible);
+  EXPECT_EQ(lp->FirstOption(), 0);
+  EXPECT_GE(lp->carbon_kg, 7.0 / 8 * idle_mw * 500 * (1 - 1e-9));
+}
+
 // A mix of options (or a part of an interval) promises work that one option per interval, as
 // intervals are executed, does not deliver. 1.4 intervals of work over a clean, a middling and a
 // dirty interval: relaxed after the first step, the plan runs 0.4 of the middling one, which rounds
