@@ -3,7 +3,6 @@
 #include <glpk.h>
 
 #include <algorithm>
-#include <cmath>
 #include <memory>
 
 namespace gt {
@@ -22,6 +21,9 @@ int LpSchedule::OptionAt(size_t t) const {
 int LpSchedule::FirstOption() const { return OptionAt(0); }
 
 namespace {
+
+// How far ahead the LP ties a held allocation's share under way to the work left (SolveScheduleLp).
+constexpr double kUnderWayRowHours = 24;
 
 // A deterministic limit on branch and bound (GLPK's own limit is wall-clock time), and the proven
 // bound when it stops: the least local bound over the subproblems still open (each bounds every
@@ -44,9 +46,6 @@ void CountNodes(glp_tree* tree, void* info) {
 // simplex can cycle on degenerate problems; it did on a battery-heavy outlook), the dual simplex
 // from a standard basis without presolve. Each attempt stops at a count of iterations, never at a
 // clock, so the outcome does not depend on the machine. Returns the last attempt's code.
-// How far ahead the LP ties a held allocation's share under way to the work left (SolveScheduleLp).
-constexpr double kUnderWayRowHours = 24;
-
 int SolveRelaxation(glp_prob* P) {
   constexpr int kIterations = 50000;
   glp_smcp parm;
@@ -153,7 +152,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   for (double mw : options.paused_mw) holds = holds || mw > 0;
   const int first_a = holds ? glp_add_cols(P, T) : 0;
   auto A = [&](int t) { return first_a + t; };
-  const int under_way_rows = holds ? std::min(T, static_cast<int>(std::ceil(kUnderWayRowHours / dt - 1e-9)) + 1) : 0;
+  const int under_way_rows = holds ? std::min(T, static_cast<int>(StepsIn(kUnderWayRowHours, dt)) + 1) : 0;
   const int first_done = under_way_rows > 1 ? glp_add_cols(P, under_way_rows - 1) : 0;
   auto Done = [&](int t) { return first_done + t - 1; };  // 1 <= t < under_way_rows
   for (int t = 1; t < under_way_rows; ++t) glp_set_col_bnds(P, Done(t), GLP_LO, 0.0, 0.0);

@@ -11,6 +11,11 @@
 
 namespace gt {
 
+size_t StepsIn(double hours, double interval_hours) {
+  double steps = std::ceil(hours / interval_hours - 1e-9);
+  return steps < 1 ? 1 : static_cast<size_t>(steps);
+}
+
 namespace {
 
 constexpr size_t kMaxHorizonSteps = 168;        // forecasting policies look at most a week ahead
@@ -35,11 +40,6 @@ constexpr size_t kIntegralTailSteps = 8;
 // 7,715.1 -> 7,694.4 kg over 12 later ones; jobs with more slack plan the same.
 constexpr double kMaxReserveShareOfSlack = 0.5;
 
-// Intervals that `hours` span (at least one).
-size_t StepsIn(double hours, double interval_hours) {
-  double steps = std::ceil(hours / interval_hours - 1e-9);
-  return steps < 1 ? 1 : static_cast<size_t>(steps);
-}
 size_t StepsToDeadline(const PolicyInput& in) { return StepsIn(in.hours_to_deadline, in.interval_hours); }
 
 // Builds the plan for running menu option `option` (-1: pause where the state is) from `in.current`.
@@ -85,7 +85,7 @@ double WorkThisInterval(const PolicyInput& in, int o) {
 // took it. 0: none.
 double CheckpointPeriod(const PolicyInput& in) {
   const double every = in.config->job.checkpoint_every_hours;
-  return every > 0 ? std::ceil(every / in.interval_hours - 1e-9) + 1 : 0.0;
+  return every > 0 ? static_cast<double>(StepsIn(every, in.interval_hours) + 1) : 0.0;
 }
 
 // The tail: the least grid carbon (kg, renewables counted, the battery not) of finishing all the
