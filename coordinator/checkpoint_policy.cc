@@ -63,8 +63,8 @@ CheckpointTrigger DecideCheckpoint(const CheckpointTriggerInput& in) {
     }
   }
   // 3. Periodic fallback.
-  if (in.every_hours > 0 && in.hours_since_checkpoint >= in.every_hours)
-    return {true, "periodic", "periodic: " + Fixed(in.hours_since_checkpoint) + " trace hours since the last checkpoint"};
+  if (PeriodicCheckpointDue(in.hours_since_checkpoint, in.every_hours))
+    return {true, "periodic", "periodic: trained " + Fixed(in.hours_since_checkpoint) + " trace hours since the last checkpoint"};
   return {};
 }
 

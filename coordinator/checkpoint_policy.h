@@ -7,7 +7,8 @@
 //      deficit. The horizon is derived from the checkpoint time measured so far (3x, at least one
 //      interval), so that the checkpoint is on disk before the power goes. At most one forecast
 //      checkpoint per horizon (no repeat while the same drop is still ahead);
-//   3. "periodic": job.checkpoint_every_hours of trace time since the last checkpoint (0: never).
+//   3. "periodic": the job trained job.checkpoint_every_hours of trace time since the last checkpoint
+//      (0: never; PeriodicCheckpointDue, the rule the simulator follows).
 #pragma once
 
 #include <string>
@@ -27,7 +28,7 @@ struct CheckpointSiteOutlook {
 
 struct CheckpointTriggerInput {
   double interval_hours = 1;
-  double hours_since_checkpoint = 0;       // trace hours since the last checkpoint (or run start)
+  double hours_since_checkpoint = 0;       // trace hours trained since the last checkpoint (or run start)
   double every_hours = 0;                  // job.checkpoint_every_hours (0: no periodic checkpoints)
   double measured_checkpoint_hours = 0;    // trace hours the last checkpoint took (0: not measured)
   const Plan* current = nullptr;           // the plan in force (may be null at the start)

@@ -35,7 +35,7 @@ constexpr int64_t kHistorySeconds = 14 * 86400;
 // What the driver knows at the start of an interval.
 struct EngineState {
   double work_left_steps = 0;
-  double hours_since_checkpoint = 0;
+  double hours_since_checkpoint = 0;    // trained since the last checkpoint (HoursSinceCheckpointAfter)
   std::vector<double> battery_soc_mwh;  // per site
   std::vector<int> allocated_gpus;      // per site, held by the job (idle while paused)
   Plan current;                         // what runs now (empty before the start)

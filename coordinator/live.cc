@@ -339,6 +339,10 @@ struct LiveCoordinator::Impl {
   Status LoadResumeState();
   Status SetUpPlanning();
   Plan Decide(size_t i, double work_left, const Plan& current);
+  // Trace hours the job trained since its last checkpoint, counted as the simulator counts them
+  // (HoursSinceCheckpointAfter): the intervals from the checkpoint's own up to, not including, `i`
+  // whose plan in force (plan_timeline) trained.
+  double HoursSinceCheckpoint(size_t i) const;
   Status Place();
   Result<LiveLayout> LayoutFor(const Plan& p) const;
   bool SamePipeline(const LiveLayout& l) const;
@@ -651,11 +655,23 @@ Status LiveCoordinator::Impl::SetUpPlanning() {
 Plan LiveCoordinator::Impl::Decide(size_t i, double work_left, const Plan& current) {
   EngineState st;
   st.work_left_steps = std::max(1e-9, work_left);
-  st.hours_since_checkpoint = std::max(0.0, (static_cast<double>(i) - last_ckpt_pos) * dt);
+  st.hours_since_checkpoint = HoursSinceCheckpoint(i);
   st.battery_soc_mwh = soc;
   st.allocated_gpus = allocated;
   st.current = current;
   return engine->Decide(i, st);
+}
+
+double LiveCoordinator::Impl::HoursSinceCheckpoint(size_t i) const {
+  double hours = 0;
+  std::optional<size_t> later;  // the interval counted last: an earlier entry for it was superseded
+  for (auto it = plan_timeline.rbegin(); it != plan_timeline.rend(); ++it) {
+    if (static_cast<double>(it->first) < last_ckpt_pos) break;
+    if (it->first >= i || it->first == later) continue;
+    later = it->first;
+    hours = HoursSinceCheckpointAfter(hours, false, !it->second.paused(), dt);
+  }
+  return hours;
 }
 
 // The plan at the start (or resume) interval; a policy that pauses there is followed until it runs
@@ -1507,8 +1523,7 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
       layout = std::move(l);
     }
     if (change) {
-      const double since = (static_cast<double>(i) - last_ckpt_pos) * dt;
-      RETURN_IF_ERROR(Reconfigure(p, DeriveActions(plan, p, since, 0)));
+      RETURN_IF_ERROR(Reconfigure(p, DeriveActions(plan, p, HoursSinceCheckpoint(i), 0)));
       if (!p.paused()) last_running = p;
       last_proposal = p;
       plan_timeline.emplace_back(i, p);
@@ -1530,7 +1545,7 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
   if (!running) return Status::Ok();
   CheckpointTriggerInput t;
   t.interval_hours = dt;
-  t.hours_since_checkpoint = (static_cast<double>(i) - last_ckpt_pos) * dt;
+  t.hours_since_checkpoint = HoursSinceCheckpoint(i);
   t.every_hours = cfg.job.checkpoint_every_hours;
   t.measured_checkpoint_hours = ckpts->last_wall_seconds() / cfg.runtime.wall_seconds_per_trace_hour;
   t.current = &last_proposal;

@@ -1,6 +1,7 @@
 #include "coordinator/plan.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace gt {
 
@@ -41,6 +42,24 @@ std::string Plan::Describe(const std::vector<std::string>& names) const {
   return out;
 }
 
+namespace {
+// Tolerance for hours summed interval by interval (a third of an hour is not exact in binary).
+constexpr double kHoursEps = 1e-9;
+}  // namespace
+
+double HoursSinceCheckpointAfter(double before, bool checkpointed, bool trained, double interval_hours) {
+  return (checkpointed ? 0.0 : before) + (trained ? interval_hours : 0.0);
+}
+
+bool PeriodicCheckpointDue(double hours_since_checkpoint, double every_hours) {
+  return every_hours > 0 && hours_since_checkpoint >= every_hours - kHoursEps;
+}
+
+int PeriodicCheckpointIntervals(double every_hours, double interval_hours) {
+  if (!(every_hours > 0) || !(interval_hours > 0)) return 0;
+  return std::max(1, static_cast<int>(std::ceil(every_hours / interval_hours - kHoursEps / interval_hours)));
+}
+
 std::vector<Action> DeriveActions(const Plan& prev, const Plan& next, double hours_since_checkpoint,
                                   double checkpoint_every_hours) {
   std::vector<Action> out;
@@ -64,8 +83,7 @@ std::vector<Action> DeriveActions(const Plan& prev, const Plan& next, double hou
     if (!moves && next.stages.size() != prev.stages.size()) moves = true;
   }
   const bool pausing = !prev.paused() && next.paused();
-  const bool periodic = checkpoint_every_hours > 0 && hours_since_checkpoint >= checkpoint_every_hours &&
-                        !prev.paused();
+  const bool periodic = PeriodicCheckpointDue(hours_since_checkpoint, checkpoint_every_hours) && !prev.paused();
   // A paused job's state was saved when it paused; it needs no second checkpoint to move.
   if ((pausing || moves || periodic) && !prev.paused()) {
     std::string why = pausing ? "before pausing" : moves ? "before moving state" : "periodic";

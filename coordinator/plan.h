@@ -42,9 +42,25 @@ struct Plan {
   std::string Describe(const std::vector<std::string>& site_names) const;
 };
 
+// The periodic checkpoint rule (job.checkpoint_every_hours), one definition for the simulator, the
+// live coordinator's trigger and greentrain's planner. Only training ages a checkpoint: a paused
+// job has no work at risk, so a long pause does not make a checkpoint due as soon as it resumes.
+// "Hours since the last checkpoint" counts the whole intervals the job trained in since then, the
+// interval the checkpoint was taken in included (it trains after the checkpoint): a job that trains
+// throughout checkpoints every `every_hours`, the work a failure can lose never more.
+//
+// The count at the end of an interval, from the count at its start: restarts at a checkpoint taken
+// in it, grows by the interval when the job trained in it.
+double HoursSinceCheckpointAfter(double before, bool checkpointed, bool trained, double interval_hours);
+// Due once `hours_since_checkpoint` reaches `every_hours` (> 0; 0 or less: never).
+bool PeriodicCheckpointDue(double hours_since_checkpoint, double every_hours);
+// The intervals a job that trains throughout runs from one periodic checkpoint to the next (0:
+// never): what the rule above gives, ceil(every / interval), at least 1.
+int PeriodicCheckpointIntervals(double every_hours, double interval_hours);
+
 // The actions that lead from `prev` to `next` (pure): start, pause, resume, resize, migrate (one per
 // stage whose site changes), and a checkpoint before any pause or migration (state must be safe
-// before power drops) or when `hours_since_checkpoint` reached `checkpoint_every_hours` (> 0).
+// before power drops) or when the periodic rule above is due (a running job only).
 std::vector<Action> DeriveActions(const Plan& prev, const Plan& next, double hours_since_checkpoint,
                                   double checkpoint_every_hours);
 

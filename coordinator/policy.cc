@@ -80,14 +80,6 @@ double WorkThisInterval(const PolicyInput& in, int o) {
   return in.menu->option(o).steps_per_hour * (in.interval_hours - LostHours(in, o));
 }
 
-// Intervals from one periodic checkpoint of a running job to the next: DeriveActions takes one once
-// job.checkpoint_every_hours have passed since the last, counted from the end of the interval that
-// took it. 0: none.
-double CheckpointPeriod(const PolicyInput& in) {
-  const double every = in.config->job.checkpoint_every_hours;
-  return every > 0 ? static_cast<double>(StepsIn(every, in.interval_hours) + 1) : 0.0;
-}
-
 // The tail: the least grid carbon (kg, renewables counted, the battery not) of finishing all the
 // remaining work within this interval, and the option that does it (-1: no option can). The run
 // stops when the work is done, so only that part of the interval is charged; the planners price
@@ -465,7 +457,7 @@ class Greentrain : public Policy {
     const size_t job_steps = std::min(StepsIn(in.config->job.deadline_hours, in.interval_hours), kMaxHorizonSteps);
     const bool use_lp = std::max(usable, job_steps) * (menu.size() + menu.placements().size()) <= kMaxLpCells;
     ChargeSwitches(in, use_lp, &so);
-    so.checkpoint_period = CheckpointPeriod(in);
+    so.checkpoint_period = PeriodicCheckpointIntervals(in.config->job.checkpoint_every_hours, in.interval_hours);
     double finish_kg = 0;
     const int finish = FinishNow(in, so, &finish_kg);
     const char* what = oracle_ ? "perfect-foresight" : "forecast";

@@ -32,7 +32,7 @@ struct PolicyInput {
   double work_total_steps = 0;
   double work_remaining_steps = 0;
   double hours_to_deadline = 0;       // from `now`
-  double hours_since_checkpoint = 0;
+  double hours_since_checkpoint = 0;  // trained since the last checkpoint (HoursSinceCheckpointAfter)
   std::vector<SiteOutlook> outlook;   // one per site; all of equal length >= 1
   std::vector<double> battery_soc_mwh;
   std::vector<int> allocated_gpus;    // per site, GPUs the job holds (kept, idle, while paused)
@@ -123,8 +123,8 @@ struct ScheduleOptions {
   std::vector<double> start_hours;
   std::vector<double> enter_hours;
   // Used by the linear program only: a running job takes a periodic checkpoint once every
-  // `checkpoint_period` intervals (IntervalEngine::Cost takes its time from that interval's
-  // training), 0: never. Each interval an option runs is charged that share of the option's
+  // `checkpoint_period` intervals it trains (PeriodicCheckpointIntervals; IntervalEngine::Cost takes
+  // its time from that interval's training), 0: never. Each interval an option runs is charged that share of the option's
   // checkpoint time: where the checkpoints fall depends on when the job runs, which the plan
   // decides.
   double checkpoint_period = 0;

@@ -188,7 +188,7 @@ Status WriteTimeline(const std::string& path, const std::vector<PolicyReport>& r
       for (const auto& p : r.result.timeline)
         rows.push_back({{"time", FormatIsoTime(p.time)}, {"placement", p.placement}, {"work_done", p.work_done},
                         {"busy_gpus", p.busy_gpus}, {"renewable_mw", p.renewable_mw}, {"load_mw", p.load_mw},
-                        {"carbon_g_per_kwh", p.carbon_g_per_kwh}});
+                        {"carbon_g_per_kwh", p.carbon_g_per_kwh}, {"checkpoint", p.checkpoint}});
       j["policies"][r.result.policy] = rows;
     }
     out << j.dump(1) << "\n";
@@ -196,7 +196,7 @@ Status WriteTimeline(const std::string& path, const std::vector<PolicyReport>& r
     out << "policy,time,placement,work_done";
     for (const char* k : {"busy_gpus", "renewable_mw", "load_mw", "carbon_g_per_kwh"})
       for (const auto& s : sites) out << ',' << CsvEscape(std::string(k) + ":" + s);
-    out << '\n';
+    out << ",checkpoint\n";
     auto values = [&](const auto& v) {
       for (size_t s = 0; s < sites.size(); ++s) out << ',' << (s < v.size() ? v[s] : 0);
     };
@@ -208,7 +208,7 @@ Status WriteTimeline(const std::string& path, const std::vector<PolicyReport>& r
         values(p.renewable_mw);
         values(p.load_mw);
         values(p.carbon_g_per_kwh);
-        out << '\n';
+        out << ',' << (p.checkpoint ? 1 : 0) << '\n';
       }
   }
   if (!out) return IoError("write to '" + path + "' failed");

@@ -185,7 +185,7 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
     r.migrated_bytes += tr.migrated_bytes;
     const double overhead_h = tr.overhead_hours;
     r.overhead_hours += overhead_h;
-    st.hours_since_checkpoint = tr.checkpoint ? 0 : st.hours_since_checkpoint + dt;
+    st.hours_since_checkpoint = HoursSinceCheckpointAfter(st.hours_since_checkpoint, tr.checkpoint, !next.paused(), dt);
 
     double run_h = 0, work = 0;
     if (!next.paused()) {
@@ -203,6 +203,7 @@ Result<SimResult> Simulator::RunOnce(const Policy& policy, const std::string& fo
     TimelinePoint tp;
     tp.time = t;
     tp.placement = next.Describe(r.site_names);
+    tp.checkpoint = tr.checkpoint;
     tp.busy_gpus = next.busy_gpus;
     tp.renewable_mw.reserve(n_sites);
     tp.load_mw.reserve(n_sites);

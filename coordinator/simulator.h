@@ -30,6 +30,7 @@ struct TimelinePoint {
   std::vector<double> carbon_g_per_kwh;
   std::vector<int> busy_gpus;
   double work_done = 0;               // cumulative steps at the end of the interval
+  bool checkpoint = false;            // a checkpoint began the interval (before a pause or move, or periodic)
 };
 
 struct SimResult {

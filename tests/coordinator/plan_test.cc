@@ -71,6 +71,51 @@ TEST(DeriveActions, Table) {
   EXPECT_EQ(split[1].to_site, 1);
 }
 
+// The periodic checkpoint rule: only training ages a checkpoint, and a job that trains throughout
+// checkpoints every `every` hours (6 intervals of an hour for 6 h, not 7).
+TEST(PeriodicCheckpoint, OnlyTrainingAgesACheckpoint) {
+  double since = 0;
+  int taken = 0, at = -1;
+  for (int i = 0; i < 13; ++i) {
+    const bool due = PeriodicCheckpointDue(since, 6);
+    if (due) ++taken, at = i;
+    since = HoursSinceCheckpointAfter(since, due, true, 1.0);
+  }
+  EXPECT_EQ(taken, 2);  // at the starts of intervals 6 and 12
+  EXPECT_EQ(at, 12);
+  // A checkpoint before a 20-hour pause: nothing is due when the job resumes.
+  since = HoursSinceCheckpointAfter(4, true, false, 1.0);
+  for (int i = 0; i < 20; ++i) since = HoursSinceCheckpointAfter(since, false, false, 1.0);
+  EXPECT_EQ(since, 0);
+  EXPECT_FALSE(PeriodicCheckpointDue(since, 6));
+  // Thirds of an hour summed one by one reach 2 h after 6 intervals despite rounding.
+  since = 0;
+  for (int i = 0; i < 6; ++i) since = HoursSinceCheckpointAfter(since, false, true, 1.0 / 3);
+  EXPECT_TRUE(PeriodicCheckpointDue(since, 2));
+  EXPECT_FALSE(PeriodicCheckpointDue(1e9, 0));
+}
+
+TEST(PeriodicCheckpoint, IntervalsBetweenCheckpoints) {
+  EXPECT_EQ(PeriodicCheckpointIntervals(6, 1), 6);
+  EXPECT_EQ(PeriodicCheckpointIntervals(6, 0.25), 24);
+  EXPECT_EQ(PeriodicCheckpointIntervals(2, 1.0 / 3), 6);
+  EXPECT_EQ(PeriodicCheckpointIntervals(6.5, 1), 7);
+  EXPECT_EQ(PeriodicCheckpointIntervals(0.5, 1), 1);
+  EXPECT_EQ(PeriodicCheckpointIntervals(0, 1), 0);
+  // What the rule gives, interval by interval, for a job that trains throughout.
+  for (double every : {1.0, 2.5, 6.0}) {
+    for (double dt : {0.25, 1.0 / 3, 1.0}) {
+      double since = 0;
+      int first = -1;
+      for (int i = 0; first < 0 && i < 1000; ++i) {
+        if (PeriodicCheckpointDue(since, every)) first = i;
+        since = HoursSinceCheckpointAfter(since, false, true, dt);
+      }
+      EXPECT_EQ(first, PeriodicCheckpointIntervals(every, dt)) << every << " h every, intervals of " << dt << " h";
+    }
+  }
+}
+
 TEST(Plan, Describe) {
   Plan p = Running(0, {8, 4}, {Stage(0, 0, 5), Stage(1, 5, 10)});
   EXPECT_EQ(p.Describe({"a", "b"}), "a:8+b:4");

@@ -438,14 +438,14 @@ TEST(Policies, GreentrainNearTheDeadlinePlansOnlyWorkItsIntervalsDo) {
 }
 
 // A periodic checkpoint takes its time from the interval it falls in (IntervalEngine::Cost), and
-// greentrain's plan counts it. Checkpoints of 0.3 h every other interval, the next one due in the
-// second; site a clean for three hours, then dear; 2.6 intervals of work at a's full speed. Three
+// greentrain's plan counts it. Checkpoints of 0.3 h every other trained interval, the next one due
+// in the second; site a clean for three hours, then dear; 2.6 intervals of work at a's full speed. Three
 // clean hours at full speed would do 3 intervals of work without the checkpoints, 2.7 with them,
 // and a plan that fills the third hour with less than full speed falls short: the plan must do
 // the work its intervals do after the checkpoints, not leave the shortfall to the deadline.
 TEST(Policies, GreentrainCountsThePeriodicCheckpointsItsPlanWillTake) {
   Fixture f;
-  f.config.job.checkpoint_every_hours = 1;
+  f.config.job.checkpoint_every_hours = 2;
   const int at_a = f.FullOption(0);
   double stage_bytes = 0;
   for (const auto& st : f.menu.option(at_a).partition.stages) stage_bytes = std::max(stage_bytes, st.state_bytes);
@@ -459,16 +459,16 @@ TEST(Policies, GreentrainCountsThePeriodicCheckpointsItsPlanWillTake) {
   PolicyInput in = Input(f, fast * 2.6, 6, outlook);
   in.menu = &menu;
   RunningAt(f, at_a, &in);
-  in.hours_since_checkpoint = 0;
+  in.hours_since_checkpoint = 1;
   Plan plan = (*MakePolicy("greentrain"))->Decide(in);
   std::vector<int> options{plan.option};
   options.insert(options.end(), plan.planned.begin(), plan.planned.end());
-  // What the plan's intervals do after the checkpoints (DeriveActions: due once an hour has passed
-  // since the last one).
+  // What the plan's intervals do after the checkpoints (DeriveActions: due once the job has
+  // trained two hours since the last one).
   double work = 0, since = in.hours_since_checkpoint;
   for (int o : options) {
-    const bool due = since >= 1;
-    since = due ? 0 : since + 1;
+    const bool due = since >= 2;
+    since = (due ? 0 : since) + (o >= 0 ? 1 : 0);
     if (o < 0) continue;
     const double ckpt_h = due ? menu.CheckpointSeconds(menu.option(o).partition.stages) / 3600.0 : 0.0;
     ASSERT_GT(due ? ckpt_h : 1, 0.2);

@@ -280,6 +280,42 @@ TEST(Simulator, AReleasedPauseDrawsNothingAHeldOneItsIdleGpus) {
   EXPECT_LT(released.ledger.MaxImbalanceMwh(), 1e-9);
 }
 
+// Periodic checkpoints (job.checkpoint_every_hours) count the hours the job trained: one every 6
+// trained hours, none just because a pause was long. Suspend-resume pauses about half of each day
+// and checkpoints before each pause; within each stretch of training, whose count starts at 0 (at
+// the start, or after the pause's checkpoint), one more at the start of its 7th, 13th, ... interval.
+TEST(Simulator, OnlyTrainingAgesAPeriodicCheckpoint) {
+  Config c = SmallConfig(1);
+  c.job.checkpoint_every_hours = 6;
+  c.policy.carbon_threshold = 300;
+  auto menu = OptionMenu::Build(c).value();
+  c.job.steps = menu.option(menu.fastest()).steps_per_hour * 40;
+  c.job.deadline_hours = 120;
+  auto supply = SyntheticSupply(c, 24, 0);
+  auto sim = Simulator::Create(c, supply, 24);
+  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  const SimResult r = sim->Run(**MakePolicy("suspend-resume"), "oracle").value();
+  ASSERT_TRUE(r.deadline_met);
+  int expected = r.pauses, stretch = 0, stretches = 0, longest = 0;
+  auto close = [&] {
+    if (stretch == 0) return;
+    expected += (stretch - 1) / 6;
+    ++stretches;
+    longest = std::max(longest, stretch);
+    stretch = 0;
+  };
+  for (const auto& p : r.timeline) {
+    const bool training = p.placement != "-" && p.placement.rfind("paused@", 0) != 0;
+    if (training) ++stretch;
+    else close();
+  }
+  close();
+  ASSERT_GE(r.pauses, 2);
+  ASSERT_GE(stretches, 3);
+  ASSERT_GE(longest, 7) << "a stretch long enough for a periodic checkpoint";
+  EXPECT_EQ(r.checkpoints, expected);
+}
+
 TEST(Simulator, RejectsMismatchedSupply) {
   Config c = SmallConfig();
   auto supply = SyntheticSupply(c, 0, 0.01);

@@ -338,15 +338,23 @@ TEST_F(CliTest, SimulateWritesEveryPolicysTimeline) {
   std::string header, row;
   std::getline(in, header);
   EXPECT_EQ(header.rfind("policy,time,placement,work_done,busy_gpus:california,busy_gpus:texas", 0), 0u) << header;
-  int rows = 0;
-  while (std::getline(in, row)) ++rows;
+  EXPECT_EQ(header.substr(header.rfind(',')), ",checkpoint") << header;
+  int rows = 0, checkpoints = 0;
+  while (std::getline(in, row)) {
+    ++rows;
+    checkpoints += row.substr(row.rfind(',')) == ",1";
+  }
   EXPECT_GT(rows, 10);
+  EXPECT_GT(checkpoints, 0) << "carbon-agnostic trains throughout: periodic checkpoints";
   ASSERT_EQ(Greentrain("simulate --policy carbon-agnostic --timeline " + js).code, 0);
   std::ifstream jin(js);
   const json j = json::parse(jin, nullptr, false);
   ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j["sites"].size(), 3u);
   EXPECT_EQ(static_cast<int>(j["policies"]["carbon-agnostic"].size()), rows);
+  int json_checkpoints = 0;
+  for (const auto& p : j["policies"]["carbon-agnostic"]) json_checkpoints += p.value("checkpoint", false);
+  EXPECT_EQ(json_checkpoints, checkpoints);
 }
 
 // The HTML report opens offline in a real browser (Debian's chromium, headless): every chart is

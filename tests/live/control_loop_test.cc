@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <httplib.h>
@@ -388,6 +389,45 @@ std::map<UnixSeconds, std::string> SimDecisions(const Config& config, const std:
   return out;
 }
 
+// Both drivers checkpoint by one rule (before a pause or move; periodically by the hours trained,
+// PeriodicCheckpointDue): the intervals the live run checkpointed in for the plan or periodically
+// are those the simulator's run did, up to the live run's last decision or its first checkpoint of
+// another kind (a forecast one, which the simulator does not take, restarts the count). Returns the
+// live run's periodic checkpoints compared.
+int ExpectSameCheckpointIntervals(const Config& config, const json& report,
+                                  const std::vector<std::pair<UnixSeconds, std::string>>& decisions) {
+  if (decisions.empty()) return 0;
+  const int64_t dt = config.interval_seconds;
+  auto interval_of = [&](UnixSeconds t) { return t - (((t - config.job.start) % dt) + dt) % dt; };
+  UnixSeconds until = decisions.back().first;
+  std::vector<std::pair<UnixSeconds, std::string>> live_kinds;
+  for (const auto& c : report["checkpoints"]) {
+    auto t = ParseIsoTime(c.value("trace_time", std::string()));
+    EXPECT_TRUE(t.ok()) << c.dump();
+    if (!t.ok()) continue;
+    const std::string kind = c.value("kind", std::string());
+    if (kind == "plan" || kind == "periodic") live_kinds.push_back({interval_of(*t), kind});
+    else if (kind != "end") until = std::min(until, interval_of(*t));
+  }
+  std::set<UnixSeconds> live, sim;
+  int periodic = 0;
+  for (const auto& [t, kind] : live_kinds)
+    if (t < until) live.insert(t), periodic += kind == "periodic";
+  auto s = Simulator::FromConfig(config);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  if (!s.ok()) return 0;
+  auto res = s->Run(**MakePolicy(config.policy.name), config.policy.forecaster);
+  EXPECT_TRUE(res.ok()) << res.status().ToString();
+  if (!res.ok()) return 0;
+  for (const auto& p : res->timeline)
+    if (p.checkpoint && p.time < until) sim.insert(p.time);
+  std::string l, m;
+  for (UnixSeconds t : live) l += " " + FormatIsoTime(t);
+  for (UnixSeconds t : sim) m += " " + FormatIsoTime(t);
+  EXPECT_EQ(live, sim) << "live:" << l << "\nsimulator:" << m;
+  return periodic;
+}
+
 // How many of the live run's decisions (all but the last, which may fall after the simulator's
 // end) the simulator made too, at the same trace times. Mismatches are listed in `diffs`.
 int SameDecisions(const std::vector<std::pair<UnixSeconds, std::string>>& live,
@@ -436,6 +476,7 @@ TEST_F(ControlLoopTest, SameDecisionsAsTheSimulatorOnTheSameTracesAndStepSpeeds)
     const auto kinds = ActionKinds(*o.report);
     EXPECT_GT(kinds.count("pause"), 0u) << "the threshold should make the plan pause";
     EXPECT_GT(kinds.count("resume"), 0u);
+    EXPECT_GT(ExpectSameCheckpointIntervals(config, *o.report, o.decisions), 0) << "no periodic checkpoint compared";
     auto ledger = Ledger::FromJson((*o.report)["ledger"]);
     ASSERT_TRUE(ledger.ok());
     EXPECT_LT(ledger->MaxImbalanceMwh(), 1e-9);
