@@ -276,7 +276,12 @@ Status WriteSvg(const std::string& path, const std::vector<PolicyReport>& report
         if (p.busy_gpus[s] > most) { most = p.busy_gpus[s]; site = static_cast<int>(s); }
       const char* colour = site < 0 ? "#bbbbbb" : kSiteColours[site % 10];
       o << "<rect x='" << x(i) << "' y='" << y0 << "' width='" << std::max(0.5, x(i + 1) - x(i))
-        << "' height='" << strip_h << "' fill='" << colour << "'><title>" << Esc(p.placement) << "</title></rect>\n";
+        << "' height='" << strip_h << "' fill='" << colour << "'><title>" << Esc(p.placement)
+        << (p.checkpoint ? ", checkpoint first" : "") << "</title></rect>\n";
+      // A checkpoint began the interval: a dark tick along the strip's top.
+      if (p.checkpoint)
+        o << "<rect class='checkpoint' x='" << x(i) << "' y='" << y0 << "' width='1.5' height='" << strip_h / 3
+          << "' fill='#222222'/>\n";
     }
     y0 += strip_h + 6;
   }
@@ -287,7 +292,10 @@ Status WriteSvg(const std::string& path, const std::vector<PolicyReport>& report
     lx += 130;
   }
   o << "<rect x='" << lx << "' y='" << y0 + 10 << "' width='12' height='12' fill='#bbbbbb'/><text x='" << lx + 16
-    << "' y='" << y0 + 20 << "'>paused / done</text>\n</svg>\n";
+    << "' y='" << y0 + 20 << "'>paused / done</text>\n";
+  lx += 130;
+  o << "<rect x='" << lx << "' y='" << y0 + 10 << "' width='3' height='12' fill='#222222'/><text x='" << lx + 8
+    << "' y='" << y0 + 20 << "'>checkpoint</text>\n</svg>\n";
   std::ofstream out(path);
   if (!out) return IoError("cannot write '" + path + "'");
   out << o.str();

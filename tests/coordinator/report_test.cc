@@ -66,6 +66,13 @@ TEST(Report, TableCsvAndSvg) {
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
   EXPECT_NE(svg.find(">a<"), std::string::npos);  // site names label the panels
+  // One tick per interval that began with a checkpoint, on every policy's placement strip.
+  int ticks = 0, checkpoints = 0;
+  for (size_t k = 0; (k = svg.find("class='checkpoint'", k)) != std::string::npos; ++k) ++ticks;
+  for (const auto& r : reports)
+    for (const auto& p : r.result.timeline) checkpoints += p.checkpoint;
+  EXPECT_GT(checkpoints, 0);
+  EXPECT_EQ(ticks, checkpoints);
   std::remove((dir + "/r.csv").c_str());
   std::remove((dir + "/r.svg").c_str());
   EXPECT_FALSE(WriteSvg("/nonexistent-dir/x.svg", reports, "greentrain").ok());
