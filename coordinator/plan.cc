@@ -47,6 +47,11 @@ namespace {
 constexpr double kHoursEps = 1e-9;
 }  // namespace
 
+size_t StepsIn(double hours, double interval_hours) {
+  double steps = std::ceil(hours / interval_hours - 1e-9);
+  return steps < 1 ? 1 : static_cast<size_t>(steps);
+}
+
 double HoursSinceCheckpointAfter(double before, bool checkpointed, bool trained, double interval_hours) {
   return (checkpointed ? 0.0 : before) + (trained ? interval_hours : 0.0);
 }
@@ -57,7 +62,7 @@ bool PeriodicCheckpointDue(double hours_since_checkpoint, double every_hours) {
 
 int PeriodicCheckpointIntervals(double every_hours, double interval_hours) {
   if (!(every_hours > 0) || !(interval_hours > 0)) return 0;
-  return std::max(1, static_cast<int>(std::ceil(every_hours / interval_hours - kHoursEps / interval_hours)));
+  return static_cast<int>(StepsIn(every_hours, interval_hours));
 }
 
 std::vector<Action> DeriveActions(const Plan& prev, const Plan& next, double hours_since_checkpoint,

@@ -2,6 +2,7 @@
 // the next. Plain values; safe to copy across threads.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct Plan {
   std::string Describe(const std::vector<std::string>& site_names) const;
 };
 
+// Intervals that `hours` span (at least one). Pure.
+size_t StepsIn(double hours, double interval_hours);
+
 // The periodic checkpoint rule (job.checkpoint_every_hours), one definition for the simulator, the
 // live coordinator's trigger and greentrain's planner. Only training ages a checkpoint: a paused
 // job has no work at risk, so a long pause does not make a checkpoint due as soon as it resumes.
@@ -55,7 +59,7 @@ double HoursSinceCheckpointAfter(double before, bool checkpointed, bool trained,
 // Due once `hours_since_checkpoint` reaches `every_hours` (> 0; 0 or less: never).
 bool PeriodicCheckpointDue(double hours_since_checkpoint, double every_hours);
 // The intervals a job that trains throughout runs from one periodic checkpoint to the next (0:
-// never): what the rule above gives, ceil(every / interval), at least 1.
+// never): what the rule above gives, StepsIn(every, interval).
 int PeriodicCheckpointIntervals(double every_hours, double interval_hours);
 
 // The actions that lead from `prev` to `next` (pure): start, pause, resume, resize, migrate (one per

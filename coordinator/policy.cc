@@ -11,11 +11,6 @@
 
 namespace gt {
 
-size_t StepsIn(double hours, double interval_hours) {
-  double steps = std::ceil(hours / interval_hours - 1e-9);
-  return steps < 1 ? 1 : static_cast<size_t>(steps);
-}
-
 namespace {
 
 constexpr size_t kMaxHorizonSteps = 168;        // forecasting policies look at most a week ahead

@@ -86,9 +86,6 @@ std::vector<std::unique_ptr<Policy>> OracleCandidates();
 // Grid carbon (kg) of running menu option `o` for one interval at outlook step `h`, given each site's
 // renewable supply (renewables are free up to the site's demand; the battery is not counted).
 // With `renewable_aware` false the whole demand is charged at grid intensity (CarbonScaler's view).
-// Intervals that `hours` span (at least one). Pure.
-size_t StepsIn(double hours, double interval_hours);
-
 double OptionCarbonKg(const OptionMenu& menu, int o, const std::vector<SiteOutlook>& outlook, size_t h,
                       double interval_hours, bool renewable_aware);
 
