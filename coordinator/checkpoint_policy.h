@@ -1,5 +1,6 @@
-// When to checkpoint: a pure decision, taken by the coordinator at every interval boundary (and
-// testable without processes). In priority order:
+// When to checkpoint: a pure decision, taken by the interval engine (coordinator/engine.h) for every
+// interval's plan, so that the simulator books the checkpoints the live coordinator takes (testable
+// without processes). In priority order:
 //   1. "plan": the plan for the next interval pauses the job, or moves work off a site that runs
 //      now; the state must be safe on disk before the work stops there;
 //   2. "forecast": a site that runs on green power now (renewables cover its load) is forecast to

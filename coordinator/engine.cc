@@ -133,7 +133,54 @@ Plan IntervalEngine::Decide(size_t i, const EngineState& st) {
     pf.in_flight = true;
     pf.tasks.run([this, &pf] { Forecast(pf.i, pf.horizon, &pf.outlook); });
   }
-  return policy_.Decide(in_);
+  Plan plan = policy_.Decide(in_);
+  checkpoint_ = CheckpointFor(i, st, plan);
+  const bool has = std::any_of(plan.actions.begin(), plan.actions.end(),
+                               [](const Action& a) { return a.kind == ActionKind::kCheckpoint; });
+  if (checkpoint_.take && !has) plan.actions.insert(plan.actions.begin(), {ActionKind::kCheckpoint, -1, -1, -1, checkpoint_.reason});
+  return plan;
+}
+
+CheckpointTrigger IntervalEngine::CheckpointFor(size_t i, const EngineState& st, const Plan& next) const {
+  CheckpointTriggerInput t;
+  t.interval_hours = dt_;
+  t.hours_since_checkpoint = st.hours_since_checkpoint;
+  t.every_hours = config_.job.checkpoint_every_hours;
+  t.measured_checkpoint_hours =
+      st.checkpoint_hours > 0 ? st.checkpoint_hours : menu_.CheckpointSeconds(st.current.stages) / 3600.0;
+  t.current = &st.current;
+  t.next = &next;
+  const bool trains_on = st.current.running() && next.running() && next.option >= 0 && next.option < menu_.size();
+  if (trains_on) {
+    // Only the forecast steps the rule looks at: the outlook's first value forecasts interval i.
+    // Where the policy looked less far ahead (carbon-agnostic: this interval only; the deadline
+    // near), the same forecaster looks as far as the rule needs.
+    const size_t ahead = static_cast<size_t>(CheckpointHorizonIntervals(t.measured_checkpoint_hours, dt_));
+    std::vector<SiteOutlook> longer;
+    const std::vector<SiteOutlook>* look = &in_.outlook;
+    if (look->empty() || look->front().renewable_mw.size() < ahead + 1) {
+      Forecast(i, ahead + 1, &longer);
+      look = &longer;
+    }
+    for (size_t s = 0; s < config_.sites.size(); ++s) {
+      if (s >= next.busy_gpus.size() || next.busy_gpus[s] <= 0) continue;
+      const SiteConfig& site = config_.sites[s];
+      CheckpointSiteOutlook o;
+      o.name = site.name;
+      o.load_mw = menu_.option(next.option).facility_mw[s];
+      o.renewable_now_mw = supply_[s].renewable_mw[i];
+      const auto& f = (*look)[s].renewable_mw;
+      if (f.size() > 1) o.renewable_forecast_mw.assign(f.begin() + 1, f.begin() + std::min(f.size(), ahead + 1));
+      const double soc = s < st.battery_soc_mwh.size() ? st.battery_soc_mwh[s] : 0.0;
+      o.battery_mwh = std::max(0.0, soc - site.battery.min_soc * site.battery.capacity_mwh);
+      t.sites.push_back(std::move(o));
+    }
+  }
+  if (!t.sites.empty() || t.current->running()) {
+    t.site_names.reserve(config_.sites.size());
+    for (const auto& s : config_.sites) t.site_names.push_back(s.name);
+  }
+  return DecideCheckpoint(t);
 }
 
 Transition IntervalEngine::Cost(const Plan& current, const Plan& next) const {

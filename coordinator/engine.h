@@ -20,6 +20,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "coordinator/checkpoint_policy.h"
 #include "coordinator/menu.h"
 #include "coordinator/plan.h"
 #include "coordinator/policy.h"
@@ -39,6 +40,10 @@ struct EngineState {
   std::vector<double> battery_soc_mwh;  // per site
   std::vector<int> allocated_gpus;      // per site, held by the job (idle while paused)
   Plan current;                         // what runs now (empty before the start)
+  // Trace hours a checkpoint of the current state takes, as the driver knows it (the live run: the
+  // last one measured); 0: the model's (OptionMenu::CheckpointSeconds). Sets how far ahead a
+  // forecast loss of green power is looked for (CheckpointHorizonIntervals).
+  double checkpoint_hours = 0;
 };
 
 // The cost of getting from one plan to the next, before training resumes in the interval.
@@ -69,8 +74,19 @@ class IntervalEngine {
                                                         const std::vector<SiteSupplyTrace>& supply, size_t history,
                                                         const Policy& policy, const std::string& forecaster);
 
-  // The policy's plan for interval `i` (absolute index into the supply traces).
+  // The policy's plan for interval `i` (absolute index into the supply traces), its actions holding
+  // the checkpoint the interval begins with by DecideCheckpoint's rules (coordinator/
+  // checkpoint_policy.h): the plan's (before a pause or move), one ahead of a forecast loss of green
+  // power at a site the job goes on training at, or a periodic one. Both drivers take and book
+  // exactly these.
   Plan Decide(size_t i, const EngineState& state);
+  // Why the last Decide's plan checkpoints (take false: it does not).
+  const CheckpointTrigger& checkpoint() const { return checkpoint_; }
+  // The checkpoint trigger for a job in `state` that runs `next` in interval `i`, on the forecasts of
+  // the last Decide (which must have been for `i`): DecideCheckpoint, the forecast rule applied where
+  // the job trains on through the interval (`state.current` and `next` both running). For a driver
+  // that runs another plan than the policy's (the live run on a fixed plan).
+  CheckpointTrigger CheckpointFor(size_t i, const EngineState& state, const Plan& next) const;
   // The input of the last Decide (its outlook holds the forecasts, index 0 = interval i).
   const PolicyInput& input() const { return in_; }
   const std::string& forecaster() const { return forecaster_; }
@@ -103,6 +119,7 @@ class IntervalEngine {
   double dt_ = 1;
   std::vector<std::unique_ptr<Forecaster>> f_renew_, f_carbon_;
   PolicyInput in_;
+  CheckpointTrigger checkpoint_;
   // The background forecast of the next interval (engine.cc).
   struct Prefetch;
   std::unique_ptr<Prefetch> prefetch_;

@@ -206,7 +206,7 @@ struct LiveCoordinator::Impl {
   ModelConfig model;
 
   // ---- placement and pipeline (Place, BuildPipeline) ----
-  Plan plan, last_proposal, last_running;
+  Plan plan, last_running;
   size_t start_i = 0;
   double pos0 = 0;               // trace position (intervals since supply start) where training starts
   std::string placement_note, live_placement;
@@ -338,6 +338,8 @@ struct LiveCoordinator::Impl {
   }
   Status LoadResumeState();
   Status SetUpPlanning();
+  // The engine's state for deciding interval i with `work_left` steps left, `current` running.
+  EngineState State(size_t i, double work_left, const Plan& current) const;
   Plan Decide(size_t i, double work_left, const Plan& current);
   // Trace hours the job trained since its last checkpoint, counted as the simulator counts them
   // (HoursSinceCheckpointAfter): the intervals from the checkpoint's own up to, not including, `i`
@@ -652,14 +654,19 @@ Status LiveCoordinator::Impl::SetUpPlanning() {
 
 // The policy's plan for interval `i` through the engine the simulator uses (same input: forecasts,
 // battery states, allocation, time since the last checkpoint).
-Plan LiveCoordinator::Impl::Decide(size_t i, double work_left, const Plan& current) {
+EngineState LiveCoordinator::Impl::State(size_t i, double work_left, const Plan& current) const {
   EngineState st;
   st.work_left_steps = std::max(1e-9, work_left);
   st.hours_since_checkpoint = HoursSinceCheckpoint(i);
   st.battery_soc_mwh = soc;
   st.allocated_gpus = allocated;
   st.current = current;
-  return engine->Decide(i, st);
+  st.checkpoint_hours = ckpts->last_wall_seconds() / opt.config.runtime.wall_seconds_per_trace_hour;
+  return st;
+}
+
+Plan LiveCoordinator::Impl::Decide(size_t i, double work_left, const Plan& current) {
+  return engine->Decide(i, State(i, work_left, current));
 }
 
 double LiveCoordinator::Impl::HoursSinceCheckpoint(size_t i) const {
@@ -710,7 +717,6 @@ Status LiveCoordinator::Impl::Place() {
     placement_note = "policy paused until " + FormatIsoTime(engine->input().now) + "; the live run starts there";
     GT_INFO("live", placement_note);
   }
-  last_proposal = plan;
   GT_INFO("live", "plan at " << FormatIsoTime(TimeAt(pos0)) << ": " << plan.Describe(site_names) << " ("
                              << plan.reason << ")");
   Notify({{"event", "interval"}, {"interval", start_i}, {"time", TimeAt(pos0)}, {"trace_time", FormatIsoTime(TimeAt(pos0))},
@@ -1525,7 +1531,6 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
     if (change) {
       RETURN_IF_ERROR(Reconfigure(p, DeriveActions(plan, p, HoursSinceCheckpoint(i), 0)));
       if (!p.paused()) last_running = p;
-      last_proposal = p;
       plan_timeline.emplace_back(i, p);
       return Status::Ok();
     }
@@ -1543,29 +1548,9 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
   }
   plan_timeline.emplace_back(i, follow_plan ? plan : last_running);
   if (!running) return Status::Ok();
-  CheckpointTriggerInput t;
-  t.interval_hours = dt;
-  t.hours_since_checkpoint = HoursSinceCheckpoint(i);
-  t.every_hours = cfg.job.checkpoint_every_hours;
-  t.measured_checkpoint_hours = ckpts->last_wall_seconds() / cfg.runtime.wall_seconds_per_trace_hour;
-  t.current = &last_proposal;
-  t.next = &p;
-  t.site_names = site_names;
-  for (size_t s = 0; s < cfg.sites.size(); ++s) {
-    if (site_workers[s] == 0) continue;
-    const SiteConfig& site = cfg.sites[s];
-    CheckpointSiteOutlook o;
-    o.name = site.name;
-    o.load_mw = model_gpus[s] * site.gpu.busy_node_w() * site.pue / 1e6;
-    o.renewable_now_mw = supply[s].renewable_mw[i];
-    // The outlook's first value forecasts interval i itself; the drop ahead starts at i + 1.
-    const auto& f = engine->input().outlook[s].renewable_mw;
-    o.renewable_forecast_mw.assign(f.begin() + std::min<size_t>(1, f.size()), f.end());
-    o.battery_mwh = std::max(0.0, soc[s] - site.battery.min_soc * site.battery.capacity_mwh);
-    t.sites.push_back(std::move(o));
-  }
-  last_proposal = p;
-  const CheckpointTrigger trig = DecideCheckpoint(t);
+  // The checkpoint the engine's rule gives the plan that runs: the policy's (the simulator books the
+  // same), or on a fixed plan that plan's own.
+  const CheckpointTrigger trig = follow_plan ? engine->checkpoint() : engine->CheckpointFor(i, State(i, work_left, plan), plan);
   if (trig.take && !ckpts->BusyExcept({end_step, steps_ckpt})) RETURN_IF_ERROR(RequestCheckpoint(trig.kind, trig.reason));
   return Status::Ok();
 }

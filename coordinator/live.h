@@ -24,9 +24,10 @@
 //     piece (busy_w) and wait idle for the rest (idle_w), dispatched in phases with energy/power.h
 //     as the simulator dispatches, so every row balances. work_steps are live optimizer steps.
 //  4. Checkpoints (coordinator/live_checkpoints.h, format checkpoint/store.h). At every interval
-//     boundary DecideCheckpoint (coordinator/checkpoint_policy.h) asks for one before the policy's
-//     next plan pauses or moves work, before a site's forecast green power falls below its load,
-//     and every job.checkpoint_every_hours; --checkpoint-every adds one every N steps; the final
+//     boundary the engine's plan says whether one is due (DecideCheckpoint, coordinator/
+//     checkpoint_policy.h, the simulator booking the same): before the policy's next plan pauses or
+//     moves work, before a site's forecast green power falls below its load, and every
+//     job.checkpoint_every_hours trained; --checkpoint-every adds one every N steps; the final
 //     state is always saved. Workers snapshot at a common step boundary and write in the
 //     background; the coordinator adds its own state at that boundary (trace time, battery states,
 //     the ledger so far, loss curve, checkpoints) and commits. Resume takes the newest checkpoint

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "coordinator/simulator.h"
 #include "fixtures.h"
 
 namespace gt {
@@ -137,6 +138,63 @@ TEST(IntervalEngine, MeasuresTheSpreadOfTheGridsOnTheLastTwoWeeks) {
   auto none = IntervalEngine::Create(c, menu, SyntheticSupply(c, 0, 0.02), 0, *policy, "blend").value();
   (void)none->Decide(0, st);
   EXPECT_TRUE(std::isinf(none->input().grid_spread));
+}
+
+
+// One site whose renewables carry the job for its first five hours and then stop (flat grid, no
+// battery). Decided by the engine, the interval before the loss begins with a "forecast" checkpoint
+// (DecideCheckpoint's rule: green power now, forecast to fall below the load next interval), in the
+// plan's actions, so that the simulator books it as the live run takes it; the interval after a
+// checkpoint, a job that did not train since, and a job whose power stays take none.
+std::vector<SiteSupplyTrace> GreenUntil(const Config& c, size_t history, size_t green_hours) {
+  auto supply = SyntheticSupply(c, history, 0.0);
+  for (auto& t : supply)
+    for (size_t i = 0; i < t.renewable_mw.size(); ++i) {
+      t.renewable_mw[i] = i >= history && i < history + green_hours ? 0.1 : 0.0;
+      t.carbon_g_per_kwh[i] = 300;
+    }
+  return supply;
+}
+
+TEST(IntervalEngine, ChecksAheadOfAForecastLossOfGreenPower) {
+  Config c = SmallConfig(1);
+  c.job.checkpoint_every_hours = 0;  // the forecast rule alone
+  auto menu = OptionMenu::Build(c).value();
+  c.job.steps = menu.option(menu.fastest()).steps_per_hour * 12;  // 12 h at full speed
+  const size_t history = 24;
+  const auto supply = GreenUntil(c, history, 5);
+  auto policy = MakePolicy("carbon-agnostic").value();
+  auto engine = IntervalEngine::Create(c, menu, supply, history, *policy, "oracle").value();
+  EngineState st = Fresh(c);
+  st.current = engine->Decide(history, st);  // the start
+  ASSERT_TRUE(st.current.running());
+  EXPECT_FALSE(engine->checkpoint().take);
+  auto checkpoints = [](const Plan& p) {
+    return std::count_if(p.actions.begin(), p.actions.end(), [](const Action& a) { return a.kind == ActionKind::kCheckpoint; });
+  };
+  st.hours_since_checkpoint = 3;
+  EXPECT_EQ(checkpoints(engine->Decide(history + 3, st)), 0);  // the next hour is green too
+  const Plan before_loss = engine->Decide(history + 4, st);
+  ASSERT_EQ(checkpoints(before_loss), 1);
+  EXPECT_EQ(engine->checkpoint().kind, "forecast");
+  EXPECT_EQ(before_loss.actions.front().reason, engine->checkpoint().reason);
+  EXPECT_NE(engine->checkpoint().reason.find("a renewables"), std::string::npos) << engine->checkpoint().reason;
+  st.hours_since_checkpoint = 0;  // one was just taken
+  EXPECT_EQ(checkpoints(engine->Decide(history + 4, st)), 0);
+  st.hours_since_checkpoint = 3;
+  st.current = Plan{};  // starting here: no work at risk yet
+  EXPECT_EQ(checkpoints(engine->Decide(history + 4, st)), 0);
+
+  // The simulator books it: a checkpoint at the start of hour 4 and none else, where the same job
+  // with power throughout takes none.
+  for (size_t green : {5, 96}) {
+    SCOPED_TRACE(green);
+    auto sim = Simulator::Create(c, GreenUntil(c, history, green), history).value();
+    const SimResult r = sim.Run(*policy, "oracle").value();
+    ASSERT_GT(r.timeline.size(), 6u);
+    for (size_t k = 0; k < r.timeline.size(); ++k) EXPECT_EQ(r.timeline[k].checkpoint, green == 5 && k == 4) << k;
+    EXPECT_EQ(r.checkpoints, green == 5 ? 1 : 0);
+  }
 }
 
 }  // namespace

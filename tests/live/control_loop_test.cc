@@ -389,25 +389,24 @@ std::map<UnixSeconds, std::string> SimDecisions(const Config& config, const std:
   return out;
 }
 
-// Both drivers checkpoint by one rule (before a pause or move; periodically by the hours trained,
-// PeriodicCheckpointDue): the intervals the live run checkpointed in for the plan or periodically
-// are those the simulator's run did, up to the live run's last decision or its first checkpoint of
-// another kind (a forecast one, which the simulator does not take, restarts the count). Returns the
-// live run's periodic checkpoints compared.
+// Both drivers checkpoint by one rule, the engine's (before a pause or move, ahead of a forecast
+// loss of green power, periodically by the hours trained): the intervals the live run checkpointed
+// in for the plan, a forecast or periodically are those the simulator's run did, up to the live run's
+// last decision. Returns the live run's periodic checkpoints compared.
 int ExpectSameCheckpointIntervals(const Config& config, const json& report,
                                   const std::vector<std::pair<UnixSeconds, std::string>>& decisions) {
   if (decisions.empty()) return 0;
   const int64_t dt = config.interval_seconds;
   auto interval_of = [&](UnixSeconds t) { return t - (((t - config.job.start) % dt) + dt) % dt; };
-  UnixSeconds until = decisions.back().first;
+  const UnixSeconds until = decisions.back().first;
   std::vector<std::pair<UnixSeconds, std::string>> live_kinds;
   for (const auto& c : report["checkpoints"]) {
     auto t = ParseIsoTime(c.value("trace_time", std::string()));
     EXPECT_TRUE(t.ok()) << c.dump();
     if (!t.ok()) continue;
     const std::string kind = c.value("kind", std::string());
-    if (kind == "plan" || kind == "periodic") live_kinds.push_back({interval_of(*t), kind});
-    else if (kind != "end") until = std::min(until, interval_of(*t));
+    EXPECT_TRUE(kind == "plan" || kind == "periodic" || kind == "forecast" || kind == "end") << c.dump();
+    if (kind != "end") live_kinds.push_back({interval_of(*t), kind});
   }
   std::set<UnixSeconds> live, sim;
   int periodic = 0;
