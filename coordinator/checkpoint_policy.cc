@@ -39,13 +39,13 @@ int CheckpointHorizonIntervals(double measured_checkpoint_hours, double interval
 }
 
 CheckpointTrigger DecideCheckpoint(const CheckpointTriggerInput& in) {
-  // 1. The plan pauses or moves work next interval (the same rule the simulator's actions follow).
+  // 1. The plan pauses or moves work in this interval (DeriveActions, the plan's own actions).
   if (in.current != nullptr && in.next != nullptr) {
     for (const Action& a : DeriveActions(*in.current, *in.next, in.hours_since_checkpoint, 0)) {
       if (a.kind != ActionKind::kCheckpoint) continue;
       return {true, "plan",
               "policy: " + a.reason + " (" + in.current->Describe(in.site_names) + " -> " +
-                  in.next->Describe(in.site_names) + " next interval)"};
+                  in.next->Describe(in.site_names) + ")"};
     }
   }
   // 2. Green power about to leave a site that runs on it now.

@@ -1,13 +1,14 @@
 // When to checkpoint: a pure decision, taken by the interval engine (coordinator/engine.h) for every
 // interval's plan, so that the simulator books the checkpoints the live coordinator takes (testable
 // without processes). In priority order:
-//   1. "plan": the plan for the next interval pauses the job, or moves work off a site that runs
-//      now; the state must be safe on disk before the work stops there;
+//   1. "plan": the interval's plan (`next`, after `current`) pauses the job, or moves work off a
+//      site that runs now; the state must be safe on disk before the work stops there;
 //   2. "forecast": a site that runs on green power now (renewables cover its load) is forecast to
 //      lose it within the horizon: renewables fall below the load and the battery cannot cover the
-//      deficit. The horizon is derived from the checkpoint time measured so far (3x, at least one
-//      interval), so that the checkpoint is on disk before the power goes. At most one forecast
-//      checkpoint per horizon (no repeat while the same drop is still ahead);
+//      deficit. The horizon is derived from the checkpoint time (measured so far in the live run,
+//      modelled in the simulator; 3x, at least one interval), so that the checkpoint is on disk
+//      before the power goes. At most one forecast checkpoint per horizon (no repeat while the same
+//      drop is still ahead);
 //   3. "periodic": the job trained job.checkpoint_every_hours of trace time since the last checkpoint
 //      (0: never; PeriodicCheckpointDue, the rule the simulator follows).
 #pragma once

@@ -1210,10 +1210,11 @@ std::optional<int64_t> LiveCoordinator::Impl::SurvivorsStep() {
 }
 
 // Carries out a change of plan at a common step boundary: every stage rank halts there (keeping its
-// state in memory) after a checkpoint of that boundary; then, unless the new plan pauses, the new
-// pipeline is assigned (a new epoch) and continues from that step: ranks that keep their layers
-// from memory, the others from the checkpoint. The report records the action, its reason, the
-// state bytes written and the training time it cost.
+// state in memory), after a checkpoint of that boundary where `acts` hold one (the engine's rule:
+// before a pause or move, periodic, ahead of a forecast loss of green power; not for a resize);
+// then, unless the new plan pauses, the new pipeline is assigned (a new epoch) and continues from
+// that step: ranks that keep their layers from memory, the others from the ranks that held them.
+// The report records the action, its reason, the state bytes written and the training time it cost.
 Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Action>& acts) {
   // Training time lost: from the last step completed before the halt (or now, when paused) until
   // the new pipeline has started; the steps run while the halt boundary approaches are not lost.
@@ -1265,6 +1266,7 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
   action["from_pipeline"] = DescribePipeline();
   std::string resume_dir = last_checkpoint_dir;
   double checkpoint_bytes = 0;
+  bool took_checkpoint = false;  // the state saved at the halt (reported as checkpointed)
   if (running) {
     const int64_t halt_at = granted;  // no rank can be past it; none is granted more from now on
     granting = false;
@@ -1273,12 +1275,18 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
       return Status::Ok();
     }
     const std::set<int> writers = StageRanks();
-    std::string why = "before the plan changes";
-    for (const Action& a : acts)
-      if (a.kind == ActionKind::kCheckpoint) why = a.reason;
-    if (!ckpts->IsOpen(halt_at))
-      RETURN_IF_ERROR(OpenCheckpoint(halt_at, "plan", "policy: " + why + " (" + plan.Describe(site_names) + " -> " +
-                                                          next.Describe(site_names) + ")"));
+    // A checkpoint where the plan's actions hold one (the engine's rule, as the simulator books it:
+    // before a pause or move, periodic, ahead of a forecast loss of green power); a resize keeps the
+    // state in the halted ranks' memory and moves it from there.
+    const auto ckpt = std::find_if(acts.begin(), acts.end(), [](const Action& a) { return a.kind == ActionKind::kCheckpoint; });
+    took_checkpoint = ckpt != acts.end() || ckpts->IsOpen(halt_at);
+    if (ckpt != acts.end() && !ckpts->IsOpen(halt_at)) {
+      const CheckpointTrigger& trig = engine->checkpoint();
+      RETURN_IF_ERROR(OpenCheckpoint(halt_at, trig.take ? trig.kind : "plan",
+                                     trig.take ? trig.reason
+                                               : "policy: " + ckpt->reason + " (" + plan.Describe(site_names) + " -> " +
+                                                     next.Describe(site_names) + ")"));
+    }
     for (int r : writers) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kHalt}, {"step", halt_at}}));
     GT_INFO("live", "halting every stage before step " << halt_at << " for " << kinds.dump() << " to "
                                                        << next.Describe(site_names));
@@ -1310,8 +1318,11 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
     running = false;
     stopped = last_step_done;  // training stopped when the step before the boundary completed
     start_step = halt_at;
-    resume_dir = last_checkpoint_dir;
-    checkpoint_bytes = last_checkpoint_bytes;
+    // Without a checkpoint at the halt the new pipeline's state comes from the halted ranks' memory
+    // only: an older checkpoint is not of this step (a rank that finds no holder fails its start,
+    // and the run recovers from that checkpoint instead).
+    resume_dir = took_checkpoint ? last_checkpoint_dir : std::string();
+    checkpoint_bytes = took_checkpoint ? last_checkpoint_bytes : 0.0;
     held_by = stages;  // every stage rank halted holding its layers
     held_at = halt_at;
     // The old pipeline's load is booked up to here; the new one's from here.
@@ -1529,7 +1540,7 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
       layout = std::move(l);
     }
     if (change) {
-      RETURN_IF_ERROR(Reconfigure(p, DeriveActions(plan, p, HoursSinceCheckpoint(i), 0)));
+      RETURN_IF_ERROR(Reconfigure(p, p.actions));
       if (!p.paused()) last_running = p;
       plan_timeline.emplace_back(i, p);
       return Status::Ok();

@@ -196,6 +196,7 @@ void ExpectOperatorFiles(const std::string& run_dir, const Ledger& ledger, const
 
 TEST_F(ControlLoopTest, CarriesOutThePlanOnAModelledClock) {
   std::map<std::string, int> kinds;
+  int resizes_alone = 0;
   for (int deadline : {240, 72}) {
     SCOPED_TRACE("deadline " + std::to_string(deadline) + " h");
     Config config = MakeConfig([&](json& c) { c["job"]["deadline_hours"] = deadline; });
@@ -209,9 +210,18 @@ TEST_F(ControlLoopTest, CarriesOutThePlanOnAModelledClock) {
     ASSERT_EQ(r["loss_curve"].size(), 1500u);
     for (size_t i = 0; i < r["loss_curve"].size(); ++i) ASSERT_EQ(r["loss_curve"][i]["step"], i);
     for (const auto& [k, n] : ActionKinds(r)) kinds[k] += n;
+    std::map<int64_t, std::string> checkpoint_at;  // step -> kind
+    for (const auto& c : r["checkpoints"]) checkpoint_at[c.value("step", int64_t{-1})] = c.value("kind", std::string());
     for (const auto& a : r["actions"]) {
       bool migrates = false;
       for (const auto& k : a["actions"]) migrates |= k == "migrate";
+      if (a["actions"] == json::array({"resize"})) {
+        // A resize keeps the state in the ranks' memory: no checkpoint at its halt unless the
+        // engine's rule asked for one there anyway (the simulator books the same).
+        ++resizes_alone;
+        auto c = checkpoint_at.find(a.value("step", int64_t{-1}));
+        EXPECT_TRUE(c == checkpoint_at.end() || c->second == "periodic" || c->second == "forecast") << a.dump();
+      }
       const json via = a.value("state_via", json::object());
       if (migrates) {
         EXPECT_GT(via.value("peers", 0), 0) << "a migrated stage gets its layers from their holders: " << a.dump();
@@ -228,6 +238,7 @@ TEST_F(ControlLoopTest, CarriesOutThePlanOnAModelledClock) {
   EXPECT_GT(kinds["resume"], 0);
   EXPECT_GT(kinds["migrate"], 0);
   EXPECT_GT(kinds["resize"], 0);
+  EXPECT_GT(resizes_alone, 0);
 }
 
 TEST_F(ControlLoopTest, ARankThatStopsAnsweringIsLeftOut) {
