@@ -9,12 +9,14 @@
 //     stage per site where the plan runs work, that site's live ranks standing for its GPUs in
 //     proportion (at least one), layer cuts from the plan's partition scaled to the live model.
 //     When the plan changes (pause, resume, another site, another number of GPUs mapping to another
-//     replica count) every stage rank halts at one step boundary after a checkpoint of it, keeping
-//     its state in memory; the new pipeline is assigned in a new epoch (fresh collective
-//     generation and pipeline links) and continues at that step, ranks keeping their layers from
-//     memory, the others receiving them from the ranks that held them (worker/state_transfer.h;
-//     the checkpoint only when no live rank holds them: after a failure or on resume). A paused allocation is booked at idle power. Every
-//     action is reported with its trace time, reason, state bytes and the training time it cost.
+//     replica count) every stage rank halts at one step boundary, keeping its state in memory,
+//     after a checkpoint of it where the plan's actions hold one (before a pause or a move, or a
+//     periodic or forecast one due then; not for a resize); the new pipeline is assigned in a new
+//     epoch (fresh collective generation and pipeline links) and continues at that step, ranks
+//     keeping their layers from memory, the others receiving them from the ranks that held them
+//     (worker/state_transfer.h; the checkpoint only when no live rank holds them: after a failure
+//     or on resume). A paused allocation is booked at idle power. Every action is reported with its
+//     trace time, reason, state bytes and the training time it cost.
 //     With sites "all" the pipeline is fixed on every site with workers (the plan's proposals are
 //     logged, not applied). Replicas per stage: R = the fewest ranks of any stage's site, reduced
 //     until R x micro_batch divides global_batch; replica r of stage k talks to replica r of k+1.
