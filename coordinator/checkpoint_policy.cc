@@ -39,13 +39,14 @@ int CheckpointHorizonIntervals(double measured_checkpoint_hours, double interval
 }
 
 CheckpointTrigger DecideCheckpoint(const CheckpointTriggerInput& in) {
-  // 1. The plan pauses or moves work in this interval (DeriveActions, the plan's own actions).
+  // 1. The plan pauses or moves work in this interval (its actions, as DeriveActions made them).
   if (in.current != nullptr && in.next != nullptr) {
-    for (const Action& a : DeriveActions(*in.current, *in.next, in.hours_since_checkpoint, 0)) {
-      if (a.kind != ActionKind::kCheckpoint) continue;
+    for (const Action& a : in.next->actions) {
+      if (a.kind != ActionKind::kCheckpoint || a.reason == kPeriodicCheckpointReason) continue;
+      const std::vector<std::string> none;
+      const auto& names = in.site_names != nullptr ? *in.site_names : none;
       return {true, "plan",
-              "policy: " + a.reason + " (" + in.current->Describe(in.site_names) + " -> " +
-                  in.next->Describe(in.site_names) + ")"};
+              "policy: " + a.reason + " (" + in.current->Describe(names) + " -> " + in.next->Describe(names) + ")"};
     }
   }
   // 2. Green power about to leave a site that runs on it now.
@@ -63,7 +64,7 @@ CheckpointTrigger DecideCheckpoint(const CheckpointTriggerInput& in) {
     }
   }
   // 3. Periodic fallback.
-  if (PeriodicCheckpointDue(in.hours_since_checkpoint, in.every_hours))
+  if ((in.current == nullptr || in.current->running()) && PeriodicCheckpointDue(in.hours_since_checkpoint, in.every_hours))
     return {true, "periodic", "periodic: trained " + Fixed(in.hours_since_checkpoint) + " trace hours since the last checkpoint"};
   return {};
 }

@@ -2,15 +2,17 @@
 // interval's plan, so that the simulator books the checkpoints the live coordinator takes (testable
 // without processes). In priority order:
 //   1. "plan": the interval's plan (`next`, after `current`) pauses the job, or moves work off a
-//      site that runs now; the state must be safe on disk before the work stops there;
+//      site that runs now; the state must be safe on disk before the work stops there. `next`'s
+//      actions say so (DeriveActions put a checkpoint there for this reason; the rule reads them
+//      rather than deriving them again);
 //   2. "forecast": a site that runs on green power now (renewables cover its load) is forecast to
 //      lose it within the horizon: renewables fall below the load and the battery cannot cover the
 //      deficit. The horizon is derived from the checkpoint time (measured so far in the live run,
 //      modelled in the simulator; 3x, at least one interval), so that the checkpoint is on disk
 //      before the power goes. At most one forecast checkpoint per horizon (no repeat while the same
 //      drop is still ahead);
-//   3. "periodic": the job trained job.checkpoint_every_hours of trace time since the last checkpoint
-//      (0: never; PeriodicCheckpointDue, the rule the simulator follows).
+//   3. "periodic": the job runs and trained job.checkpoint_every_hours of trace time since the last
+//      checkpoint (0: never; PeriodicCheckpointDue, the rule DeriveActions follows).
 #pragma once
 
 #include <string>
@@ -34,8 +36,10 @@ struct CheckpointTriggerInput {
   double every_hours = 0;                  // job.checkpoint_every_hours (0: no periodic checkpoints)
   double measured_checkpoint_hours = 0;    // trace hours the last checkpoint took (0: not measured)
   const Plan* current = nullptr;           // the plan in force (may be null at the start)
-  const Plan* next = nullptr;              // the plan for the next interval (may be null)
-  std::vector<std::string> site_names;     // for reasons
+  // The plan for the interval (may be null), its actions those that lead to it from `current`
+  // (DeriveActions; none where the plan stays as it is).
+  const Plan* next = nullptr;
+  const std::vector<std::string>* site_names = nullptr;  // for reasons (null: site indices)
   std::vector<CheckpointSiteOutlook> sites;
 };
 

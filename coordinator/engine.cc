@@ -71,7 +71,9 @@ struct IntervalEngine::Prefetch {
 
 IntervalEngine::IntervalEngine(const Config& c, const OptionMenu& m, const std::vector<SiteSupplyTrace>& s,
                                size_t h, const Policy& p)
-    : config_(c), menu_(m), supply_(s), history_(h), policy_(p), prefetch_(std::make_unique<Prefetch>()) {}
+    : config_(c), menu_(m), supply_(s), history_(h), policy_(p), prefetch_(std::make_unique<Prefetch>()) {
+  for (const auto& site : c.sites) site_names_.push_back(site.name);
+}
 
 IntervalEngine::~IntervalEngine() {
   if (prefetch_->in_flight) prefetch_->tasks.wait();
@@ -176,10 +178,7 @@ CheckpointTrigger IntervalEngine::CheckpointFor(size_t i, const EngineState& st,
       t.sites.push_back(std::move(o));
     }
   }
-  if (!t.sites.empty() || t.current->running()) {
-    t.site_names.reserve(config_.sites.size());
-    for (const auto& s : config_.sites) t.site_names.push_back(s.name);
-  }
+  t.site_names = &site_names_;
   return DecideCheckpoint(t);
 }
 

@@ -84,8 +84,9 @@ class IntervalEngine {
   const CheckpointTrigger& checkpoint() const { return checkpoint_; }
   // The checkpoint trigger for a job in `state` that runs `next` in interval `i`, on the forecasts of
   // the last Decide (which must have been for `i`): DecideCheckpoint, the forecast rule applied where
-  // the job trains on through the interval (`state.current` and `next` both running). For a driver
-  // that runs another plan than the policy's (the live run on a fixed plan).
+  // the job trains on through the interval (`state.current` and `next` both running); `next`'s
+  // actions are those from `state.current` (none where it stays). For a driver that runs another
+  // plan than the policy's (the live run on a fixed plan).
   CheckpointTrigger CheckpointFor(size_t i, const EngineState& state, const Plan& next) const;
   // The input of the last Decide (its outlook holds the forecasts, index 0 = interval i).
   const PolicyInput& input() const { return in_; }
@@ -119,6 +120,7 @@ class IntervalEngine {
   double dt_ = 1;
   std::vector<std::unique_ptr<Forecaster>> f_renew_, f_carbon_;
   PolicyInput in_;
+  std::vector<std::string> site_names_;  // config_.sites' names, for reasons
   CheckpointTrigger checkpoint_;
   // The background forecast of the next interval (engine.cc).
   struct Prefetch;

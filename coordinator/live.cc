@@ -1281,11 +1281,9 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
     const auto ckpt = std::find_if(acts.begin(), acts.end(), [](const Action& a) { return a.kind == ActionKind::kCheckpoint; });
     took_checkpoint = ckpt != acts.end() || ckpts->IsOpen(halt_at);
     if (ckpt != acts.end() && !ckpts->IsOpen(halt_at)) {
+      // The actions come from the engine's last Decide, whose trigger took where they hold one.
       const CheckpointTrigger& trig = engine->checkpoint();
-      RETURN_IF_ERROR(OpenCheckpoint(halt_at, trig.take ? trig.kind : "plan",
-                                     trig.take ? trig.reason
-                                               : "policy: " + ckpt->reason + " (" + plan.Describe(site_names) + " -> " +
-                                                     next.Describe(site_names) + ")"));
+      RETURN_IF_ERROR(OpenCheckpoint(halt_at, trig.take ? trig.kind : "plan", trig.take ? trig.reason : ckpt->reason));
     }
     for (int r : writers) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kHalt}, {"step", halt_at}}));
     GT_INFO("live", "halting every stage before step " << halt_at << " for " << kinds.dump() << " to "
@@ -1561,7 +1559,12 @@ Status LiveCoordinator::Impl::OnIntervalBoundary(size_t i) {
   if (!running) return Status::Ok();
   // The checkpoint the engine's rule gives the plan that runs: the policy's (the simulator books the
   // same), or on a fixed plan that plan's own.
-  const CheckpointTrigger trig = follow_plan ? engine->checkpoint() : engine->CheckpointFor(i, State(i, work_left, plan), plan);
+  CheckpointTrigger trig = engine->checkpoint();
+  if (!follow_plan) {
+    Plan stays = plan;  // it carries on: no actions lead to it
+    stays.actions.clear();
+    trig = engine->CheckpointFor(i, State(i, work_left, plan), stays);
+  }
   if (trig.take && !ckpts->BusyExcept({end_step, steps_ckpt})) RETURN_IF_ERROR(RequestCheckpoint(trig.kind, trig.reason));
   return Status::Ok();
 }

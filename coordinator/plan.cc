@@ -65,6 +65,8 @@ int PeriodicCheckpointIntervals(double every_hours, double interval_hours) {
   return static_cast<int>(StepsIn(every_hours, interval_hours));
 }
 
+const char kPeriodicCheckpointReason[] = "periodic";
+
 std::vector<Action> DeriveActions(const Plan& prev, const Plan& next, double hours_since_checkpoint,
                                   double checkpoint_every_hours) {
   std::vector<Action> out;
@@ -91,7 +93,7 @@ std::vector<Action> DeriveActions(const Plan& prev, const Plan& next, double hou
   const bool periodic = PeriodicCheckpointDue(hours_since_checkpoint, checkpoint_every_hours) && !prev.paused();
   // A paused job's state was saved when it paused; it needs no second checkpoint to move.
   if ((pausing || moves || periodic) && !prev.paused()) {
-    std::string why = pausing ? "before pausing" : moves ? "before moving state" : "periodic";
+    std::string why = pausing ? "before pausing" : moves ? "before moving state" : kPeriodicCheckpointReason;
     out.push_back({ActionKind::kCheckpoint, -1, -1, -1, why});
   }
   if (pausing) out.push_back({ActionKind::kPause, -1, -1, -1, next.reason});

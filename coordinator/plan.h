@@ -62,6 +62,9 @@ bool PeriodicCheckpointDue(double hours_since_checkpoint, double every_hours);
 // never): what the rule above gives, StepsIn(every, interval).
 int PeriodicCheckpointIntervals(double every_hours, double interval_hours);
 
+// The reason DeriveActions gives a checkpoint the periodic rule made due (not a pause or a move).
+extern const char kPeriodicCheckpointReason[];
+
 // The actions that lead from `prev` to `next` (pure): start, pause, resume, resize, migrate (one per
 // stage whose site changes), and a checkpoint before any pause or migration (state must be safe
 // before power drops) or when the periodic rule above is due (a running job only).

@@ -30,12 +30,20 @@ Plan At(int site, int option = 0) {
   return p;
 }
 
+const std::vector<std::string> kNames = {"a", "b"};
+
+// `next` as a policy hands it over: with the actions that lead to it from `current`.
+Plan After(const Plan& current, Plan next, double hours_since_checkpoint = 2) {
+  next.actions = DeriveActions(current, next, hours_since_checkpoint, 6);
+  return next;
+}
+
 CheckpointTriggerInput Base() {
   CheckpointTriggerInput in;
   in.interval_hours = 1;
   in.hours_since_checkpoint = 2;
   in.every_hours = 6;
-  in.site_names = {"a", "b"};
+  in.site_names = &kNames;
   CheckpointSiteOutlook s;
   s.name = "a";
   s.load_mw = 1.0;
@@ -55,23 +63,39 @@ TEST(CheckpointPolicy, NothingWhileGreenPowerStaysAndThePlanHolds) {
 
 TEST(CheckpointPolicy, BeforeThePlanPausesOrMoves) {
   CheckpointTriggerInput in = Base();
-  const Plan a = At(0), b = At(1);
+  const Plan a = At(0);
   Plan paused = a;
   paused.option = -1;
   paused.busy_gpus = {0, 0};
+  const Plan pausing = After(a, paused), moving = After(a, At(1));
   in.current = &a;
-  in.next = &paused;
+  in.next = &pausing;
   auto t = DecideCheckpoint(in);
   EXPECT_TRUE(t.take);
   EXPECT_EQ(t.kind, "plan");
-  EXPECT_NE(t.reason.find("pausing"), std::string::npos) << t.reason;
-  in.next = &b;
+  EXPECT_EQ(t.reason, "policy: before pausing (a:8 -> paused@a)");
+  in.next = &moving;
   t = DecideCheckpoint(in);
   EXPECT_EQ(t.kind, "plan");
-  EXPECT_NE(t.reason.find("moving"), std::string::npos) << t.reason;
+  EXPECT_EQ(t.reason, "policy: before moving state (a:8 -> b:8)");
   // A job already paused has its state on disk: resuming elsewhere needs no new checkpoint.
+  const Plan resuming = After(paused, At(1));
   in.current = &paused;
+  in.next = &resuming;
   EXPECT_FALSE(DecideCheckpoint(in).take);
+  // The rule reads the plan's actions: a plan handed over without them (one that stays as it is)
+  // is not a pause or move.
+  in.current = &a;
+  in.next = &paused;
+  EXPECT_FALSE(DecideCheckpoint(in).take);
+  // A move in the interval the periodic rule makes due is still a plan checkpoint; a plan that
+  // stays, with the periodic one in its actions, a periodic one.
+  const Plan moving_due = After(a, At(1), 6), staying_due = After(a, a, 6);
+  in.hours_since_checkpoint = 6;
+  in.next = &moving_due;
+  EXPECT_EQ(DecideCheckpoint(in).kind, "plan");
+  in.next = &staying_due;
+  EXPECT_EQ(DecideCheckpoint(in).kind, "periodic");
 }
 
 TEST(CheckpointPolicy, BeforeForecastGreenPowerFallsBelowTheLoad) {
@@ -110,6 +134,16 @@ TEST(CheckpointPolicy, PeriodicFallback) {
   in.hours_since_checkpoint = 6;
   auto t = DecideCheckpoint(in);
   EXPECT_EQ(t.kind, "periodic");
+  // Only a running job: a paused one has no work at risk (DeriveActions' rule).
+  const Plan a = At(0);
+  Plan paused = a;
+  paused.option = -1;
+  in.current = &paused;
+  in.next = &paused;
+  EXPECT_FALSE(DecideCheckpoint(in).take);
+  in.current = &a;
+  in.next = &a;
+  EXPECT_EQ(DecideCheckpoint(in).kind, "periodic");
   in.every_hours = 0;
   EXPECT_FALSE(DecideCheckpoint(in).take);
   EXPECT_EQ(CheckpointHorizonIntervals(0, 1), 1);

@@ -241,6 +241,33 @@ TEST_F(ControlLoopTest, CarriesOutThePlanOnAModelledClock) {
   EXPECT_GT(resizes_alone, 0);
 }
 
+TEST_F(ControlLoopTest, OnAFixedPipelineChecksAheadOfAForecastLossOfGreenPower) {
+  // Sites "all": the pipeline stays on every site; the engine's rule still checkpoints ahead of a
+  // forecast loss of a site's green power (no batteries to bridge it), for the plan that runs.
+  // That plan never pauses or moves, so none of its checkpoints is a plan one.
+  Config config = MakeConfig([&](json& c) {
+    c["job"]["deadline_hours"] = 240;
+    c["job"]["checkpoint_every_hours"] = 0;
+    for (auto& s : c["sites"]) s.erase("battery");
+  });
+  Outcome o = RunLive(config, 1500, -1, -1, [](LiveOptions& lo) { lo.sites = "all"; });
+  ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
+  const json& r = *o.report;
+  EXPECT_FALSE(r["follows_plan"].get<bool>());
+  EXPECT_TRUE(r["actions"].empty()) << r["actions"].dump();
+  std::map<std::string, int> by_kind;
+  for (const auto& c : r["checkpoints"]) {
+    const std::string kind = c.value("kind", std::string());
+    ++by_kind[kind];
+    if (kind == "forecast") {
+      EXPECT_NE(c.value("reason", std::string()).find("fall below its load"), std::string::npos) << c.dump();
+    }
+  }
+  EXPECT_GT(by_kind["forecast"], 0) << r["checkpoints"].dump();
+  EXPECT_EQ(by_kind["plan"], 0) << r["checkpoints"].dump();
+  EXPECT_EQ(by_kind["periodic"], 0) << r["checkpoints"].dump();
+}
+
 TEST_F(ControlLoopTest, ARankThatStopsAnsweringIsLeftOut) {
   Config config = MakeConfig([](json& c) { c["job"]["deadline_hours"] = 240; });
   // Rank 3 (the second site's first rank) hangs from the first reconfiguration on.
