@@ -185,18 +185,81 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       put(row, Done(t), 1.0);
     }
   }
+  // Which allocation a pause holds: the one the job last ran (its placement group's), or before
+  // any run in the outlook the one it holds now (options.paused_mw, "group" G). l[t][k]: the share
+  // of the job whose last run by the end of interval t was in group k (sum 1; for an executed
+  // schedule the indicator of the last placement run): l[t][k] >= z[t][k] and l[t][k] <= l[t-1][k]
+  // + z[t][k], z the share of the interval group k runs. h[t][k] <= l[t-1][k]: the paused share of
+  // interval t holding group k's allocation, sum_k h[t][k] = a[t] - sum_o x[t][o]. A group's idle
+  // draw is its smallest option's (a lower estimate: the LP stays a relaxation). Without this the
+  // idle draw of every pause was charged at the allocation held now, also after a planned move:
+  // a plan could move to a site, drain its battery and pause there, charged as if paused at the
+  // site it left. Over the next day only (`tracked` intervals, as the under-way rows): later
+  // pauses are charged at the allocation held now, as before; those intervals are replanned many
+  // times before they run, and tracking them doubled the LP's time.
+  const auto& groups = menu.placements();
+  const int G = static_cast<int>(groups.size());
+  const int K1 = G + 1;
+  std::vector<double> held_mw(static_cast<size_t>(K1) * S, 0.0);  // [k * S + s]
+  if (holds) {
+    for (int k = 0; k < G; ++k)
+      for (int s = 0; s < S; ++s) held_mw[k * S + s] = 1e300;
+    for (int o = 0; o < O; ++o) {
+      const int k = menu.placement_of(o);
+      for (int s = 0; s < S; ++s)
+        held_mw[k * S + s] = std::min(held_mw[k * S + s], menu.IdleFacilityMw(s, cfg.job.HeldWhilePaused(menu.option(o).gpus[s])));
+    }
+    for (int s = 0; s < S; ++s) held_mw[G * S + s] = options.paused_mw[s];
+  }
+  const int tracked = under_way_rows;
+  const int first_l = tracked > 0 ? glp_add_cols(P, 2 * tracked * K1) : 0;
+  auto L = [&](int t, int k) { return first_l + t * K1 + k; };
+  auto H = [&](int t, int k) { return first_l + tracked * K1 + t * K1 + k; };
+  for (int t = 0; t < tracked; ++t) {
+    row = glp_add_rows(P, 1);  // sum_k l[t][k] = 1
+    glp_set_row_bnds(P, row, GLP_FX, 1.0, 1.0);
+    for (int k = 0; k < K1; ++k) {
+      glp_set_col_bnds(P, L(t, k), GLP_DB, 0.0, 1.0);
+      glp_set_col_bnds(P, H(t, k), GLP_DB, 0.0, 1.0);
+      put(row, L(t, k), 1.0);
+      const double before = t == 0 && k == G ? 1.0 : 0.0;
+      const int up = glp_add_rows(P, 1);  // l[t][k] - l[t-1][k] - z[t][k] <= before
+      glp_set_row_bnds(P, up, GLP_UP, 0.0, before);
+      put(up, L(t, k), 1.0);
+      if (t > 0) put(up, L(t - 1, k), -1.0);
+      const int hold = glp_add_rows(P, 1);  // h[t][k] - l[t-1][k] <= before
+      glp_set_row_bnds(P, hold, GLP_UP, 0.0, before);
+      put(hold, H(t, k), 1.0);
+      if (t > 0) put(hold, L(t - 1, k), -1.0);
+      if (k == G) continue;
+      const int low = glp_add_rows(P, 1);  // l[t][k] - z[t][k] >= 0
+      glp_set_row_bnds(P, low, GLP_LO, 0.0, 0.0);
+      put(low, L(t, k), 1.0);
+      for (int o = 0; o < O; ++o)
+        if (menu.placement_of(o) == k) {
+          put(up, X(t, o), -1.0);
+          put(low, X(t, o), -1.0);
+        }
+    }
+  }
   std::vector<int> demand_row(T * S);
   for (int t = 0; t < T; ++t) {
-    // One interval's time: sum_o x <= 1, or <= a[t] while an allocation is held.
+    // One interval's time: sum_o x <= 1, or <= a[t] while an allocation is held (= a[t] with the
+    // held shares h where they are tracked).
+    const bool track = t < tracked;
     row = glp_add_rows(P, 1);
-    glp_set_row_bnds(P, row, GLP_UP, 0.0, holds ? 0.0 : 1.0);
+    glp_set_row_bnds(P, row, track ? GLP_FX : GLP_UP, 0.0, holds ? 0.0 : 1.0);
     for (int o = 0; o < O; ++o) put(row, X(t, o), 1.0);
     if (holds) put(row, A(t), -1.0);
+    for (int k = 0; track && k < K1; ++k) put(row, H(t, k), 1.0);
     for (int s = 0; s < S; ++s) {
       const auto& b = cfg.sites[s].battery;
-      // Demand: sum_o P_os dt x + idle_s dt (a - sum_o x) - r - d - g = 0, where idle_s is what
-      // the site draws while the job is paused (its allocation, idle).
-      const double idle = options.paused_mw.empty() ? 0.0 : options.paused_mw[s];
+      // Demand: sum_o P_os dt x + sum_k idle_ks dt h[t][k] - r - d - g = 0, where idle_ks is what
+      // the site draws while the job is paused holding group k's allocation, idle; untracked:
+      // sum_o P_os dt x + idle_s dt (a - sum_o x) - r - d - g = 0, idle_s the allocation held now.
+      bool idle = false;  // whether a held allocation draws here
+      for (int k = 0; track && k < K1; ++k) idle = idle || held_mw[k * S + s] > 0;
+      const double now_mw = options.paused_mw.empty() || track ? 0.0 : options.paused_mw[s];
       row = glp_add_rows(P, 1);
       glp_set_row_bnds(P, row, GLP_FX, 0.0, 0.0);
       demand_row[t * S + s] = row;
@@ -206,9 +269,10 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
         const double starting = t == 0 && !options.start_hours.empty() && opt.gpus[s] > 0
                                     ? menu.IdleFacilityMw(s, opt.gpus[s]) * std::min(options.start_hours[o], dt)
                                     : 0.0;
-        put(row, X(t, o), (opt.facility_mw[s] - idle) * dt + starting);
+        put(row, X(t, o), (opt.facility_mw[s] - now_mw) * dt + starting);
       }
-      if (holds) put(row, A(t), idle * dt);
+      for (int k = 0; track && k < K1; ++k) put(row, H(t, k), held_mw[k * S + s] * dt);
+      if (holds) put(row, A(t), now_mw * dt);
       put(row, Y(t, s, 0), -1);
       put(row, Y(t, s, 2), -1);
       put(row, Y(t, s, 3), -1);
@@ -219,20 +283,22 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       glp_set_row_bnds(P, row, GLP_UP, 0.0, avail);
       put(row, Y(t, s, 0), 1);
       put(row, Y(t, s, 1), 1);
-      // Direct use, and battery discharge, only while the site has load: while it runs, or
-      // (holding an idle allocation) while the job is paused, under way; not while the job runs
-      // at other sites only (the site then draws nothing). col <= per_interval x that share:
-      // sum_{o at s} x, or a - sum_{o not at s} x.
+      // Direct use, and battery discharge, only while the site has load: while the job runs there,
+      // or is paused holding an allocation there; not while it runs at other sites only or holds
+      // an allocation elsewhere (the site then draws nothing). col <= per_interval x that share:
+      // sum_{o at s} x + sum_{k holding at s} h; untracked, holding now: a - sum_{o not at s} x.
       auto only_under_load = [&](int col, double per_interval) {
         row = glp_add_rows(P, 1);
         glp_set_row_bnds(P, row, GLP_UP, 0.0, 0.0);
         put(row, col, 1);
-        if (idle > 0) put(row, A(t), -per_interval);
+        if (now_mw > 0) put(row, A(t), -per_interval);
         for (int o = 0; o < O; ++o) {
           const bool here = menu.option(o).gpus[s] > 0;
-          if (idle > 0 && !here) put(row, X(t, o), per_interval);
-          if (idle <= 0 && here) put(row, X(t, o), -per_interval);
+          if (now_mw > 0 && !here) put(row, X(t, o), per_interval);
+          if (now_mw <= 0 && here) put(row, X(t, o), -per_interval);
         }
+        for (int k = 0; idle && k < K1; ++k)
+          if (held_mw[k * S + s] > 0) put(row, H(t, k), -per_interval);
       };
       only_under_load(Y(t, s, 0), avail);
       // Without the discharge row an interval that time-shares between sites drew every site's
@@ -256,8 +322,6 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     // Entries: e[t][g] >= z[t][g] - z[t-1][g], z the share of the interval placement g runs,
     // each charged the work and the idle energy (in its sites' demand) of the cheapest entry among
     // g's options.
-    const auto& groups = menu.placements();
-    const int G = static_cast<int>(groups.size());
     std::vector<double> loss(G, 1e300), idle_mwh(G * S, 1e300);
     for (int o = 0; o < O; ++o) {
       const int g = menu.placement_of(o);
@@ -284,8 +348,6 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       }
   }
   if (lp_options.one_placement_per_interval) {
-    const auto& groups = menu.placements();
-    const int G = static_cast<int>(groups.size());
     const int first = glp_add_cols(P, T * G);
     if (lp_options.charge_switches && T > 1) {
       // Smallest work lost when a group starts: restart plus the fastest transfer into it, at the

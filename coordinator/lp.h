@@ -11,9 +11,11 @@
 // (ScheduleOptions::paused_mw), a non-increasing share a[t] of each interval the job is still under
 // way: running only while under way, the idle draw charged for the rest of it, a[0] = 1, and over
 // the next day a[t] at least the share of the work the intervals before t leave (a job with work
-// left is under way for the whole interval); a site
-// holding idle GPUs then has load while the job runs there or is paused, not while it runs at
-// other sites only (a - the other sites' running share), and so do its renewables and battery.
+// left is under way for the whole interval). Over that day a pause holds the allocation the job
+// last ran (of its placement group, at the group's smallest option's idle draw), or before any
+// run the one held now; later, the one held now. A site holding idle GPUs then has load while the
+// job runs there or is paused holding them, not while it runs or holds elsewhere, and so do its
+// renewables and battery.
 // Objective: grid MWh x intensity, plus the switch carbon of options at t = 0.
 //
 // It is the exact optimum of the fractional relaxation of the simulator's problem (the simulator

@@ -434,9 +434,10 @@ class Greentrain : public Policy {
     ScheduleOptions so;
     so.renewable_aware = true;
     if (!in.current.stages.empty()) {
-      // Paused, the job keeps its current allocation, idle (unless it gives the GPUs back,
+      // Paused, the job keeps its allocation, idle (unless it gives the GPUs back,
       // job.pause_releases_gpus): pausing is not free (at night, without renewables, an idle
-      // allocation draws from the grid).
+      // allocation draws from the grid). The current one here; after a planned run, the LP
+      // charges a pause at the allocation of that run.
       so.paused_mw.assign(menu.num_sites(), 0);
       if (idle_aware_)
         for (int s = 0; s < menu.num_sites(); ++s)

@@ -106,9 +106,10 @@ struct ScheduleOptions {
   // lost to the move: makes the planner stay put unless moving pays.
   std::vector<double> switch_carbon_kg;  // per option, may be empty
   std::vector<double> switch_work_loss;  // per option, steps, may be empty
-  // Facility MW that each site draws while the job is paused (the GPUs it keeps allocated, idle);
-  // empty = none. Used by the linear program only: a pause then costs that draw until the job's
-  // last run (the allocation is released when the job is done).
+  // Facility MW that each site draws while the job is paused (the GPUs it keeps allocated now,
+  // idle); empty = none. Used by the linear program only: a pause then costs the idle draw until
+  // the job's last run (the allocation is released when the job is done), of this allocation until
+  // the plan runs another, then of the one it ran last (coordinator/lp.h).
   std::vector<double> paused_mw;
   // Used by the linear program only, which then charges switches wherever the plan makes them, each
   // the work it loses and its GPUs' idle draw meanwhile (in the sites' demand, so renewables and

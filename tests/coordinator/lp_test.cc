@@ -94,6 +94,38 @@ TEST(ScheduleLp, APauseWithWorkLeftIsChargedTheWholeIntervalsIdleDraw) {
   EXPECT_GE(lp->carbon_kg, 7.0 / 8 * idle_mw * 500 * (1 - 1e-9));
 }
 
+// A pause holds the allocation the job last ran, not the one it holds now: after a planned move,
+// its idle draw is at the site moved to. The job holds site a's GPUs now; two intervals of work;
+// site b is clean at t = 0 and 2, both grids dirty at t = 1, where a's renewables would just cover
+// a's idle draw. The plan runs at b, pauses at t = 1 holding b's GPUs (their idle draw from b's
+// grid) and runs at b again. Charged at a's allocation, that pause was free.
+TEST(ScheduleLp, APauseAfterAMoveIsChargedWhereTheJobThenHoldsItsGpus) {
+  Config c = SmallConfig(2);
+  auto menu = WholeSiteOnly(c);
+  ASSERT_EQ(menu.size(), 2);
+  const double p_mw = menu.option(0).facility_mw[0];
+  const double idle_a = menu.IdleFacilityMw(0, menu.option(0).gpus[0]);
+  const double idle_b = menu.IdleFacilityMw(1, menu.option(1).gpus[1]);
+  ASSERT_GT(idle_b, 0);
+  ASSERT_DOUBLE_EQ(menu.option(1).facility_mw[1], p_mw);
+  std::vector<SiteOutlook> outlook(2);
+  outlook[0].carbon_g_per_kwh = {1000, 1000, 1000};
+  outlook[0].renewable_mw = {0, idle_a, 0};
+  outlook[1].carbon_g_per_kwh = {0, 1000, 0};
+  outlook[1].renewable_mw = {0, 0, 0};
+  ScheduleOptions so;
+  so.paused_mw = {idle_a, 0};
+  for (int integral : {1, 3}) {
+    SCOPED_TRACE("integral steps " + std::to_string(integral));
+    LpOptions lpo;
+    lpo.integral_steps = integral;
+    auto lp = SolveScheduleLp(menu, outlook, {0, 0}, 1.0, 2 * menu.option(1).steps_per_hour, 3, so, lpo);
+    ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+    EXPECT_EQ(lp->FirstOption(), 1);
+    EXPECT_NEAR(lp->carbon_kg, idle_b * 1000, 1e-6 * p_mw * 1000);
+  }
+}
+
 // A mix of options (or a part of an interval) promises work that one option per interval, as
 // intervals are executed, does not deliver. 1.4 intervals of work over a clean, a middling and a
 // dirty interval: relaxed after the first step, the plan runs 0.4 of the middling one, which rounds
