@@ -257,8 +257,6 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       // Demand: sum_o P_os dt x + sum_k idle_ks dt h[t][k] - r - d - g = 0, where idle_ks is what
       // the site draws while the job is paused holding group k's allocation, idle; untracked:
       // sum_o P_os dt x + idle_s dt (a - sum_o x) - r - d - g = 0, idle_s the allocation held now.
-      bool idle = false;  // whether a held allocation draws here
-      for (int k = 0; track && k < K1; ++k) idle = idle || held_mw[k * S + s] > 0;
       const double now_mw = options.paused_mw.empty() || track ? 0.0 : options.paused_mw[s];
       row = glp_add_rows(P, 1);
       glp_set_row_bnds(P, row, GLP_FX, 0.0, 0.0);
@@ -297,7 +295,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
           if (now_mw > 0 && !here) put(row, X(t, o), per_interval);
           if (now_mw <= 0 && here) put(row, X(t, o), -per_interval);
         }
-        for (int k = 0; idle && k < K1; ++k)
+        for (int k = 0; track && k < K1; ++k)
           if (held_mw[k * S + s] > 0) put(row, H(t, k), -per_interval);
       };
       only_under_load(Y(t, s, 0), avail);
