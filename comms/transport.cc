@@ -331,6 +331,20 @@ Status Transport::Impl::Send(const std::string& peer, const FrameHeader& h, std:
     if (it == peers.end()) return NotFound("no channel to peer '" + peer + "'; call Connect first");
     p = it->second;
   }
+  // The monitor's view comes first. ZeroMQ reports a lost connection (a heartbeat timeout) before its
+  // I/O thread has torn down the old pipe; a send in between would be queued into the dead pipe and
+  // reported Ok. So a peer the monitor holds disconnected must reconnect within send_timeout.
+  {
+    std::unique_lock<std::mutex> lock(peers_mu);
+    const bool up = peers_cv.wait_for(lock, opt.send_timeout, [&] {
+      auto i = states.find(peer);
+      return i == states.end() || i->second.second.connected || i->second.second.auth_failed;
+    });
+    auto i = states.find(peer);
+    const bool usable = up && (i == states.end() || i->second.second.connected);
+    lock.unlock();
+    if (!usable) return DescribeSendFailure(peer, p->endpoint, "send");
+  }
   uint8_t hdr[kFrameHeaderBytes];
   EncodeHeader(h, hdr);
   std::lock_guard<std::mutex> lock(p->mu);
