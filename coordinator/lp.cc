@@ -317,24 +317,53 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     }
   }
   if (!options.enter_hours.empty() && T > 1) {
-    // Entries: e[t][g] >= z[t][g] - z[t-1][g], z the share of the interval placement g runs,
-    // each charged the work and the idle energy (in its sites' demand) of the cheapest entry among
-    // g's options.
-    std::vector<double> loss(G, 1e300), idle_mwh(G * S, 1e300);
+    // Over the next day (`regrouped` intervals), option entries: n[t][o] >= x[t][o] - x[t-1][o],
+    // each charged regroup_hours' work and idle energy: a resize, and the regroup part of every
+    // move and resume (a placement's entry is also an option's). Without them a resize was free at
+    // t >= 1 and charged at step 0 only, so plans put resizes off (on grid-only-autumn 2022-10-31,
+    // two more hours at 512 GPUs on a rising grid). Beyond the day, as the held shares, entries to
+    // a placement alone are charged, in full.
+    const double rh = std::min(std::max(0.0, options.regroup_hours), dt);
+    const int regrouped = rh > 0 ? std::min(T, static_cast<int>(StepsIn(kUnderWayRowHours, dt)) + 1) : 1;
+    if (regrouped > 1) {
+      const int first_n = glp_add_cols(P, (regrouped - 1) * O);
+      for (int t = 1; t < regrouped; ++t)
+        for (int o = 0; o < O; ++o) {
+          const int n = first_n + (t - 1) * O + o;
+          const auto& opt = menu.option(o);
+          glp_set_col_bnds(P, n, GLP_DB, 0.0, 1.0);
+          for (int s : opt.sites) put(demand_row[t * S + s], n, menu.IdleFacilityMw(s, opt.gpus[s]) * rh);
+          put(1, n, -opt.steps_per_hour * rh);  // row 1 is the work row
+          row = glp_add_rows(P, 1);
+          glp_set_row_bnds(P, row, GLP_LO, 0.0, 0.0);
+          put(row, n, 1.0);
+          put(row, X(t, o), -1.0);
+          put(row, X(t - 1, o), 1.0);
+        }
+    }
+    // Entries to a placement: e[t][g] >= z[t][g] - z[t-1][g], z the share of the interval placement
+    // g runs, each charged the work and the idle energy (in its sites' demand) of the cheapest entry
+    // among g's options; where option entries are charged too, less their regroup.
+    std::vector<double> loss(2 * G, 1e300), idle_mwh(2 * G * S, 1e300);  // [rest? G: 0 + g]
     for (int o = 0; o < O; ++o) {
       const int g = menu.placement_of(o);
       const auto& opt = menu.option(o);
       const double h = std::min(options.enter_hours[o], dt);
-      loss[g] = std::min(loss[g], opt.steps_per_hour * h);
-      for (int s : opt.sites) idle_mwh[g * S + s] = std::min(idle_mwh[g * S + s], menu.IdleFacilityMw(s, opt.gpus[s]) * h);
+      for (int rest = 0; rest < 2; ++rest) {
+        const double hh = rest ? std::max(0.0, h - rh) : h;
+        const int k = rest * G + g;
+        loss[k] = std::min(loss[k], opt.steps_per_hour * hh);
+        for (int s : opt.sites) idle_mwh[k * S + s] = std::min(idle_mwh[k * S + s], menu.IdleFacilityMw(s, opt.gpus[s]) * hh);
+      }
     }
     const int first_e = glp_add_cols(P, (T - 1) * G);
     for (int t = 1; t < T; ++t)
       for (int g = 0; g < G; ++g) {
         const int e = first_e + (t - 1) * G + g;
+        const int k = (t < regrouped ? G : 0) + g;
         glp_set_col_bnds(P, e, GLP_DB, 0.0, 1.0);
-        for (int s : groups[g]) put(demand_row[t * S + s], e, idle_mwh[g * S + s]);
-        put(1, e, -loss[g]);  // row 1 is the work row
+        for (int s : groups[g]) put(demand_row[t * S + s], e, idle_mwh[k * S + s]);
+        put(1, e, -loss[k]);  // row 1 is the work row
         row = glp_add_rows(P, 1);
         glp_set_row_bnds(P, row, GLP_LO, 0.0, 0.0);
         put(row, e, 1.0);

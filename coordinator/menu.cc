@@ -125,6 +125,15 @@ void ForEachMovedRange(const std::vector<StagePlacement>& from, const std::vecto
 
 }  // namespace
 
+bool SameStages(const std::vector<StagePlacement>& a, const std::vector<StagePlacement>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t k = 0; k < a.size(); ++k)
+    if (a[k].site != b[k].site || a[k].first_layer != b[k].first_layer || a[k].last_layer != b[k].last_layer ||
+        a[k].gpus_used != b[k].gpus_used)
+      return false;
+  return true;
+}
+
 double OptionMenu::MigrationBytes(const std::vector<StagePlacement>& from,
                                   const std::vector<StagePlacement>& to) const {
   double bytes = 0;
@@ -152,7 +161,7 @@ double OptionMenu::StartSeconds(const std::vector<StagePlacement>& from, bool wa
                                 const std::vector<StagePlacement>& to) const {
   const double move_s = MigrationSeconds(from, to);
   if (move_s > 0) return move_s;
-  return was_running ? 0.0 : settings_.restart_seconds;
+  return !was_running || !SameStages(from, to) ? settings_.restart_seconds : 0.0;
 }
 
 double OptionMenu::CheckpointSeconds(const std::vector<StagePlacement>& stages) const {

@@ -36,6 +36,9 @@ struct MenuOptions {
   double restart_seconds = 60;
 };
 
+// Whether two stage lists are the same pipeline: the same sites hold the same layers on as many GPUs.
+bool SameStages(const std::vector<StagePlacement>& a, const std::vector<StagePlacement>& b);
+
 class OptionMenu {
  public:
   static Result<OptionMenu> Build(const Config& config, MenuOptions options = {});
@@ -61,8 +64,9 @@ class OptionMenu {
   // anything moves. Sites without a link are reached at the slowest configured link's speed.
   double MigrationSeconds(const std::vector<StagePlacement>& from, const std::vector<StagePlacement>& to) const;
   // Seconds before training can start at `to`: MigrationSeconds when state moves, else
-  // restart_seconds when the job was not running (a resume, or the job's start), else 0. The
-  // checkpoint a move or pause is preceded by is not included (DeriveActions decides it).
+  // restart_seconds when the job was not running (a resume, or the job's start) or when it runs
+  // and its stages change in place (a resize: the ranks halt and regroup, as the live run does),
+  // else 0. The checkpoint a move or pause is preceded by is not included (DeriveActions decides it).
   double StartSeconds(const std::vector<StagePlacement>& from, bool was_running,
                       const std::vector<StagePlacement>& to) const;
   // Bytes that cross the WAN for that move.

@@ -318,14 +318,15 @@ Solved LeastCarbonSchedule(const PolicyInput& in, const std::vector<SiteOutlook>
 }
 
 // What switching configuration costs in greentrain's plan. The LP (`everywhere`) charges every entry
-// to a placement wherever the plan makes it: at step 0 each option is charged the time it loses
-// before training (restart after a pause or at the start, a move's checkpoint and transfer: work
-// lost, and the idle draw meanwhile, which the site's renewables and battery may cover); at later
-// steps an entry the plan makes is charged the same (ScheduleOptions::start_hours, enter_hours), so
-// a move or a resume costs the same whenever it is made and is neither put off nor hurried. The
-// switch_* prices (idle draw at grid intensity) serve the finish-now test, and the greedy should
-// GLPK fail. The greedy (`everywhere` false) can price step 0 only, so it charges what a plan may
-// avoid: a move; a restart, which every plan pays sooner or later, is not charged to resuming now
+// to a placement, and over the next day every change of option (a resize's regroup), wherever the
+// plan makes it: at step 0 each option is charged the time it loses before training (restart after
+// a pause or at the start, a resize's regroup, a move's checkpoint and transfer: work lost, and the
+// idle draw meanwhile, which the site's renewables and battery may cover); at later steps a change
+// the plan makes is charged the same (ScheduleOptions::start_hours, enter_hours, regroup_hours), so
+// a move, a resume or a resize costs the same whenever it is made and is neither put off nor
+// hurried. The switch_* prices (idle draw at grid intensity) serve the finish-now test, and the
+// greedy should GLPK fail. The greedy (`everywhere` false) can price step 0 only, so it charges what
+// a plan may avoid: a move (not a resize, which it would put off to a later step, free there); a restart, which every plan pays sooner or later, is not charged to resuming now
 // (the planner would put resumes off), and pausing a running job is charged the restart it commits
 // to (every running option is credited it).
 void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so) {
@@ -335,6 +336,7 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
   if (everywhere) {
     so->start_hours.assign(menu.size(), 0);
     so->enter_hours.assign(menu.size(), 0);
+    so->regroup_hours = menu.settings().restart_seconds / 3600.0;
   }
   double restart_kg = 0;
   if (!everywhere && in.current.running()) {
@@ -346,8 +348,9 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
   for (int o = 0; o < menu.size(); ++o) {
     const auto& opt = menu.option(o);
     so->switch_carbon_kg[o] = -restart_kg;  // 0 with `everywhere`
-    if (!everywhere && menu.MigrationSeconds(in.current.stages, opt.partition.stages) <= 0) continue;
     const double hours = LostHours(in, o);
+    const bool moves = menu.MigrationSeconds(in.current.stages, opt.partition.stages) > 0;
+    if (!everywhere && !moves) continue;
     if (everywhere) {
       so->start_hours[o] = hours;
       so->enter_hours[o] = LostHours(in, o, false);

@@ -120,6 +120,10 @@ struct ScheduleOptions {
   // and transfer from where the job is now). Empty: free.
   std::vector<double> start_hours;
   std::vector<double> enter_hours;
+  // With enter_hours: the hours a running job loses changing its option (a resize's regroup,
+  // OptionMenu::StartSeconds), part of every entry to a placement too. Over the next day the LP
+  // charges it wherever the option changes, and entries to a placement the rest.
+  double regroup_hours = 0;
   // Used by the linear program only: a running job takes a periodic checkpoint once every
   // `checkpoint_period` intervals it trains (PeriodicCheckpointIntervals; IntervalEngine::Cost takes
   // its time from that interval's training), 0: never. Each interval an option runs is charged that share of the option's

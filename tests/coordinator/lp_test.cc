@@ -188,6 +188,46 @@ TEST(ScheduleLp, EntriesAtLaterStepsAreChargedTheirLostWorkAndIdleDraw) {
   ASSERT_LT(expect, 600 * p_mw);  // cheaper than running straight through t = 0, 1
   EXPECT_NEAR(b->carbon_kg, expect, 1e-6 * expect);
   EXPECT_NEAR(b->fraction[1][0], share, 1e-6);
+  // Part of the entry charged as the option's regroup: the same entry, charged once.
+  charged.regroup_hours = 0.2;
+  auto r = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 3, charged);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NEAR(r->carbon_kg, expect, 1e-6 * expect);
+}
+
+// A change of option at one placement (a resize) is charged its regroup at a later step too, as the
+// simulator books it: its work lost and the idle draw meanwhile. Half the site, then the whole site
+// in the cleaner second interval: the resize there costs the whole site's idle draw for the regroup
+// and the work it loses, which the second interval must make up in full.
+TEST(ScheduleLp, AResizeAtALaterStepIsChargedItsRegroup) {
+  Config c = SmallConfig(1);
+  MenuOptions levels;
+  levels.levels = {0.5, 1.0};
+  levels.include_all_sites = false;
+  auto menu = OptionMenu::Build(c, levels).value();
+  ASSERT_EQ(menu.size(), 2);
+  const int half = menu.option(0).gpus[0] < menu.option(1).gpus[0] ? 0 : 1, full = 1 - half;
+  const double p_half = menu.option(half).facility_mw[0], p_full = menu.option(full).facility_mw[0];
+  const double idle_full = menu.IdleFacilityMw(0, menu.option(full).gpus[0]);
+  const double rh = 0.25;
+  const double work = menu.option(half).steps_per_hour + menu.option(full).steps_per_hour * (1 - rh);
+  auto outlook = GridOnly({200, 100});
+  LpOptions lpo;
+  lpo.integral_steps = 2;
+  ScheduleOptions so;
+  so.enter_hours = {rh, rh};  // the same placement: an entry is its regroup alone
+  so.regroup_hours = rh;
+  auto lp = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 2, so, lpo);
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  EXPECT_EQ(lp->OptionAt(0), half);
+  EXPECT_EQ(lp->OptionAt(1), full);
+  const double expect = 200 * p_half + 100 * (p_full + idle_full * rh);
+  EXPECT_NEAR(lp->carbon_kg, expect, 1e-6 * expect);
+  // Without the regroup the resize was free: the second interval ran only the share it needed.
+  so.regroup_hours = 0;
+  auto free_resize = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 2, so, lpo);
+  ASSERT_TRUE(free_resize.ok()) << free_resize.status().ToString();
+  EXPECT_NEAR(free_resize->carbon_kg, 200 * p_half + 100 * p_full * (1 - rh), 1e-6 * expect);
 }
 
 // Periodic checkpoints take their time from the intervals they fall in; one every two intervals

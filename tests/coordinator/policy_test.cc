@@ -62,6 +62,22 @@ TEST(Menu, MigrationAndCheckpointTimesFollowBytesAndBandwidth) {
   EXPECT_NEAR(f.menu.CheckpointSeconds(a), bytes * 8 / 16e9, 1e-6);
 }
 
+// A running job whose stages change in place (a resize) halts and regroups, as the live run does:
+// it costs the restart, although no state crosses a link. Staying costs nothing.
+TEST(Menu, AResizeCostsARegroupAndStayingNothing) {
+  Fixture f;
+  const auto& full = f.menu.option(f.FullOption(0)).partition.stages;
+  const auto& quarter = f.menu.option(0).partition.stages;  // site a at 25 %
+  ASSERT_EQ(f.menu.MigrationSeconds(full, quarter), 0);
+  ASSERT_FALSE(SameStages(full, quarter));
+  const double restart = f.menu.settings().restart_seconds;
+  EXPECT_EQ(f.menu.StartSeconds(full, true, full), 0);
+  EXPECT_EQ(f.menu.StartSeconds(full, true, quarter), restart);
+  EXPECT_EQ(f.menu.StartSeconds(quarter, true, full), restart);
+  EXPECT_EQ(f.menu.StartSeconds(full, false, full), restart);  // a resume in place
+  EXPECT_EQ(f.menu.StartSeconds({}, false, full), restart);    // the start
+}
+
 TEST(PlanSchedule, PutsWorkInTheCleanestHours) {
   Fixture f;
   const int o = f.FullOption(0);
