@@ -326,9 +326,10 @@ Solved LeastCarbonSchedule(const PolicyInput& in, const std::vector<SiteOutlook>
 // a move, a resume or a resize costs the same whenever it is made and is neither put off nor
 // hurried. The switch_* prices (idle draw at grid intensity) serve the finish-now test, and the
 // greedy should GLPK fail. The greedy (`everywhere` false) can price step 0 only, so it charges what
-// a plan may avoid: a move (not a resize, which it would put off to a later step, free there); a restart, which every plan pays sooner or later, is not charged to resuming now
-// (the planner would put resumes off), and pausing a running job is charged the restart it commits
-// to (every running option is credited it).
+// a plan may avoid: a move (not a resize, which it would put off to a later step, free there); a
+// restart, which every plan pays sooner or later, is not charged to resuming now (the planner would
+// put resumes off), and pausing a running job is charged the restart it commits to (every running
+// option is credited it).
 void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so) {
   const OptionMenu& menu = *in.menu;
   so->switch_carbon_kg.assign(menu.size(), 0);

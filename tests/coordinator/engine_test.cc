@@ -197,5 +197,43 @@ TEST(IntervalEngine, ChecksAheadOfAForecastLossOfGreenPower) {
   }
 }
 
+// Both drivers book a plan change through IntervalEngine::Cost. A resize halts every stage and
+// regroups (the live run starts a new pipeline epoch): it costs the restart, no checkpoint and no
+// transfer; carrying on costs nothing.
+TEST(IntervalEngine, BooksAResizeItsRegroup) {
+  Config c = SmallConfig();
+  auto menu = OptionMenu::Build(c).value();
+  auto policy = MakePolicy("greentrain").value();
+  auto engine = IntervalEngine::Create(c, menu, SyntheticSupply(c, 0, 0.02), 0, *policy, "oracle").value();
+  auto plan_of = [&](int o) {
+    Plan p;
+    p.option = o;
+    p.busy_gpus = menu.option(o).gpus;
+    p.stages = menu.option(o).partition.stages;
+    p.steps_per_hour = menu.option(o).steps_per_hour;
+    return p;
+  };
+  int full = -1, quarter = -1;  // site 0 alone, at its largest and smallest level
+  for (int o = 0; o < menu.size(); ++o) {
+    if (menu.option(o).sites != std::vector<int>{0}) continue;
+    if (full < 0 || menu.option(o).gpus[0] > menu.option(full).gpus[0]) full = o;
+    if (quarter < 0 || menu.option(o).gpus[0] < menu.option(quarter).gpus[0]) quarter = o;
+  }
+  ASSERT_GE(full, 0);
+  ASSERT_NE(full, quarter);
+  const Plan from = plan_of(full);
+  Plan to = plan_of(quarter);
+  to.actions = DeriveActions(from, to, 0, c.job.checkpoint_every_hours);
+  const Transition resize = engine->Cost(from, to);
+  EXPECT_EQ(resize.resizes, 1);
+  EXPECT_EQ(resize.migrations, 0);
+  EXPECT_FALSE(resize.checkpoint);
+  EXPECT_EQ(resize.migrated_bytes, 0);
+  EXPECT_DOUBLE_EQ(resize.overhead_hours, menu.settings().restart_seconds / 3600.0);
+  Plan same = plan_of(full);
+  same.actions = DeriveActions(from, same, 0, c.job.checkpoint_every_hours);
+  EXPECT_EQ(engine->Cost(from, same).overhead_hours, 0);
+}
+
 }  // namespace
 }  // namespace gt
