@@ -22,7 +22,9 @@ int LpSchedule::FirstOption() const { return OptionAt(0); }
 
 namespace {
 
-// How far ahead the LP ties a held allocation's share under way to the work left (SolveScheduleLp).
+// How far ahead the LP keeps its rows that only the next day's decisions need (SolveScheduleLp): a
+// held allocation's share under way tied to the work left, the last placement run, and the regroup
+// of every change of option.
 constexpr double kUnderWayRowHours = 24;
 
 // A deterministic limit on branch and bound (GLPK's own limit is wall-clock time), and the proven
@@ -152,7 +154,8 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   for (double mw : options.paused_mw) holds = holds || mw > 0;
   const int first_a = holds ? glp_add_cols(P, T) : 0;
   auto A = [&](int t) { return first_a + t; };
-  const int under_way_rows = holds ? std::min(T, static_cast<int>(StepsIn(kUnderWayRowHours, dt)) + 1) : 0;
+  const int day_rows = std::min(T, static_cast<int>(StepsIn(kUnderWayRowHours, dt)) + 1);
+  const int under_way_rows = holds ? day_rows : 0;
   const int first_done = under_way_rows > 1 ? glp_add_cols(P, under_way_rows - 1) : 0;
   auto Done = [&](int t) { return first_done + t - 1; };  // 1 <= t < under_way_rows
   for (int t = 1; t < under_way_rows; ++t) glp_set_col_bnds(P, Done(t), GLP_LO, 0.0, 0.0);
@@ -324,7 +327,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     // two more hours at 512 GPUs on a rising grid). Beyond the day, as the held shares, entries to
     // a placement alone are charged, in full.
     const double rh = std::min(std::max(0.0, options.regroup_hours), dt);
-    const int regrouped = rh > 0 ? std::min(T, static_cast<int>(StepsIn(kUnderWayRowHours, dt)) + 1) : 1;
+    const int regrouped = rh > 0 ? day_rows : 1;
     if (regrouped > 1) {
       const int first_n = glp_add_cols(P, (regrouped - 1) * O);
       for (int t = 1; t < regrouped; ++t)

@@ -349,9 +349,8 @@ void ChargeSwitches(const PolicyInput& in, bool everywhere, ScheduleOptions* so)
   for (int o = 0; o < menu.size(); ++o) {
     const auto& opt = menu.option(o);
     so->switch_carbon_kg[o] = -restart_kg;  // 0 with `everywhere`
+    if (!everywhere && menu.MigrationSeconds(in.current.stages, opt.partition.stages) <= 0) continue;
     const double hours = LostHours(in, o);
-    const bool moves = menu.MigrationSeconds(in.current.stages, opt.partition.stages) > 0;
-    if (!everywhere && !moves) continue;
     if (everywhere) {
       so->start_hours[o] = hours;
       so->enter_hours[o] = LostHours(in, o, false);
