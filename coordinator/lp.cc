@@ -139,6 +139,12 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     }
     possible += best;
   }
+  // The earliness tie-break: work at step t adds earliness * (t / T) * (its share of the work).
+  const double early_w = std::max(0.0, lp_options.earliness_kg) / T / std::max(work, 1e-9);
+  if (early_w > 0)
+    for (int t = 1; t < T; ++t)
+      for (int o = 0; o < O; ++o)
+        glp_set_obj_coef(P, X(t, o), glp_get_obj_coef(P, X(t, o)) + early_w * t * work_coef[t * O + o]);
   LpSchedule out;
   if (possible < work * (1 - 1e-12)) {
     out.feasible = false;
@@ -150,7 +156,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   // under way (it holds its GPUs), non-increasing, a[0] = 1 (the job runs or waits now), and
   // running only while under way. A pause costs the idle draw until the job's last run, not to the
   // end of the outlook: pausing to run later is charged, finishing early frees the GPUs.
-  bool holds = false;
+  bool holds = options.pauses_hold && static_cast<int>(options.paused_mw.size()) == S;
   for (double mw : options.paused_mw) holds = holds || mw > 0;
   const int first_a = holds ? glp_add_cols(P, T) : 0;
   auto A = [&](int t) { return first_a + t; };
@@ -466,7 +472,17 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
           for (int k : {0, 2, 3}) mwh += from_mip ? glp_mip_col_val(P, Y(t, s, k)) : glp_get_col_prim(P, Y(t, s, k));
     return mwh;
   };
-  out.carbon_kg = glp_get_obj_val(P) - energy_w * drawn_mwh(false);
+  // ... and the earliness tie-break.
+  auto lateness = [&](bool from_mip) {
+    double kg = 0;
+    if (early_w > 0)
+      for (int t = 1; t < T; ++t)
+        for (int o = 0; o < O; ++o)
+          kg += early_w * t * work_coef[t * O + o] * (from_mip ? glp_mip_col_val(P, X(t, o)) : glp_get_col_prim(P, X(t, o)));
+    return kg;
+  };
+  auto tie_breaks = [&](bool from_mip) { return energy_w * drawn_mwh(from_mip) + lateness(from_mip); };
+  out.carbon_kg = glp_get_obj_val(P) - tie_breaks(false);
   out.bound_kg = glp_get_obj_val(P);
   bool mip = lp_options.one_placement_per_interval || lp_options.integral_steps > 0;
   if (mip) {
@@ -500,7 +516,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
       mip = false;
       out.optimal = false;
     } else {
-      out.carbon_kg = glp_mip_obj_val(P) - energy_w * drawn_mwh(true);
+      out.carbon_kg = glp_mip_obj_val(P) - tie_breaks(true);
     }
   }
   out.fraction.assign(T, std::vector<double>(O, 0.0));

@@ -8,15 +8,16 @@
 // renewable surplus within charge_mw, discharge within discharge_mw over that same fraction (a
 // battery serves load only while its site has some), state of charge within [min_soc, 1] x
 // capacity with round-trip losses on the way in. With an allocation held while paused
-// (ScheduleOptions::paused_mw), a non-increasing share a[t] of each interval the job is still under
-// way: running only while under way, the idle draw charged for the rest of it, a[0] = 1, and over
-// the next day a[t] at least the share of the work the intervals before t leave (a job with work
+// (ScheduleOptions::paused_mw; pauses_hold, also before the job holds one), a non-increasing
+// share a[t] of each interval the job is still under way: running only while under way, the idle
+// draw charged for the rest of it, a[0] = 1, and over the next day a[t] at least the share of the work the intervals before t leave (a job with work
 // left is under way for the whole interval). Over that day a pause holds the allocation the job
 // last ran (of its placement group, at the group's smallest option's idle draw), or before any
 // run the one held now; later, the one held now. A site holding idle GPUs then has load while the
 // job runs there or is paused holding them, not while it runs or holds elsewhere, and so do its
 // renewables and battery.
-// Objective: grid MWh x intensity, plus the switch carbon of options at t = 0.
+// Objective: grid MWh x intensity, plus the switch carbon of options at t = 0 (and the tie-breaks of
+// LpOptions, which `carbon_kg` excludes).
 //
 // It is the exact optimum of the fractional relaxation of the simulator's problem (the simulator
 // dispatches each phase of an interval separately, so its runs are feasible points here; no
@@ -79,6 +80,11 @@ struct LpOptions {
   // shortfall then needed. `carbon_kg` excludes it; `bound_kg` bounds the objective with it (0, the
   // default, for a bound on carbon alone).
   double energy_kg_per_mwh = 0;
+  // A tie-break: work done at outlook step t adds earliness_kg x (t / steps) x (its share of the
+  // work) to the objective, so that among schedules of (nearly) equal carbon the one that does its
+  // work soonest wins. `carbon_kg` excludes it; `bound_kg` bounds the objective with it (0, the
+  // default, for a bound on carbon alone).
+  double earliness_kg = 0;
 };
 
 Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<SiteOutlook>& outlook,

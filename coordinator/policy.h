@@ -111,6 +111,10 @@ struct ScheduleOptions {
   // the job's last run (the allocation is released when the job is done), of this allocation until
   // the plan runs another, then of the one it ran last (coordinator/lp.h).
   std::vector<double> paused_mw;
+  // The job keeps its allocation while paused (job.pause_releases_gpus false), also where it holds
+  // none yet (paused_mw all zero before its first run): the linear program then charges a pause
+  // after a planned run that run's allocation, as above. False with paused_mw all zero: pauses free.
+  bool pauses_hold = false;
   // Used by the linear program only, which then charges switches wherever the plan makes them, each
   // the work it loses and its GPUs' idle draw meanwhile (in the sites' demand, so renewables and
   // batteries may cover it), so that a move or a resume costs the same whenever it is made.

@@ -339,6 +339,79 @@ TEST(ScheduleLp, TheReportedCarbonExcludesTheEnergyTieBreak) {
   EXPECT_NEAR(lp->carbon_kg, greedy.carbon_kg, 1e-6 * greedy.carbon_kg);
 }
 
+// Among schedules of equal carbon the earliness tie-break does the work soonest, and the reported
+// carbon excludes it. Renewables cover the whole draw at every step: every schedule is free, and
+// without the tie-break the LP may run the work anywhere (here, integral throughout, its last
+// interval at the end of the outlook; on 3x slack, 2022-07-06, it waited 12 hours for renewables
+// the forecast promised and that did not come).
+TEST(ScheduleLp, AnEarlinessTieBreakDoesTheWorkSoonestAmongEqualCarbonSchedules) {
+  Config c = SmallConfig(1);
+  auto menu = WholeSiteOnly(c);
+  const double p_mw = menu.option(0).facility_mw[0];
+  SiteOutlook o;
+  o.carbon_g_per_kwh.assign(8, 400);
+  o.renewable_mw.assign(8, 2 * p_mw);
+  const double work = menu.option(0).steps_per_hour * 3;
+  LpOptions lpo;
+  lpo.earliness_kg = 1.0;
+  for (int integral : {0, 1, 8}) {
+    SCOPED_TRACE("integral steps " + std::to_string(integral));
+    lpo.integral_steps = integral;
+    ScheduleOptions so;
+    so.paused_mw = {0};  // before the first run
+    so.pauses_hold = true;
+    auto lp = SolveScheduleLp(menu, {o}, {0}, 1.0, work, 8, so, lpo);
+    ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+    EXPECT_NEAR(lp->carbon_kg, 0.0, 1e-9);
+    for (int t = 0; t < 8; ++t) EXPECT_NEAR(lp->fraction[t][0], t < 3 ? 1.0 : 0.0, 1e-9) << t;
+  }
+}
+
+// The tie-break never buys lateness with carbon: the least-carbon schedule (the clean intervals,
+// late in the outlook) stays the plan, with a weight far above any difference it could break.
+TEST(ScheduleLp, TheEarlinessTieBreakYieldsToCarbon) {
+  Config c = SmallConfig(1);
+  auto menu = WholeSiteOnly(c);
+  auto outlook = GridOnly({420, 380, 150, 90, 300, 250, 120, 500, 60, 330});
+  const double work = menu.option(0).steps_per_hour * 3.3;
+  LpOptions lpo;
+  lpo.earliness_kg = 0.01;
+  auto lp = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 10, ScheduleOptions{}, lpo);
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  Schedule greedy = PlanSchedule(menu, outlook, 1.0, work, 10, ScheduleOptions{});
+  EXPECT_NEAR(lp->carbon_kg, greedy.carbon_kg, 1e-6 * greedy.carbon_kg);
+  EXPECT_NEAR(lp->fraction[8][0], 1.0, 1e-9);  // 60 g/kWh, the cleanest, near the end
+}
+
+// A job that holds no GPUs yet (before its first run) still holds the allocation it runs, idle,
+// through a pause after that run (ScheduleOptions::pauses_hold). Two intervals of work; renewables
+// cover the whole draw at t = 0 and 3 only, the grid is dirty in between. Run, pause, run is free
+// where pauses are free; holding the GPUs, the pause costs two intervals of idle draw (less than
+// running one interval on the grid), as the simulator charges it.
+TEST(ScheduleLp, BeforeTheFirstRunAPauseAfterARunHoldsThatRunsGpus) {
+  Config c = SmallConfig(1);
+  auto menu = WholeSiteOnly(c);
+  const double p_mw = menu.option(0).facility_mw[0];
+  const double idle_mw = menu.IdleFacilityMw(0, menu.option(0).gpus[0]);
+  ASSERT_GT(idle_mw, 0);
+  ASSERT_LT(2 * idle_mw, p_mw);
+  SiteOutlook o;
+  o.carbon_g_per_kwh = {500, 500, 500, 500};
+  o.renewable_mw = {p_mw, 0, 0, p_mw};
+  const double work = 2 * menu.option(0).steps_per_hour;
+  LpOptions lpo;
+  lpo.integral_steps = 1;
+  for (bool hold : {false, true}) {
+    SCOPED_TRACE(hold ? "pauses hold" : "pauses free");
+    ScheduleOptions so;
+    so.paused_mw = {0};
+    so.pauses_hold = hold;
+    auto lp = SolveScheduleLp(menu, {o}, {0}, 1.0, work, 4, so, lpo);
+    ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+    EXPECT_NEAR(lp->carbon_kg, hold ? 2 * idle_mw * 500 : 0.0, 1e-6 * p_mw * 500);
+  }
+}
+
 // Stopped at its node limit, branch and bound still proves a bound: the least bound of the
 // subproblems left open, never above the optimum (found with a limit it does not reach) and never
 // below the relaxation; finished, the bound is the optimum.
