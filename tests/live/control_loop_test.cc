@@ -201,7 +201,12 @@ TEST_F(ControlLoopTest, CarriesOutThePlanOnAModelledClock) {
   int resizes_alone = 0;
   for (int deadline : {240, 72}) {
     SCOPED_TRACE("deadline " + std::to_string(deadline) + " h");
-    Config config = MakeConfig([&](json& c) { c["job"]["deadline_hours"] = deadline; });
+    // Pauses give the GPUs back, so that pausing is free and the 240 h plan pauses and resumes
+    // (2 of each; holding the GPUs, its plan runs from the start without a pause).
+    Config config = MakeConfig([&](json& c) {
+      c["job"]["deadline_hours"] = deadline;
+      c["job"]["pause_releases_gpus"] = true;
+    });
     fs::remove_all(dir_ + "/run");
     Outcome o = RunLive(config, 1500);
     ASSERT_TRUE(o.report.ok()) << o.report.status().ToString();
