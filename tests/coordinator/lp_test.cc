@@ -323,20 +323,25 @@ TEST(ScheduleLp, AnEnergyTieBreakDrawsTheLeastEnergyAmongEqualCarbonSchedules) {
   EXPECT_NEAR(mwh, work / per_mwh(thrifty), 1e-6 * mwh);
 }
 
-// The tie-break is not carbon: with one option the energy of every schedule is the same, the plan
-// is the least-carbon one and its reported carbon excludes the tie-break (here a large weight, 1 kg
-// per MWh, would add 0.25-1 % at these intensities).
-TEST(ScheduleLp, TheReportedCarbonExcludesTheEnergyTieBreak) {
+// The tie-breaks are not carbon, and never buy energy or lateness with it: with one option the
+// energy of every schedule is the same, the plan is the least-carbon one (its cleanest interval,
+// 60 g/kWh, near the end) and its reported carbon excludes the tie-break (here large weights: 1 kg
+// per MWh would add 0.25-1 % at these intensities).
+TEST(ScheduleLp, TheReportedCarbonExcludesTheTieBreaks) {
   Config c = SmallConfig(1);
   auto menu = WholeSiteOnly(c);
   auto outlook = GridOnly({420, 380, 150, 90, 300, 250, 120, 500, 60, 330});
   const double work = menu.option(0).steps_per_hour * 3.3;
-  LpOptions lpo;
-  lpo.energy_kg_per_mwh = 1.0;
-  auto lp = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 10, ScheduleOptions{}, lpo);
-  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
   Schedule greedy = PlanSchedule(menu, outlook, 1.0, work, 10, ScheduleOptions{});
-  EXPECT_NEAR(lp->carbon_kg, greedy.carbon_kg, 1e-6 * greedy.carbon_kg);
+  for (const bool early : {false, true}) {
+    SCOPED_TRACE(early ? "earliness" : "energy");
+    LpOptions lpo;
+    (early ? lpo.earliness_kg : lpo.energy_kg_per_mwh) = 1.0;
+    auto lp = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 10, ScheduleOptions{}, lpo);
+    ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+    EXPECT_NEAR(lp->carbon_kg, greedy.carbon_kg, 1e-6 * greedy.carbon_kg);
+    EXPECT_NEAR(lp->fraction[8][0], 1.0, 1e-9);
+  }
 }
 
 // Among schedules of equal carbon the earliness tie-break does the work soonest, and the reported
@@ -365,22 +370,6 @@ TEST(ScheduleLp, AnEarlinessTieBreakDoesTheWorkSoonestAmongEqualCarbonSchedules)
     EXPECT_NEAR(lp->carbon_kg, 0.0, 1e-9);
     for (int t = 0; t < 8; ++t) EXPECT_NEAR(lp->fraction[t][0], t < 3 ? 1.0 : 0.0, 1e-9) << t;
   }
-}
-
-// The tie-break never buys lateness with carbon: the least-carbon schedule (the clean intervals,
-// late in the outlook) stays the plan, with a weight far above any difference it could break.
-TEST(ScheduleLp, TheEarlinessTieBreakYieldsToCarbon) {
-  Config c = SmallConfig(1);
-  auto menu = WholeSiteOnly(c);
-  auto outlook = GridOnly({420, 380, 150, 90, 300, 250, 120, 500, 60, 330});
-  const double work = menu.option(0).steps_per_hour * 3.3;
-  LpOptions lpo;
-  lpo.earliness_kg = 0.01;
-  auto lp = SolveScheduleLp(menu, outlook, {0}, 1.0, work, 10, ScheduleOptions{}, lpo);
-  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
-  Schedule greedy = PlanSchedule(menu, outlook, 1.0, work, 10, ScheduleOptions{});
-  EXPECT_NEAR(lp->carbon_kg, greedy.carbon_kg, 1e-6 * greedy.carbon_kg);
-  EXPECT_NEAR(lp->fraction[8][0], 1.0, 1e-9);  // 60 g/kWh, the cleanest, near the end
 }
 
 // A job that holds no GPUs yet (before its first run) still holds the allocation it runs, idle,
