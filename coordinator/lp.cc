@@ -141,10 +141,10 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
   }
   // The earliness tie-break: work at step t adds earliness * (t / T) * (its share of the work).
   const double early_w = std::max(0.0, lp_options.earliness_kg) / T / std::max(work, 1e-9);
+  auto early_coef = [&](int t, int o) { return early_w * t * work_coef[t * O + o]; };
   if (early_w > 0)
     for (int t = 1; t < T; ++t)
-      for (int o = 0; o < O; ++o)
-        glp_set_obj_coef(P, X(t, o), glp_get_obj_coef(P, X(t, o)) + early_w * t * work_coef[t * O + o]);
+      for (int o = 0; o < O; ++o) glp_set_obj_coef(P, X(t, o), glp_get_obj_coef(P, X(t, o)) + early_coef(t, o));
   LpSchedule out;
   if (possible < work * (1 - 1e-12)) {
     out.feasible = false;
@@ -478,7 +478,7 @@ Result<LpSchedule> SolveScheduleLp(const OptionMenu& menu, const std::vector<Sit
     if (early_w > 0)
       for (int t = 1; t < T; ++t)
         for (int o = 0; o < O; ++o)
-          kg += early_w * t * work_coef[t * O + o] * (from_mip ? glp_mip_col_val(P, X(t, o)) : glp_get_col_prim(P, X(t, o)));
+          kg += early_coef(t, o) * (from_mip ? glp_mip_col_val(P, X(t, o)) : glp_get_col_prim(P, X(t, o)));
     return kg;
   };
   auto tie_breaks = [&](bool from_mip) { return energy_w * drawn_mwh(from_mip) + lateness(from_mip); };

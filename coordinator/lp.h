@@ -10,10 +10,10 @@
 // capacity with round-trip losses on the way in. With an allocation held while paused
 // (ScheduleOptions::paused_mw; pauses_hold, also before the job holds one), a non-increasing
 // share a[t] of each interval the job is still under way: running only while under way, the idle
-// draw charged for the rest of it, a[0] = 1, and over the next day a[t] at least the share of the work the intervals before t leave (a job with work
-// left is under way for the whole interval). Over that day a pause holds the allocation the job
-// last ran (of its placement group, at the group's smallest option's idle draw), or before any
-// run the one held now; later, the one held now. A site holding idle GPUs then has load while the
+// draw charged for the rest of it, a[0] = 1, and over the next day a[t] at least the share of the
+// work the intervals before t leave (a job with work left is under way for the whole interval).
+// Over that day a pause holds the allocation the job last ran (of its placement group, at the
+// group's smallest option's idle draw), or before any run the one held now; later, the one held now. A site holding idle GPUs then has load while the
 // job runs there or is paused holding them, not while it runs or holds elsewhere, and so do its
 // renewables and battery.
 // Objective: grid MWh x intensity, plus the switch carbon of options at t = 0 (and the tie-breaks of

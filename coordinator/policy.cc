@@ -28,8 +28,8 @@ constexpr double kEnergyTieBreakKgPerMwh = 0.01;
 // promises renewables for every plan makes waiting free on paper; done now, the work no longer
 // depends on them coming. On 3x slack, 2022-07-06, the plan waited 12 hours for renewables that
 // did not come and later paused on the grid holding its GPUs: 127 -> 23 kg. Greentrain over 36
-// starts of the 3x job (12 weekly from each of 2022-03-02, -06-01 and -08-24), mean kg x 3: without
-// it (and before pauses_hold) 564, with 0.3 kg 465, with 1 kg 448.
+// starts of the 3x job (12 weekly from each of 2022-03-02, -06-01 and -08-24), the sum of the three
+// 12-start means: without it (and before pauses_hold) 564 kg, with 0.3 kg 465, with 1 kg 448.
 constexpr double kEarlinessTieBreakKg = 1.0;
 // A plan of at most this many intervals (the deadline near) is integral throughout
 // (LpOptions::integral_steps): there no later interval is left to make up the work a mix of options
