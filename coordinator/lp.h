@@ -13,9 +13,9 @@
 // draw charged for the rest of it, a[0] = 1, and over the next day a[t] at least the share of the
 // work the intervals before t leave (a job with work left is under way for the whole interval).
 // Over that day a pause holds the allocation the job last ran (of its placement group, at the
-// group's smallest option's idle draw), or before any run the one held now; later, the one held now. A site holding idle GPUs then has load while the
-// job runs there or is paused holding them, not while it runs or holds elsewhere, and so do its
-// renewables and battery.
+// group's smallest option's idle draw), or before any run the one held now; later, the one held
+// now. A site holding idle GPUs then has load while the job runs there or is paused holding them,
+// not while it runs or holds elsewhere, and so do its renewables and battery.
 // Objective: grid MWh x intensity, plus the switch carbon of options at t = 0 (and the tie-breaks of
 // LpOptions, which `carbon_kg` excludes).
 //
