@@ -122,6 +122,19 @@ Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, 
   return row;
 }
 
+std::string PaceAdvice(double live_over_plans, double wall_seconds_per_trace_hour) {
+  if (!(live_over_plans > 0) || std::fabs(live_over_plans - 1) <= 0.1) return "";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(2) << "the box trained the job at " << live_over_plans
+     << "x the pace of the plans' options, so the run "
+     << (live_over_plans < 1 ? "fell behind them (and may miss a deadline the plans meet)"
+                             : "ran ahead of them (and may finish before the plans would)")
+     << "; runtime.wall_seconds_per_trace_hour " << std::setprecision(1)
+     << std::ceil(10 * wall_seconds_per_trace_hour / live_over_plans) / 10 << " instead of "
+     << wall_seconds_per_trace_hour << " would match their pace on this box";
+  return os.str();
+}
+
 namespace {
 
 double Mean(const std::vector<double>& x) {
@@ -1938,7 +1951,7 @@ json LiveCoordinator::Impl::PredictedCarbon() const {
   std::vector<double> soc_sim = soc_at_start;
   std::vector<int> alloc(n_sites, 0);
   Plan prev;
-  double kg = 0, mwh = 0;
+  double kg = 0, mwh = 0, plan_steps = 0;
   const double end_pos = booked;
   for (size_t k = 0; k < plan_timeline.size(); ++k) {
     const size_t i = plan_timeline[k].first;
@@ -1953,6 +1966,7 @@ json LiveCoordinator::Impl::PredictedCarbon() const {
     const Transition tr = engine->Cost(prev, p);
     const double overhead = std::min(hours, tr.overhead_hours);
     const double run_h = p.paused() ? 0 : hours - overhead;
+    plan_steps += run_h * p.steps_per_hour;
     for (int s = 0; s < n_sites; ++s) {
       const PowerFlow f =
           engine->Dispatch(s, i, soc_sim[s], engine->Phases(s, p, alloc[s], hours, overhead, run_h), nullptr);
@@ -1967,9 +1981,17 @@ json LiveCoordinator::Impl::PredictedCarbon() const {
   const UnixSeconds t0 = TimeAt(pos0);
   for (const auto& row : ledger.rows())
     if (row.time >= t0) live_kg += row.flow.carbon_kg, live_mwh += row.flow.demand_mwh;
+  // The job's steps the live run trained here (net of any rolled back), against those the plans' options
+  // would have trained over the same hours: the live steps stand for the job's, so below 1 the box is
+  // slower than the plans assume and the run falls behind them (PaceAdvice).
+  const int64_t done = loss_curve.empty() ? first_step : loss_curve.back().first + 1;
+  const double live_steps = opt.config.job.steps * static_cast<double>(done - first_step) / std::max<int64_t>(1, end_step);
+  const double pace = plan_steps > 0 ? live_steps / plan_steps : 0.0;
   return {{"simulated_carbon_kg", kg}, {"simulated_demand_mwh", mwh}, {"live_carbon_kg", live_kg},
           {"live_demand_mwh", live_mwh}, {"live_over_simulated_carbon", kg > 0 ? live_kg / kg : 0.0},
           {"live_over_simulated_demand", mwh > 0 ? live_mwh / mwh : 0.0},
+          {"simulated_job_steps", plan_steps}, {"live_job_steps", live_steps}, {"live_over_simulated_pace", pace},
+          {"pace_advice", PaceAdvice(pace, opt.config.runtime.wall_seconds_per_trace_hour)},
           {"note", "the simulator's engine on the plans carried out, over the same trace hours, GPUs training at "
                    "full speed whenever the plan runs; live books them busy for its workers' measured duty cycle"}};
 }
@@ -2202,6 +2224,13 @@ std::string FormatLiveReport(const json& r, int every) {
        << p.value("live_demand_mwh", 0.0) << " MWh (ratio " << std::setprecision(2)
        << p.value("live_over_simulated_carbon", 0.0) << " carbon, " << p.value("live_over_simulated_demand", 0.0)
        << " energy)\n";
+    if (p.contains("live_over_simulated_pace")) {
+      os << "pace: the live run trained " << std::setprecision(0) << p.value("live_job_steps", 0.0)
+         << " of the job's steps where the plans' options would have trained " << p.value("simulated_job_steps", 0.0)
+         << " (ratio " << std::setprecision(2) << p.value("live_over_simulated_pace", 0.0) << ")";
+      const std::string advice = p.value("pace_advice", std::string());
+      os << (advice.empty() ? "" : ": " + advice) << "\n";
+    }
   }
   if (r.contains("checkpoints") && !r["checkpoints"].empty()) {
     os << "checkpoints (" << r["checkpoints"].size() << ", kept in " << r.value("checkpoint_dir", "") << "):\n";

@@ -161,6 +161,15 @@ class LiveCoordinator {
   std::unique_ptr<Impl> impl_;
 };
 
+// What a live run's pace means for its deadline. `live_over_plans`: the job's steps the run trained
+// over the job's steps the plans' options would have trained in the same trace hours (the report's
+// simulator_prediction.live_over_simulated_pace; the live steps stand for the job's, so the box's
+// speed, not the plan, sets how fast the job advances). Empty within 10 % of 1 or when unknown (<= 0);
+// otherwise one sentence: which way the run drifted from its plans and the
+// runtime.wall_seconds_per_trace_hour that would match their pace on this box (the current value
+// over the ratio, to 0.1 s). Pure.
+std::string PaceAdvice(double live_over_plans, double wall_seconds_per_trace_hour);
+
 // A human-readable summary of a Run report: loss every `every` steps, placement, energy and carbon
 // per site, wall time.
 std::string FormatLiveReport(const nlohmann::json& report, int every = 10);

@@ -83,6 +83,23 @@ TEST(AccountLiveInterval, DutyCycleScalesThePlanGpus) {
   EXPECT_FALSE(AccountLiveInterval(s, 0, 0.0, 10.0, 1.0, 1, 1, 0, sup, 0.0).ok());
 }
 
+// A live run's pace against its plans': silent near 1, else which way it drifted and the trace
+// compression that would match the plans on this box (the current one over the ratio, rounded up).
+TEST(PaceAdvice, NamesTheDriftAndTheCompressionThatWouldMatchThePlans) {
+  EXPECT_EQ(PaceAdvice(1.0, 4), "");
+  EXPECT_EQ(PaceAdvice(0.91, 4), "");
+  EXPECT_EQ(PaceAdvice(1.09, 4), "");
+  EXPECT_EQ(PaceAdvice(0, 4), "");  // unknown: nothing trained or nothing planned
+  const std::string behind = PaceAdvice(0.5, 4);
+  EXPECT_NE(behind.find("0.50x"), std::string::npos) << behind;
+  EXPECT_NE(behind.find("fell behind"), std::string::npos) << behind;
+  EXPECT_NE(behind.find("runtime.wall_seconds_per_trace_hour 8.0 instead of 4.0"), std::string::npos) << behind;
+  EXPECT_NE(PaceAdvice(0.7, 4).find(" 5.8 instead of 4.0"), std::string::npos) << PaceAdvice(0.7, 4);
+  const std::string ahead = PaceAdvice(2, 4);
+  EXPECT_NE(ahead.find("ran ahead"), std::string::npos) << ahead;
+  EXPECT_NE(ahead.find(" 2.0 instead of 4.0"), std::string::npos) << ahead;
+}
+
 // Site storage: where a restoring stage rank gets each layer of the checkpoint.
 ckpt::Manifest SiteManifest() {
   ckpt::Manifest m;

@@ -28,6 +28,7 @@
 #include "checkpoint/store.h"
 #include "common/time.h"
 #include "comms/wan_emulation.h"
+#include "coordinator/live.h"
 #include "energy/ledger.h"
 #include "tests/live/fake_workers.h"
 #include "tests/support/ledger_recompute.h"
@@ -493,7 +494,14 @@ void LiveRunTest::CheckPlannedRuns(const std::vector<std::pair<int, std::string>
       ASSERT_NEAR(got[i], want[i], 1e-4 * std::abs(want[i])) << "step " << i << "; actions " << r["actions"].dump();
     Ledger ledger = LedgerFromReport(r);
     EXPECT_LT(ledger.MaxImbalanceMwh(), 1e-9);
-    EXPECT_TRUE(r["simulator_prediction"].contains("simulated_carbon_kg")) << r["simulator_prediction"].dump();
+    const json& pred = r["simulator_prediction"];
+    EXPECT_TRUE(pred.contains("simulated_carbon_kg")) << pred.dump();
+    // The whole job trained here (one process, from step 0), against the plans' modelled steps.
+    EXPECT_NEAR(pred["live_job_steps"].get<double>(), cfg["job"]["steps"].get<double>(), 1e-6) << pred.dump();
+    ASSERT_GT(pred["simulated_job_steps"].get<double>(), 0.0) << pred.dump();
+    EXPECT_NEAR(pred["live_over_simulated_pace"].get<double>(),
+                pred["live_job_steps"].get<double>() / pred["simulated_job_steps"].get<double>(), 1e-9);
+    EXPECT_EQ(pred["pace_advice"], PaceAdvice(pred["live_over_simulated_pace"].get<double>(), 0.25));
   }
 }
 
