@@ -420,6 +420,7 @@ Result<Config> ParseConfig(const std::string& json_text, const std::string& base
   if (const json* rt = r.Find("runtime")) {
     ObjectReader rr(*rt, "runtime", &err);
     rr.Number("wall_seconds_per_trace_hour", c.runtime.wall_seconds_per_trace_hour, 1e-3, 1e6);
+    rr.String("pace", c.runtime.pace, false, {"box", "plan"});
     rr.String("collective", c.runtime.collective, false, {"gloo", "nccl", "mpi"});
     rr.String("transport_security", c.runtime.transport_security, false, {"curve", "plain"});
     rr.Int("base_port", c.runtime.base_port, 1024, 65000);

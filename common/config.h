@@ -148,6 +148,10 @@ struct PolicyConfig {
 
 struct RuntimeConfig {
   double wall_seconds_per_trace_hour = 10;  // compressed clock for live runs
+  // Who sets the live job's pace: "box" (the live steps run as fast as the box runs them and stand
+  // for the job's, so a slow box falls behind the plan) or "plan" (the job advances at the modelled
+  // speed of the plan in force: grants hold a fast box back and the trace clock waits for a slow one).
+  std::string pace = "box";
   std::string collective = "gloo";          // gloo|nccl|mpi
   std::string transport_security = "curve"; // curve|plain
   int base_port = 47100;

@@ -122,6 +122,14 @@ Result<LedgerRow> AccountLiveInterval(const SiteConfig& site, UnixSeconds time, 
   return row;
 }
 
+namespace {
+// x > 0 rounded up to two significant digits (5.71 -> 5.8, 0.0775 -> 0.078).
+double CeilTwoDigits(double x) {
+  const double scale = std::pow(10.0, std::floor(std::log10(x)) - 1);
+  return std::ceil(x / scale - 1e-9) * scale;
+}
+}  // namespace
+
 std::string PaceAdvice(double live_over_plans, double wall_seconds_per_trace_hour) {
   if (!(live_over_plans > 0) || std::fabs(live_over_plans - 1) <= 0.1) return "";
   std::ostringstream os;
@@ -129,9 +137,9 @@ std::string PaceAdvice(double live_over_plans, double wall_seconds_per_trace_hou
      << "x the pace of the plans' options, so the run "
      << (live_over_plans < 1 ? "fell behind them (and may miss a deadline the plans meet)"
                              : "ran ahead of them (and may finish before the plans would)")
-     << "; runtime.wall_seconds_per_trace_hour " << std::setprecision(1)
-     << std::ceil(10 * wall_seconds_per_trace_hour / live_over_plans) / 10 << " instead of "
-     << wall_seconds_per_trace_hour << " would match their pace on this box";
+     << "; runtime.wall_seconds_per_trace_hour " << std::defaultfloat << std::setprecision(3)
+     << CeilTwoDigits(wall_seconds_per_trace_hour / live_over_plans) << " instead of "
+     << wall_seconds_per_trace_hour << " would match their pace on this box (or runtime.pace \"plan\")";
   return os.str();
 }
 
@@ -243,6 +251,16 @@ struct LiveCoordinator::Impl {
   SteadyClock::time_point run_t0, train_t0, last_progress;
   std::unique_ptr<Clock> trace_clock;  // trace time (TraceReplayClock, or the test's FakeClock)
   double interval_wall = 1;
+  // ---- runtime.pace "plan" (Pace): the job advances at the modelled speed of the plan in force ----
+  bool pace_plan = false;
+  double clock_lag_s = 0;          // trace seconds the clock was held back while the box lagged the plan
+  double pace_rate = 0;            // live steps per interval of the plan in force (0: not paced now)
+  double pace_anchor_pos = 0;      // trace position and completed steps where pace_rate took effect
+  int64_t pace_anchor_steps = 0;
+  int64_t pace_epoch = -1;         // the epoch pace_rate was anchored in
+  int64_t pace_done = 0;           // steps completed in the current epoch (the next step's number)
+  double pace_carry = 0;           // steps booked ahead of the plan's (BookInto)
+  std::optional<double> frozen_at; // the trace position held during a paced reconfiguration
   double booked = 0;             // trace position booked into the ledger so far
   double last_ckpt_pos = 0;      // trace position of the last committed (or resumed-from) checkpoint
   Ledger ledger;
@@ -374,12 +392,35 @@ struct LiveCoordinator::Impl {
   Status RecoverWithout(const std::set<int>& lost, const std::string& what, const Plan& target);
   std::optional<int64_t> SurvivorsStep();
   Status Train();
-  // The trace position (intervals since the supply's start) on the trace clock.
+  // The trace position (intervals since the supply's start) on the trace clock, less the time it was
+  // held back for a box slower than the plan (runtime.pace "plan"); while a reconfiguration is paced
+  // (PacedReconfiguration), where it began.
+  // Paced, never past the work: at most one step beyond the plan's line through the steps done.
   double Position() const {
-    return static_cast<double>(trace_clock->Now() - sim->supply()[0].start) / opt.config.interval_seconds;
+    if (frozen_at) return *frozen_at;
+    const double clock = ClockPosition();
+    if (!(pace_plan && pace_rate > 0)) return clock;
+    return std::min(clock, pace_anchor_pos + static_cast<double>(pace_done - pace_anchor_steps + 1) / pace_rate);
   }
+  // The trace clock's position less the time it was held back (no pacing applied).
+  double ClockPosition() const {
+    return (static_cast<double>(trace_clock->Now() - sim->supply()[0].start) - clock_lag_s) /
+           opt.config.interval_seconds;
+  }
+  // Holds the trace clock back to `pos` (when it is ahead of it): it continues from there.
+  void HoldClockAt(double pos) {
+    clock_lag_s += std::max(0.0, ClockPosition() - pos) * opt.config.interval_seconds;
+  }
+  // Live steps per interval that the plan `p` stands for (0 when it pauses).
+  double PlanLiveRate(const Plan& p) const {
+    return p.paused() || !(p.steps_per_hour > 0) ? 0.0
+                                                 : p.steps_per_hour * dt * static_cast<double>(end_step) /
+                                                       std::max<double>(1, static_cast<double>(opt.config.job.steps));
+  }
+  void Pace();
   UnixSeconds TimeAt(double pos) const;
-  Status BookInto(double from, double to, Ledger& l, std::vector<double>& soc_v) const;
+  // `carry`: paced to the plan, steps trained beyond the plan's in earlier pieces (counted in the next).
+  Status BookInto(double from, double to, Ledger& l, std::vector<double>& soc_v, double& carry) const;
   Status CloseUntil(double pos);
   Status OnIntervalBoundary(size_t i);
   Status OnMessage(const json& c);
@@ -662,6 +703,7 @@ Status LiveCoordinator::Impl::SetUpPlanning() {
   for (int i = 0; i < n_sites; ++i) soc[i] = cfg.sites[i].battery.capacity_mwh * cfg.sites[i].battery.initial_soc;
   for (const auto& site : cfg.sites) site_names.push_back(site.name);
   interval_wall = cfg.runtime.wall_seconds_per_trace_hour * dt;
+  pace_plan = cfg.runtime.pace == "plan";
   return Status::Ok();
 }
 
@@ -1052,7 +1094,7 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   }
   granting = true;
   held_by.clear();  // every rank is ready: the workers drop what they held
-  granted = start_step + GrantWindow();
+  granted = start_step + (pace_plan ? 1 : GrantWindow());
   for (auto& [rank, w] : workers) {
     if (!w.active) continue;
     json s = {{"type", live::kStart}, {"start_step", start_step}, {"allowed", granted}};
@@ -1067,6 +1109,7 @@ Status LiveCoordinator::Impl::AssignAndStart(const std::string& resume_dir) {
   stage_wall.clear();
   stage_compute.clear();
   max_step_reported = start_step - 1;
+  pace_done = start_step;
   last_progress = SteadyClock::now();
   running = true;
   // The final state is always saved: a later --resume continues from it.
@@ -1100,6 +1143,9 @@ Status LiveCoordinator::Impl::OpenCheckpoint(int64_t step, const std::string& ki
   const std::set<int> writers = StageRanks();
   ASSIGN_OR_RETURN(json cmd, ckpts->Open(step, kind, reason, FormatIsoTime(TimeAt(Position())), writers));
   for (int r : writers) RETURN_IF_ERROR(SendCmd(r, cmd));
+  // The pipeline may already wait at that boundary (every granted step done, as when paced to the
+  // plan): no later step completion would then add the coordinator's state.
+  if (running && pace_done >= step && step > start_step) return SetCheckpointState(step);
   return Status::Ok();
 }
 
@@ -1241,6 +1287,24 @@ Status LiveCoordinator::Impl::Reconfigure(const Plan& next, const std::vector<Ac
       *avg = *avg > 0 ? 0.7 * *avg + 0.3 * s : s;
     }
   } measure{this, Position(), &reconfig_intervals};
+  // Paced to the plan, a reconfiguration takes the trace time the engine charges it (the
+  // transition's overhead), or less when the wall clock allows no more, not the time this box's
+  // halt and restart take on the compressed clock. Released before `measure` reads the clock.
+  struct PacedReconfiguration {
+    Impl* self;
+    double overhead;  // intervals
+    PacedReconfiguration(Impl* s, double ov) : self(s), overhead(ov) {
+      if (self->pace_plan) self->frozen_at = self->Position();
+    }
+    ~PacedReconfiguration() {
+      if (!self->frozen_at) return;
+      const double from = *self->frozen_at;
+      self->frozen_at.reset();
+      self->HoldClockAt(std::min(self->ClockPosition(), from + overhead));
+      self->pace_rate = 0;  // re-anchored by the next Pace, on the plan now in force
+      self->pace_epoch = -1;
+    }
+  } paced{this, engine->Cost(plan, next).overhead_hours / dt};
   const double began_s = Since(run_t0);
   const std::set<int> old_ranks = StageRanks();
   // The change on the coordinator's track and on the track of every rank it stopped or started,
@@ -1469,7 +1533,8 @@ UnixSeconds LiveCoordinator::Impl::TimeAt(double pos) const {
 // the busy seconds and steps accumulated since `booked` are shared in proportion to time, a step
 // among the sites that train it (each counts its share, as in the simulator). WAN bytes: the plan's
 // partition's bytes per step (modelled, like the GPUs), shared by those sites.
-Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::vector<double>& soc_v) const {
+Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::vector<double>& soc_v,
+                                      double& carry) const {
   const Config& cfg = opt.config;
   const auto& supply = sim->supply();
   const double span = to - from;
@@ -1484,12 +1549,23 @@ Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::v
     if (i >= supply[0].size()) return Unavailable("beyond the traces");
     const double share = (e - b) / span;
     const double hours = (e - b) * dt, wall = (e - b) * interval_wall;
+    // Paced to the plan, the plan's GPUs train for the share of its steps the piece delivered (whole
+    // steps land in one piece or the next: those beyond the plan's count in the next); the box's own
+    // duty cycle would measure how far it is ahead of the plan, not the GPUs' load.
+    const double rate = PlanLiveRate(plan);
+    double duty = 0;
+    if (pace_plan && rate > 0) {
+      const double have = steps_in_interval * share + carry, want = rate * (e - b);
+      duty = std::min(1.0, have / want);
+      carry = std::max(0.0, have - want);
+    }
     for (size_t s = 0; s < cfg.sites.size(); ++s) {
       const int gpus = site_workers[s] <= 0 ? 0
                        : plan.paused()      ? cfg.job.HeldWhilePaused(model_gpus[s])
                                             : model_gpus[s];
       const double steps = site_workers[s] > 0 ? steps_in_interval * share / working : 0.0;
-      ASSIGN_OR_RETURN(LedgerRow row, AccountLiveInterval(cfg.sites[s], TimeAt(b), hours, wall, busy[s] * share,
+      const double busy_s = pace_plan && rate > 0 ? duty * site_workers[s] * wall : busy[s] * share;
+      ASSIGN_OR_RETURN(LedgerRow row, AccountLiveInterval(cfg.sites[s], TimeAt(b), hours, wall, busy_s,
                                                           site_workers[s], gpus, steps, supply[s].At(i), soc_v[s]));
       BookWan(row.load, wan_bytes_per_step * steps / 1e9, cfg.accounting.wan_kwh_per_gb, row.carbon_g_per_kwh);
       double annual_left = AnnualCertificatesLeft(cfg.sites[s], l);
@@ -1505,7 +1581,7 @@ Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::v
 // Books [booked, pos) into the run's ledger and resets the interval's accumulators.
 Status LiveCoordinator::Impl::CloseUntil(double pos) {
   if (pos <= booked + 1e-9) return Status::Ok();
-  Status s = beyond_traces ? Unavailable("beyond the traces") : BookInto(booked, pos, ledger, soc);
+  Status s = beyond_traces ? Unavailable("beyond the traces") : BookInto(booked, pos, ledger, soc, pace_carry);
   if (!s.ok() && s.code() != Code::kUnavailable) return s;
   if (!s.ok() && !beyond_traces) {
     GT_WARN("live", "the run outlasted the loaded traces (sim_end " << FormatIsoTime(opt.config.sim_end)
@@ -1643,7 +1719,8 @@ json LiveCoordinator::Impl::CaptureState(int64_t step) const {
   const double pos = Position();
   Ledger l = ledger;
   std::vector<double> soc_v = soc;
-  if (!beyond_traces) (void)BookInto(booked, pos, l, soc_v);
+  double carry = pace_carry;
+  if (!beyond_traces) (void)BookInto(booked, pos, l, soc_v, carry);
   json socs = json::object();
   for (size_t s = 0; s < soc_v.size(); ++s) socs[site_names[s]] = soc_v[s];
   json lc = json::array();
@@ -1680,8 +1757,24 @@ json LiveCoordinator::Impl::CaptureState(int64_t step) const {
           {"policy_proposals_ignored", proposals_ignored}};
 }
 
-// Steps granted ahead of the pipeline: about half a second at its measured pace (8 before it is
-// known), at least 2.
+// runtime.pace "plan": makes the hold that Position() applies (never more than one step past the
+// plan's line through the steps done) the clock's own, so that the clock continues from there, and
+// re-anchors the line (trace position, completed steps) where the plan's speed changes (another
+// plan, a new epoch, a halt). A slow box then stretches the wall time of an interval instead of
+// falling behind the plan; Grant holds a fast one back; a reconfiguration takes the trace time the
+// engine charges it (PacedReconfiguration); a plan's pause, the time it lasts.
+void LiveCoordinator::Impl::Pace() {
+  if (frozen_at) return;
+  HoldClockAt(Position());  // the clock continues from where the work held it
+  const double rate = running && granting ? PlanLiveRate(plan) : 0.0;
+  if (epoch != pace_epoch || rate != pace_rate) {
+    pace_anchor_pos = Position();  // (read before the new rate applies)
+    pace_anchor_steps = pace_done;
+    pace_epoch = epoch;
+    pace_rate = rate;
+  }
+}
+
 // Steps granted ahead of the last completed one: about half a second of wall time, and at most 5 %
 // of an interval of trace time (a plan change decided at a boundary then takes effect within it,
 // however compressed the trace clock); at least 2, so that the pipeline never waits for a grant.
@@ -1695,8 +1788,16 @@ int64_t LiveCoordinator::Impl::GrantWindow() const {
 Status LiveCoordinator::Impl::Grant(int64_t completed_step) {
   if (!running || !granting) return Status::Ok();
   const int64_t window = GrantWindow();
-  const int64_t target = completed_step + 1 + window;
-  if (target < granted + std::max<int64_t>(1, window / 4)) return Status::Ok();
+  int64_t target = completed_step + 1 + window;
+  int64_t least = std::max<int64_t>(1, window / 4);  // the smallest extension worth a message
+  // Paced to the plan: step k after the anchor starts once the plan's line reaches it (anchor + k /
+  // rate), so that the steps trained are the plan's, not one more per anchor.
+  if (pace_plan && pace_rate > 0) {
+    target = std::min<int64_t>(target, pace_anchor_steps + 1 +
+                                           static_cast<int64_t>(std::floor(pace_rate * (Position() - pace_anchor_pos) + 1e-9)));
+    least = 1;
+  }
+  if (target < granted + least) return Status::Ok();
   granted = target;
   for (int r : StageRanks()) RETURN_IF_ERROR(SendCmd(r, {{"type", live::kAllow}, {"until", granted}}));
   return Status::Ok();
@@ -1715,6 +1816,7 @@ Status LiveCoordinator::Impl::OnStepCompleted(int64_t step, double loss) {
   last_step_pos = pos;
   loss_curve.emplace_back(step, loss);
   Notify({{"event", "step"}, {"step", step}, {"loss", loss}});
+  pace_done = step + 1;
   RETURN_IF_ERROR(Grant(step));
   steps_in_interval += 1;
   if (metrics && step % 10 == 0) PublishMetrics(StatusSnapshot());
@@ -1815,6 +1917,10 @@ Status LiveCoordinator::Impl::Train() {
     if (running && Since(last_progress) > opt.stall_seconds)
       return Timeout("no training progress for " + std::to_string(static_cast<int>(opt.stall_seconds)) +
                      " s; a worker is stuck or dead");
+    if (pace_plan) {
+      Pace();
+      RETURN_IF_ERROR(Grant(pace_done - 1));
+    }
     const double pos = Position();
     const double boundary = std::floor(booked) + 1;
     // A plan change takes effect at the boundary: it is decided ahead by the reconfiguration time
@@ -2028,6 +2134,8 @@ json LiveCoordinator::Impl::BuildReport() const {
   report["train_wall_seconds"] = train_wall;
   report["trace_start"] = FormatIsoTime(TimeAt(pos0));
   report["trace_hours"] = (booked - pos0) * dt;
+  report["pace"] = cfg.runtime.pace;
+  report["trace_clock_held_hours"] = clock_lag_s / 3600.0;
   // The job's deadline in trace time; the live steps stand for the job's, so the run meets it when
   // its last step ends (on the trace clock) by then.
   const UnixSeconds deadline =
@@ -2225,10 +2333,14 @@ std::string FormatLiveReport(const json& r, int every) {
        << p.value("live_over_simulated_carbon", 0.0) << " carbon, " << p.value("live_over_simulated_demand", 0.0)
        << " energy)\n";
     if (p.contains("live_over_simulated_pace")) {
-      os << "pace: the live run trained " << std::setprecision(0) << p.value("live_job_steps", 0.0)
+      const bool paced = r.value("pace", std::string()) == "plan";
+      os << "pace (" << (paced ? "set by the plan" : "set by the box") << "): the live run trained "
+         << std::setprecision(0) << p.value("live_job_steps", 0.0)
          << " of the job's steps where the plans' options would have trained " << p.value("simulated_job_steps", 0.0)
          << " (ratio " << std::setprecision(2) << p.value("live_over_simulated_pace", 0.0) << ")";
-      const std::string advice = p.value("pace_advice", std::string());
+      if (paced)
+        os << "; the trace clock waited " << r.value("trace_clock_held_hours", 0.0) << " trace hours for the box";
+      const std::string advice = paced ? std::string() : p.value("pace_advice", std::string());
       os << (advice.empty() ? "" : ": " + advice) << "\n";
     }
   }

@@ -25,6 +25,10 @@
 //     (workers x wall seconds) of the site's live workers; the plan's GPUs there train for d of the
 //     piece (busy_w) and wait idle for the rest (idle_w), dispatched in phases with energy/power.h
 //     as the simulator dispatches, so every row balances. work_steps are live optimizer steps.
+//     With runtime.pace "plan" the job advances at the plan's modelled speed instead of the box's:
+//     steps are granted along the plan's line (its steps per hour scaled to the live steps), the
+//     trace clock waits for a box that lags it, a reconfiguration takes the trace time the engine
+//     charges it, and d is the share of the plan's steps the piece delivered.
 //  4. Checkpoints (coordinator/live_checkpoints.h, format checkpoint/store.h). At every interval
 //     boundary the engine's plan says whether one is due (DecideCheckpoint, coordinator/
 //     checkpoint_policy.h, the simulator booking the same): before the policy's next plan pauses or
@@ -167,7 +171,7 @@ class LiveCoordinator {
 // speed, not the plan, sets how fast the job advances). Empty within 10 % of 1 or when unknown (<= 0);
 // otherwise one sentence: which way the run drifted from its plans and the
 // runtime.wall_seconds_per_trace_hour that would match their pace on this box (the current value
-// over the ratio, to 0.1 s). Pure.
+// over the ratio, rounded up to two significant digits). Pure.
 std::string PaceAdvice(double live_over_plans, double wall_seconds_per_trace_hour);
 
 // A human-readable summary of a Run report: loss every `every` steps, placement, energy and carbon

@@ -1,6 +1,7 @@
 // `greentrain demo [options]`: what ./launch/demo.sh runs: `greentrain run` on the bundled default
 // configuration (three simulated US regions, 3 ranks each, real 2022 EIA-930 traces), with a pipeline
-// following the policy's plan live (pauses, resizes, moves), 1000 steps and a new run directory
+// following the policy's plan live (pauses, resizes, moves) at the plan's pace (--pace plan), 1000
+// steps and a new run directory
 // <binary dir>/runs/demo-<UTC time> (with --resume: the newest of them), unless overridden. A new
 // directory per demo keeps every earlier demo's checkpoints and report.
 #include <ctime>
@@ -30,6 +31,9 @@ std::string CompactUtcNow() {
 // the source tree), or with --resume the newest of them.
 int RunDemo(LiveArgs a) {
   if (a.steps == 0) a.steps = 1000;
+  // The demo shows the plan carried out: its pace, not this box's, sets the job's (else a loaded box
+  // falls behind the plan and can miss the deadline the plan meets).
+  if (a.pace.empty()) a.pace = "plan";
   if (a.run_dir.empty()) {
     namespace fs = std::filesystem;
     const fs::path runs = fs::path(SelfExe()).parent_path() / "runs";

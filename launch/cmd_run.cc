@@ -84,6 +84,10 @@ void AddLiveOptions(CLI::App& app, LiveArgs* a) {
       ->check(CLI::IsMember({"plan", "all"}))
       ->capture_default_str();
   app.add_option("--policy", a->policy, "policy (default: the config's policy.name)")->check(CLI::IsMember(PolicyNames()));
+  app.add_option("--pace", a->pace,
+                 "plan: the job advances at the plan's modelled speed (the trace clock waits for a slow box); box: "
+                 "as fast as the box trains (default: runtime.pace; demo: plan)")
+      ->check(CLI::IsMember({"plan", "box"}));
   app.add_option("--run-dir", a->run_dir, "run directory (default: runtime.checkpoint_dir/RUN_NAME)");
   app.add_option("--run-name", a->run_name, "run name under runtime.checkpoint_dir (default: the config's name)");
   app.add_option("--seed", a->seed, "model initialisation and data order seed")->capture_default_str();
@@ -120,6 +124,7 @@ void AddLiveOptions(CLI::App& app, LiveArgs* a) {
 Result<LiveOptions> LiveOptionsFromArgs(const LiveArgs& a, const Config& config) {
   LiveOptions o;
   o.config = config;
+  if (!a.pace.empty()) o.config.runtime.pace = a.pace;
   const std::string name = a.run_name.empty() ? config.name : a.run_name;
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
     return InvalidArgument("--run-name must be a plain name, got '" + name + "'");

@@ -14,6 +14,7 @@ struct LiveArgs {
   int64_t steps = 0;  // 0 = runtime.live_steps
   bool resume = false;
   std::string sites = "plan", policy, run_dir, run_name, bind_host = "127.0.0.1";
+  std::string pace;  // --pace: "" = runtime.pace
   uint64_t seed = 1;
   int64_t checkpoint_every = 0;
   double ack_timeout_s = 30, timeout_s = 0;  // 0: no limit

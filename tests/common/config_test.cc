@@ -152,6 +152,18 @@ TEST(Config, SiteNamesMustNameADirectoryAndCheckpointStorageIsKnown) {
   EXPECT_EQ(ParseConfig(MinimalConfig().dump(), kData)->runtime.checkpoint_storage, "shared");
 }
 
+// Who sets a live job's pace: the box (default) or the plan; nothing else.
+TEST(Config, TheLivePaceIsTheBoxsOrThePlans) {
+  EXPECT_EQ(ParseConfig(MinimalConfig().dump(), kData)->runtime.pace, "box");
+  json j = MinimalConfig();
+  j["runtime"]["pace"] = "fast";
+  ExpectError(j, {"runtime.pace", "plan"});
+  j["runtime"]["pace"] = "plan";
+  auto c = ParseConfig(j.dump(), kData);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->runtime.pace, "plan");
+}
+
 TEST(Config, OtherMistakes) {
   json j = MinimalConfig();
   j["sites"][1]["name"] = "a";

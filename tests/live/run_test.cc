@@ -523,6 +523,33 @@ TEST_F(LiveRunTest, FollowsThePlanPausesAndResumesWithoutChangingTraining) {
   EXPECT_GT(kinds["resume"], 0);
 }
 
+// Paced to the plan (runtime.pace "plan", the demo's), the job advances at the plans' modelled speed
+// whatever the box's: on a clock compressed beyond what the box can train (0.02 s per trace hour:
+// this 2-core box trains the test model at about a quarter of the plans' pace there; paced by the
+// box, the same run misses its deadline) the trace clock waits for it, so the run keeps the pace
+// the plans set, meets the deadline the plans meet, and books what the simulator's engine predicts
+// for those plans (paced by the box it booked 0.30x of that, its workers' duty cycle at 0.1 s).
+TEST_F(LiveRunTest, PacedToThePlanTheJobKeepsThePlansPaceOnASlowBox) {
+  const std::string cfg_path = WriteConfig("paced.json", {3, 3, 3});
+  json cfg = json::parse(ReadAll(cfg_path));
+  cfg["runtime"]["wall_seconds_per_trace_hour"] = 0.02;
+  cfg["runtime"]["pace"] = "plan";
+  std::ofstream(cfg_path) << cfg.dump(2);
+  const std::string run_dir = dir_ + "/paced";
+  std::vector<std::string> args = {"run", cfg_path, "--run-dir", run_dir, "--steps", "300", "--timeout", "250"};
+  const int code = RunGreentrain(args, run_dir + ".log", std::chrono::seconds(260));
+  ASSERT_EQ(code, 0) << ReadAll(run_dir + ".log");
+  json r = json::parse(ReadAll(run_dir + "/report.json"));
+  EXPECT_EQ(r["pace"], "plan");
+  EXPECT_TRUE(r["deadline_met"].get<bool>()) << r["finished_at"] << " vs " << r["deadline"];
+  const json& pred = r["simulator_prediction"];
+  EXPECT_NEAR(pred["live_over_simulated_pace"].get<double>(), 1.0, 0.1) << pred.dump();
+  EXPECT_NEAR(pred["live_over_simulated_carbon"].get<double>(), 1.0, 0.1) << pred.dump();
+  EXPECT_NEAR(pred["live_over_simulated_demand"].get<double>(), 1.0, 0.1) << pred.dump();
+  Ledger ledger = LedgerFromReport(r);
+  EXPECT_LT(ledger.MaxImbalanceMwh(), 1e-9);
+}
+
 // The pid of the worker of `rank` in the run writing to `run_dir`, or -1 (`run` starts each worker
 // with --rank R).
 pid_t WorkerPid(const std::string& run_dir, int rank) {
