@@ -1578,9 +1578,13 @@ Status LiveCoordinator::Impl::BookInto(double from, double to, Ledger& l, std::v
   return Status::Ok();
 }
 
-// Books [booked, pos) into the run's ledger and resets the interval's accumulators.
+// Books [booked, pos) into the run's ledger and resets the interval's accumulators. Pieces end on
+// whole trace seconds: a ledger row is keyed by the second it starts at, so a piece shorter than
+// that (a clock held or frozen by the pace, a close just before a boundary) waits for the next.
 Status LiveCoordinator::Impl::CloseUntil(double pos) {
-  if (pos <= booked + 1e-9) return Status::Ok();
+  const double per = static_cast<double>(opt.config.interval_seconds);
+  pos = std::round(pos * per) / per;
+  if (pos <= booked + 1e-12) return Status::Ok();
   Status s = beyond_traces ? Unavailable("beyond the traces") : BookInto(booked, pos, ledger, soc, pace_carry);
   if (!s.ok() && s.code() != Code::kUnavailable) return s;
   if (!s.ok() && !beyond_traces) {
