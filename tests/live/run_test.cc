@@ -530,24 +530,43 @@ TEST_F(LiveRunTest, FollowsThePlanPausesAndResumesWithoutChangingTraining) {
 // the plans set, meets the deadline the plans meet, and books what the simulator's engine predicts
 // for those plans (paced by the box it booked 0.30x of that, its workers' duty cycle at 0.1 s).
 TEST_F(LiveRunTest, PacedToThePlanTheJobKeepsThePlansPaceOnASlowBox) {
-  const std::string cfg_path = WriteConfig("paced.json", {3, 3, 3});
-  json cfg = json::parse(ReadAll(cfg_path));
-  cfg["runtime"]["wall_seconds_per_trace_hour"] = 0.02;
-  cfg["runtime"]["pace"] = "plan";
-  std::ofstream(cfg_path) << cfg.dump(2);
-  const std::string run_dir = dir_ + "/paced";
-  std::vector<std::string> args = {"run", cfg_path, "--run-dir", run_dir, "--steps", "300", "--timeout", "250"};
-  const int code = RunGreentrain(args, run_dir + ".log", std::chrono::seconds(260));
-  ASSERT_EQ(code, 0) << ReadAll(run_dir + ".log");
-  json r = json::parse(ReadAll(run_dir + "/report.json"));
-  EXPECT_EQ(r["pace"], "plan");
-  EXPECT_TRUE(r["deadline_met"].get<bool>()) << r["finished_at"] << " vs " << r["deadline"];
-  const json& pred = r["simulator_prediction"];
-  EXPECT_NEAR(pred["live_over_simulated_pace"].get<double>(), 1.0, 0.1) << pred.dump();
-  EXPECT_NEAR(pred["live_over_simulated_carbon"].get<double>(), 1.0, 0.1) << pred.dump();
-  EXPECT_NEAR(pred["live_over_simulated_demand"].get<double>(), 1.0, 0.1) << pred.dump();
-  Ledger ledger = LedgerFromReport(r);
-  EXPECT_LT(ledger.MaxImbalanceMwh(), 1e-9);
+  // greentrain's plans (moves, resizes), and Let's-Wait-Awhile at a fixed threshold without batteries
+  // over 240 h (pauses and resumes: the clock runs through a pause at its own pace).
+  for (const std::string policy : {"greentrain", "suspend-resume"}) {
+    SCOPED_TRACE(policy);
+    const std::string cfg_path = WriteConfig("paced-" + policy + ".json", {3, 3, 3});
+    json cfg = json::parse(ReadAll(cfg_path));
+    cfg["runtime"]["wall_seconds_per_trace_hour"] = 0.02;
+    cfg["runtime"]["pace"] = "plan";
+    cfg["policy"]["name"] = policy;
+    if (policy == "suspend-resume") {
+      cfg["job"]["deadline_hours"] = 240;
+      cfg["policy"]["carbon_threshold"] = 150;
+      for (auto& site : cfg["sites"]) site.erase("battery");
+    }
+    std::ofstream(cfg_path) << cfg.dump(2);
+    const std::string run_dir = dir_ + "/paced-" + policy;
+    std::vector<std::string> args = {"run", cfg_path, "--run-dir", run_dir, "--steps", "300", "--timeout", "250"};
+    const int code = RunGreentrain(args, run_dir + ".log", std::chrono::seconds(260));
+    ASSERT_EQ(code, 0) << ReadAll(run_dir + ".log");
+    json r = json::parse(ReadAll(run_dir + "/report.json"));
+    EXPECT_EQ(r["pace"], "plan");
+    EXPECT_TRUE(r["deadline_met"].get<bool>()) << r["finished_at"] << " vs " << r["deadline"];
+    const json& pred = r["simulator_prediction"];
+    EXPECT_NEAR(pred["live_over_simulated_pace"].get<double>(), 1.0, 0.1) << pred.dump();
+    EXPECT_NEAR(pred["live_over_simulated_carbon"].get<double>(), 1.0, 0.1) << pred.dump();
+    EXPECT_NEAR(pred["live_over_simulated_demand"].get<double>(), 1.0, 0.1) << pred.dump();
+    std::set<std::string> kinds;
+    for (const auto& a : r["actions"])
+      for (const auto& k : a["actions"]) kinds.insert(k.get<std::string>());
+    if (policy == "suspend-resume") {
+      EXPECT_TRUE(kinds.count("pause") && kinds.count("resume")) << r["actions"].dump();
+    } else {
+      EXPECT_TRUE(kinds.count("migrate")) << r["actions"].dump();
+    }
+    Ledger ledger = LedgerFromReport(r);
+    EXPECT_LT(ledger.MaxImbalanceMwh(), 1e-9);
+  }
 }
 
 // The pid of the worker of `rank` in the run writing to `run_dir`, or -1 (`run` starts each worker
