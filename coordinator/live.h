@@ -152,10 +152,14 @@ class LiveCoordinator {
   // Runs the whole live job (see above). The report (also written to <run_dir>/report.json):
   // {"run", "policy", "plan", "pipeline": [...], "idle_ranks", "start_step", "end_step",
   //  "loss_curve": [{"step","loss"}...] (from step 0, across resumes), "wall_seconds", "trace_start",
-  //  "trace_hours", "step_seconds": {...}, "ledger": Ledger::ToJson() (across resumes),
+  //  "trace_hours", "pace" (runtime.pace), "trace_clock_held_hours" (paced by the plan: trace time
+  //  the clock waited for the box), "step_seconds": {...}, "ledger": Ledger::ToJson() (across resumes),
   //  "ledger_max_imbalance_mwh", "checkpoints": [{step, dir, kind, reason, trace_time, bytes, files,
   //  snapshot_s, write_s, commit_s, wall_s}], "resumes": [{step, checkpoint, trace_time, rejected}],
-  //  "policy_proposals_ignored", "energy_model"}.
+  //  "policy_proposals_ignored", "energy_model", "simulator_prediction": {simulated_carbon_kg,
+  //  simulated_demand_mwh, live_carbon_kg, live_demand_mwh, live_over_simulated_carbon,
+  //  live_over_simulated_demand, simulated_job_steps, live_job_steps, live_over_simulated_pace,
+  //  pace_advice, note} (when the run follows the plan)}.
   Result<nlohmann::json> Run();
 
   struct Impl;
