@@ -411,11 +411,16 @@ struct LiveCoordinator::Impl {
   void HoldClockAt(double pos) {
     clock_lag_s += std::max(0.0, ClockPosition() - pos) * opt.config.interval_seconds;
   }
+  // The job's (modelled) steps that `live` live steps stand for, and the live steps `job` stand for.
+  double JobSteps(double live) const {
+    return opt.config.job.steps * live / static_cast<double>(std::max<int64_t>(1, end_step));
+  }
+  double LiveSteps(double job) const {
+    return job * static_cast<double>(end_step) / std::max<double>(1, static_cast<double>(opt.config.job.steps));
+  }
   // Live steps per interval that the plan `p` stands for (0 when it pauses).
   double PlanLiveRate(const Plan& p) const {
-    return p.paused() || !(p.steps_per_hour > 0) ? 0.0
-                                                 : p.steps_per_hour * dt * static_cast<double>(end_step) /
-                                                       std::max<double>(1, static_cast<double>(opt.config.job.steps));
+    return p.paused() || !(p.steps_per_hour > 0) ? 0.0 : LiveSteps(p.steps_per_hour * dt);
   }
   void Pace();
   UnixSeconds TimeAt(double pos) const;
@@ -746,7 +751,7 @@ Status LiveCoordinator::Impl::Place() {
   if (resume_from) {
     const double t = resume_state.value("trace_time_unix", 0.0);
     pos0 = std::max(0.0, (t - static_cast<double>(supply[0].start)) / cfg.interval_seconds);
-    work_done = cfg.job.steps * static_cast<double>(resume_from->step) / std::max<int64_t>(1, end_step);
+    work_done = JobSteps(static_cast<double>(resume_from->step));
   }
   start_i = static_cast<size_t>(pos0);
   last_ckpt_pos = pos0;
@@ -2095,7 +2100,7 @@ json LiveCoordinator::Impl::PredictedCarbon() const {
   // would have trained over the same hours: the live steps stand for the job's, so below 1 the box is
   // slower than the plans assume and the run falls behind them (PaceAdvice).
   const int64_t done = loss_curve.empty() ? first_step : loss_curve.back().first + 1;
-  const double live_steps = opt.config.job.steps * static_cast<double>(done - first_step) / std::max<int64_t>(1, end_step);
+  const double live_steps = JobSteps(static_cast<double>(done - first_step));
   const double pace = plan_steps > 0 ? live_steps / plan_steps : 0.0;
   return {{"simulated_carbon_kg", kg}, {"simulated_demand_mwh", mwh}, {"live_carbon_kg", live_kg},
           {"live_demand_mwh", live_mwh}, {"live_over_simulated_carbon", kg > 0 ? live_kg / kg : 0.0},
